@@ -1,0 +1,236 @@
+# cython: language_level=3
+"""C-level contract of the matching engine.
+
+Everything here is integers: prices in ticks, sizes in lots, times in ns. The record dtypes
+(``EVENT_DTYPE``, ``REPORT_DTYPE``, ``FILL_DTYPE``, ``ORDER_DTYPE``) are derived from these structs in
+``_core.pyx`` and never restated. Structs are naturally aligned and padded explicitly to a multiple of
+8 bytes, so the derived dtypes have no hidden padding and arrays can go to and from files as they are.
+"""
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+
+cpdef enum Side:
+    BUY = 0
+    SELL = 1
+
+cpdef enum Action:
+    ADD = 0           # new order (limit, market, stop, stop-limit)
+    CANCEL = 1        # remove the order order_id
+    MODIFY = 2        # qty_lots = new total quantity (filled part included), price_ticks = new price (0 keeps)
+    REDUCE = 3        # qty_lots = quantity to take off the open quantity; keeps priority
+    SESSION_END = 4   # expire every DAY order of the symbol
+    HALT = 5          # stop accepting ADD/MODIFY for the symbol; cancels still work
+    RESUME = 6        # end a halt
+
+cpdef enum OrderType:
+    LIMIT = 0
+    MARKET = 1
+    STOP = 2          # stop-market: becomes a market order when triggered
+    STOP_LIMIT = 3    # becomes a limit order at price_ticks when triggered
+
+cpdef enum TIF:
+    GTC = 0
+    IOC = 1
+    FOK = 2
+    DAY = 3           # expires at SESSION_END
+
+cpdef enum Status:
+    NEW = 0
+    PARTIALLY_FILLED = 1
+    FILLED = 2
+    CANCELLED = 3
+    REJECTED = 4
+
+cpdef enum Reason:
+    NONE = 0
+    INVALID_PRICE = 1
+    INVALID_PRICE_TICK = 2
+    INVALID_QTY = 3
+    UNKNOWN_ORDER = 4
+    DUPLICATE_ORDER_ID = 5
+    FOK_UNFILLABLE = 6
+    POST_ONLY_WOULD_CROSS = 7
+    NO_LIQUIDITY = 8
+    SELF_TRADE = 9
+    PRICE_BAND = 10
+    UNKNOWN_SYMBOL = 11
+    HALTED = 12
+    EXPIRED = 13
+    NOT_OWNER = 14
+    INVALID_ORDER = 15            # unknown side / type / tif / action code
+    JOURNAL_UNAVAILABLE = 16      # intake stopped because the journal cannot be written (fail closed)
+    RISK_MAX_QTY = 32
+    RISK_MAX_NOTIONAL = 33
+    RISK_PRICE_COLLAR = 34
+    RISK_POSITION_LIMIT = 35
+    RISK_EXPOSURE_LIMIT = 36
+    RISK_OPEN_ORDERS = 37
+    RISK_THROTTLE = 38
+    RISK_KILL_SWITCH = 39
+    RISK_MAX_LOSS = 40
+
+cpdef enum STPMode:
+    STP_NONE = 0
+    STP_CANCEL_NEWEST = 1
+    STP_CANCEL_OLDEST = 2
+    STP_CANCEL_BOTH = 3
+    STP_DECREMENT = 4
+
+cpdef enum ModifyPolicy:
+    PRIORITY_STANDARD = 0     # qty down at same price keeps priority; qty up or new price loses it
+    PRIORITY_ALWAYS_LOSE = 1  # every modify that changes the order goes to the back
+
+cdef enum:
+    FLAG_POST_ONLY = 1        # reject if it would take liquidity
+    FLAG_POST_ONLY_SLIDE = 2  # reprice to the best non-crossing price instead of rejecting
+
+cdef enum:
+    STATE_FREE = 0
+    STATE_RESTING = 1
+    STATE_STOP = 2
+
+
+cdef struct Event:            # one row of EVENT_DTYPE (64 bytes)
+    int64_t  ts_ns            # event time, integer nanoseconds
+    uint64_t order_id         # caller's id; 0 on ADD asks the engine to assign one
+    int64_t  owner            # account id; 0 = anonymous (never self-trade-checked, may cancel anything)
+    int64_t  price_ticks      # limit price in ticks (MODIFY: new price, 0 keeps)
+    int64_t  qty_lots         # ADD: quantity; MODIFY: new total; REDUCE: amount to take off
+    int64_t  stop_ticks       # trigger price for STOP / STOP_LIMIT
+    int64_t  display_lots     # iceberg peak; 0 = fully displayed
+    uint16_t symbol           # index into the exchange's symbols
+    uint8_t  action           # Action
+    uint8_t  side             # Side
+    uint8_t  type             # OrderType
+    uint8_t  tif              # TIF
+    uint8_t  flags            # FLAG_POST_ONLY | FLAG_POST_ONLY_SLIDE
+    uint8_t  reserved         # zero
+
+
+cdef struct Report:           # one row of REPORT_DTYPE (88 bytes): the outcome of one request or side effect
+    int64_t  ts_ns
+    uint64_t seq              # exchange-wide sequence number (shared with fills)
+    uint64_t order_id
+    int64_t  owner
+    int64_t  price_ticks      # the order's limit price after any post-only slide
+    int64_t  filled_lots      # filled by this request
+    int64_t  cum_filled_lots  # filled over the order's life
+    int64_t  remaining_lots   # still open on the book (0 once the order is done)
+    int64_t  notional         # sum(price_ticks * qty_lots) of this request's fills
+    int64_t  event_index      # row of the input batch that caused this report
+    uint16_t symbol
+    uint8_t  action           # Action of the request (ADD for a triggered stop or a resting order cancelled by STP)
+    uint8_t  side
+    uint8_t  status           # Status
+    uint8_t  reason           # Reason
+    uint8_t  type             # OrderType
+    uint8_t  reserved
+
+
+cdef struct Fill:             # one row of FILL_DTYPE (72 bytes)
+    int64_t  ts_ns
+    uint64_t seq
+    int64_t  price_ticks      # the maker's price
+    int64_t  qty_lots
+    uint64_t maker_order_id
+    uint64_t taker_order_id
+    int64_t  maker_owner
+    int64_t  taker_owner
+    uint16_t symbol
+    uint8_t  aggressor        # Side of the taker
+    uint8_t  reserved0
+    uint32_t reserved1
+
+
+cdef struct Order:            # a slot of the order pool (72 bytes); also one row of ORDER_DTYPE views
+    uint64_t order_id
+    int64_t  qty              # open quantity, displayed + hidden
+    int64_t  visible          # displayed part of qty
+    int64_t  display          # iceberg peak; 0 = fully displayed
+    int64_t  filled           # filled over the order's life
+    int64_t  ts_ns            # time it took its current queue position
+    uint32_t owner            # account id (< 2**32)
+    int32_t  prev             # FIFO links inside the level (pool slots), -1 at the ends
+    int32_t  next             # also the free-list link of a free slot
+    int32_t  level            # level slot while resting; stop-list slot while a pending stop
+    uint8_t  side
+    uint8_t  type
+    uint8_t  tif
+    uint8_t  flags
+    uint8_t  state            # STATE_FREE / STATE_RESTING / STATE_STOP
+    uint8_t  reserved0
+    uint16_t reserved1
+
+
+cdef struct Level:            # one price level: an intrusive FIFO of pool slots
+    int64_t price
+    int64_t qty               # displayed quantity
+    int64_t total             # displayed + hidden quantity
+    int32_t head
+    int32_t tail
+    int32_t count
+    int32_t next_free
+
+
+cdef struct LevelRef:         # one entry of a side's sorted level array (best at the end)
+    int64_t key               # price for bids, -price for asks: ascending either way
+    int32_t level
+    int32_t reserved
+
+
+cdef struct StopEntry:        # a pending stop, kept in arrival order
+    int32_t slot
+    int32_t reserved
+    int64_t stop_ticks
+    int64_t limit_ticks       # STOP_LIMIT limit price (0 for STOP)
+
+
+cdef struct Spec:             # per-symbol rules, integers only
+    int64_t min_qty
+    int64_t max_qty           # 0 = no maximum
+    int64_t band_bps          # price band around the reference price in basis points; 0 = none
+    int64_t ref_price         # reference price for the band until the first trade; 0 = none
+    int64_t market_band_ticks # market-order protection: sweep at most this far from the touch; 0 = none
+    int32_t stp               # STPMode
+    int32_t modify_policy     # ModifyPolicy
+
+
+cdef struct BookC:            # one symbol's book; owned by Engine
+    Spec spec
+    Order* pool
+    int32_t pool_cap
+    int32_t pool_free
+    int32_t n_orders          # resting + pending stops
+    int32_t n_resting
+    int32_t* idmap            # open addressing, linear probing, slot or -1; capacity is a power of 2
+    int32_t idmap_cap
+    int32_t idmap_count
+    Level* levels
+    int32_t levels_cap
+    int32_t level_free
+    LevelRef* side_levels[2]
+    int32_t n_levels[2]
+    int32_t side_cap[2]
+    StopEntry* stops
+    int32_t n_stops
+    int32_t stops_cap
+    int32_t* trig_queue       # scratch: stops triggered and waiting for release
+    int32_t trig_cap
+    int64_t last_price        # last trade price; 0 before the first trade
+    int32_t halted
+    int32_t symbol
+
+
+cdef class Engine:
+    cdef BookC** books
+    cdef int32_t n_books
+    cdef int32_t books_cap
+    cdef uint64_t seq
+    cdef uint64_t next_auto_id
+    cdef Report* rep_buf
+    cdef int64_t rep_n
+    cdef int64_t rep_cap
+    cdef Fill* fill_buf
+    cdef int64_t fill_n
+    cdef int64_t fill_cap
+    cdef int _process_one(self, const Event* ev, int64_t event_index) except -1 nogil

@@ -1,0 +1,37 @@
+"""Build the one compiled extension, ``lob._core``. Everything else lives in pyproject.toml.
+
+Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
+``LOB_ANNOTATE=1`` (annotated HTML next to the .pyx).
+"""
+import os
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("LOB_DEBUG") == "1"
+TRACE = os.environ.get("LOB_TRACE") == "1"
+
+directives = {
+    "language_level": 3,
+    "embedsignature": True,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "linetrace": TRACE,
+}
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if TRACE:
+    macros.append(("CYTHON_TRACE_NOGIL", "1"))
+
+ext = Extension(
+    "lob._core",
+    ["lob/_core.pyx"],
+    include_dirs=[np.get_include()],
+    define_macros=macros,
+    extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
+)
+
+setup(ext_modules=cythonize([ext], compiler_directives=directives,
+                            annotate=os.environ.get("LOB_ANNOTATE") == "1"))
