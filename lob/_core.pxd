@@ -214,23 +214,27 @@ cdef struct BookC:            # one symbol's book; owned by Engine
     StopEntry* stops
     int32_t n_stops
     int32_t stops_cap
-    int32_t* trig_queue       # scratch: stops triggered and waiting for release
+    StopEntry* trig_queue     # scratch: stops triggered and waiting for release
     int32_t trig_cap
     int64_t last_price        # last trade price; 0 before the first trade
     int32_t halted
     int32_t symbol
 
 
-cdef class Engine:
-    cdef BookC** books
-    cdef int32_t n_books
-    cdef int32_t books_cap
-    cdef uint64_t seq
-    cdef uint64_t next_auto_id
-    cdef Report* rep_buf
-    cdef int64_t rep_n
-    cdef int64_t rep_cap
-    cdef Fill* fill_buf
-    cdef int64_t fill_n
-    cdef int64_t fill_cap
-    cdef int _process_one(self, const Event* ev, int64_t event_index) except -1 nogil
+cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book sees it (80 bytes)
+    uint64_t order_id
+    int64_t  owner
+    int64_t  price_ticks      # limit price (0 for a pending stop-market)
+    int64_t  qty_lots         # open quantity, displayed + hidden
+    int64_t  visible_lots
+    int64_t  display_lots
+    int64_t  filled_lots
+    int64_t  ts_ns
+    int64_t  stop_ticks       # trigger price of a pending stop, else 0
+    uint16_t symbol
+    uint8_t  side
+    uint8_t  type
+    uint8_t  tif
+    uint8_t  flags
+    uint8_t  state            # STATE_RESTING or STATE_STOP
+    uint8_t  reserved

@@ -1,0 +1,235 @@
+"""``lob.Book``: one symbol's order book, standalone or as a view into an ``Exchange``."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from lob._core import ORDER_DTYPE  # noqa: F401  (documented with the book)
+
+__all__ = ["Book"]
+
+_SIDE = ("buy", "sell")
+_TYPE = ("limit", "market", "stop", "stop_limit")
+_TIF = ("gtc", "ioc", "fok", "day")
+
+
+class Book:
+    """A limit order book with price-time priority.
+
+    Standalone, ``Book(tick_size=0.01)`` is a one-symbol exchange with the same per-order methods
+    (without the symbol argument). ``Exchange.book(symbol)`` returns a live view of one symbol.
+
+    Parameters
+    ----------
+    tick_size, lot_size : float
+        Price and quantity increments.
+    symbol : str
+        Name of the symbol (standalone books only).
+    **spec
+        Rules as in :meth:`lob.Exchange.add_symbol` (``stp=``, ``price_band=``, ...).
+
+    Examples
+    --------
+    >>> b = Book(tick_size=0.01)
+    >>> _ = b.submit("buy", 5, price=99.98); _ = b.submit("sell", 3, price=100.02)
+    >>> b.best_bid(), b.best_ask(), b.spread()
+    ((99.98, 5), (100.02, 3), 0.04)
+    """
+
+    def __init__(self, tick_size: float = 0.01, lot_size: float = 1, symbol: str = "BOOK", **spec):
+        from lob.exchange import Exchange
+
+        ex = Exchange()
+        ex.add_symbol(symbol, tick_size=tick_size, lot_size=lot_size, **spec)
+        self._ex = ex
+        self._info = ex.info(symbol)
+        self._i = self._info.index
+        self._eng = ex._engine
+
+    @classmethod
+    def _view(cls, ex, info) -> "Book":
+        self = cls.__new__(cls)
+        self._ex = ex
+        self._info = info
+        self._i = info.index
+        self._eng = ex._engine
+        return self
+
+    # --- identity -------------------------------------------------------------------------------
+    @property
+    def symbol(self) -> str:
+        return self._info.name
+
+    @property
+    def exchange(self):
+        """The exchange this book belongs to (a private one for a standalone book)."""
+        return self._ex
+
+    @property
+    def tick_size(self) -> float:
+        return self._info.tick_size
+
+    @property
+    def lot_size(self) -> float:
+        return self._info.lot_size
+
+    # --- orders ---------------------------------------------------------------------------------
+    def submit(self, side, qty, price=None, **kwargs):
+        """Submit an order (see :meth:`lob.Exchange.submit`)."""
+        return self._ex.submit(self._info, side, qty, price, **kwargs)
+
+    def cancel(self, order_id, **kwargs):
+        return self._ex.cancel(self._info, order_id, **kwargs)
+
+    def modify(self, order_id, qty=None, price=None, **kwargs):
+        return self._ex.modify(self._info, order_id, qty, price, **kwargs)
+
+    def reduce(self, order_id, by_qty, **kwargs):
+        return self._ex.reduce(self._info, order_id, by_qty, **kwargs)
+
+    def apply(self, events: np.ndarray):
+        """Apply a batch (the ``symbol`` field must be this book's index, 0 for a standalone book)."""
+        return self._ex.apply(events)
+
+    # --- reading --------------------------------------------------------------------------------
+    def _best(self, side):
+        b = self._eng.best(self._i, side)
+        if b is None:
+            return None
+        return (self._info.price(b[0]), self._info.qty(b[1]))
+
+    def best_bid(self):
+        """(price, displayed qty) of the best bid, or None."""
+        return self._best(0)
+
+    def best_ask(self):
+        """(price, displayed qty) of the best ask, or None."""
+        return self._best(1)
+
+    def best_ticks(self):
+        """(best bid, best ask) in ticks; 0 for an empty side."""
+        return self._eng.best_prices(self._i)
+
+    def mid(self):
+        """Mid price, or None when a side is empty."""
+        bid, ask = self._eng.best_prices(self._i)
+        if not bid or not ask:
+            return None
+        return (bid + ask) / 2 * self._info.tick_size
+
+    def spread(self):
+        """Best ask minus best bid, or None when a side is empty."""
+        bid, ask = self._eng.best_prices(self._i)
+        if not bid or not ask:
+            return None
+        return self._info.price(ask - bid)
+
+    @property
+    def last_price(self):
+        """Price of the last trade, or None before the first."""
+        t = self._eng.last_price(self._i)
+        return self._info.price(t) if t else None
+
+    def depth_ticks(self, n: int = 10) -> dict:
+        """Best ``n`` levels per side in integer ticks and lots: ``{"bids": [(price, qty, n_orders)], ...}``."""
+        return {k: [tuple(int(x) for x in row[:3]) for row in self._eng.depth(self._i, side, n)]
+                for k, side in (("bids", 0), ("asks", 1))}
+
+    def depth(self, n: int = 10) -> dict:
+        """Best ``n`` displayed levels per side: ``{"bids": [(price, qty, n_orders), ...], "asks": [...]}``."""
+        p, q = self._info.price, self._info.qty
+        return {k: [(p(int(r[0])), q(int(r[1])), int(r[2])) for r in self._eng.depth(self._i, side, n)]
+                for k, side in (("bids", 0), ("asks", 1))}
+
+    def depth_frame(self, n: int = 10) -> pd.DataFrame:
+        """The depth as a DataFrame: one row per level, bids then asks, best first."""
+        rows = []
+        for side, name in ((0, "bid"), (1, "ask")):
+            for lvl, r in enumerate(self._eng.depth(self._i, side, n)):
+                rows.append((name, lvl, self._info.price(int(r[0])), self._info.qty(int(r[1])), int(r[2]),
+                             self._info.qty(int(r[3]))))
+        return pd.DataFrame(rows, columns=["side", "level", "price", "qty", "orders", "total_qty"])
+
+    def orders_array(self, include_stops: bool = True) -> np.ndarray:
+        """Live orders as an ``ORDER_DTYPE`` array (bids best first, asks best first, then pending stops)."""
+        return self._eng.orders(self._i, include_stops)
+
+    def orders(self, include_stops: bool = True) -> pd.DataFrame:
+        """Live orders in priority order as a DataFrame (prices and quantities in user units)."""
+        a = self._eng.orders(self._i, include_stops)
+        info = self._info
+        owners = [self._ex.owner_name(int(o)) for o in a["owner"]]
+        df = pd.DataFrame({
+            "order_id": a["order_id"],
+            "side": np.array(_SIDE)[a["side"]] if len(a) else np.array([], dtype=object),
+            "price": a["price_ticks"] * info.tick_size,
+            "qty": a["qty_lots"] * info.lot_size,
+            "visible_qty": a["visible_lots"] * info.lot_size,
+            "filled_qty": a["filled_lots"] * info.lot_size,
+            "type": np.array(_TYPE)[a["type"]] if len(a) else np.array([], dtype=object),
+            "tif": np.array(_TIF)[a["tif"]] if len(a) else np.array([], dtype=object),
+            "owner": owners,
+            "ts_ns": a["ts_ns"],
+            "stop_price": np.where(a["stop_ticks"] > 0, a["stop_ticks"] * info.tick_size, np.nan),
+            "pending_stop": a["state"] == 2,
+        })
+        return df
+
+    def order(self, order_id: int):
+        """The ORDER_DTYPE record of a live order, or None."""
+        return self._eng.order(self._i, order_id)
+
+    def queue_position(self, order_id: int):
+        """(orders ahead, displayed quantity ahead) of a resting order at its level, or None."""
+        q = self._eng.queue_position(self._i, order_id)
+        return None if q is None else (q[0], self._info.qty(q[1]))
+
+    def stats(self) -> dict:
+        """Counts and allocated bytes of this book."""
+        return self._eng.stats(self._i)
+
+    def __len__(self) -> int:
+        return self._eng.stats(self._i)["resting_orders"]
+
+    def state_hash(self) -> str:
+        """Hex digest of every live order in priority order: equal books, equal hashes."""
+        return f"{self._eng.state_hash(self._i):016x}"
+
+    def check_integrity(self) -> None:
+        """Raise ``BookIntegrityError`` if an invariant is broken (crossed book, links, totals, id map)."""
+        self._eng.check_integrity(self._i)
+
+    def __repr__(self) -> str:
+        return f"Book({self.symbol!r}, bid={self.best_bid()}, ask={self.best_ask()}, orders={len(self)})"
+
+    def _repr_html_(self) -> str:
+        return _ladder_html(self, 10)
+
+
+def _ladder_html(book: Book, n: int) -> str:
+    """A price ladder: asks above (best at the bottom), bids below, with size bars."""
+    d = book.depth(n)
+    asks, bids = d["asks"], d["bids"]
+    biggest = max([q for _, q, _ in asks + bids] or [1])
+    dec = max(0, -int(np.floor(np.log10(book.tick_size)))) if book.tick_size < 1 else 0
+
+    def row(price, qty, count, side):
+        w = int(100 * qty / biggest) if biggest else 0
+        colour = "#e57373" if side == "ask" else "#81c784"
+        bar = f"<div style='background:{colour};height:10px;width:{w}px'></div>"
+        left = bar if side == "bid" else ""
+        right = bar if side == "ask" else ""
+        return (f"<tr><td style='text-align:right'>{qty if side == 'bid' else ''}</td><td>{left}</td>"
+                f"<td style='text-align:center;font-weight:bold'>{price:.{dec}f}</td><td>{right}</td>"
+                f"<td>{qty if side == 'ask' else ''}</td><td style='color:#888'>{count}</td></tr>")
+
+    body = "".join(row(p, q, c, "ask") for p, q, c in reversed(asks))
+    spread = book.spread()
+    body += (f"<tr><td colspan=6 style='text-align:center;color:#888'>spread "
+             f"{'-' if spread is None else f'{spread:.{dec}f}'}</td></tr>")
+    body += "".join(row(p, q, c, "bid") for p, q, c in bids)
+    return (f"<table style='font-family:monospace;font-size:12px'><caption>{html.escape(book.symbol)}"
+            f"</caption><tr><th>bid qty</th><th></th><th>price</th><th></th><th>ask qty</th><th>#</th></tr>"
+            f"{body}</table>")

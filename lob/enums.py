@@ -1,0 +1,15 @@
+"""The engine's enums (defined once, as ``cpdef enum`` in ``lob/_core.pxd``) and their string names."""
+from lob._core import Action, ModifyPolicy, OrderType, Reason, Side, Status, STPMode, TIF
+
+__all__ = ["Action", "ModifyPolicy", "OrderType", "Reason", "Side", "Status", "STPMode", "TIF",
+           "STP_NAMES", "MODIFY_POLICY_NAMES", "name_of"]
+
+#: user-facing names of the self-trade-prevention modes
+STP_NAMES = {m.name.removeprefix("STP_").lower(): int(m) for m in STPMode}
+#: user-facing names of the modify priority policies
+MODIFY_POLICY_NAMES = {m.name.removeprefix("PRIORITY_").lower(): int(m) for m in ModifyPolicy}
+
+
+def name_of(enum_cls, code: int) -> str:
+    """Lower-case name of an enum code (``name_of(Reason, 8) == 'no_liquidity'``)."""
+    return enum_cls(code).name.lower()

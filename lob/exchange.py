@@ -1,0 +1,252 @@
+"""``lob.Exchange``: a multi-symbol venue over the compiled engine."""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+import numpy as np
+
+from lob._core import EVENT_DTYPE, ExchangeCore, Action
+from lob._validation import check_events
+from lob.enums import MODIFY_POLICY_NAMES, STP_NAMES
+from lob.errors import ConfigError, LobStateError
+
+__all__ = ["Exchange", "empty_events"]
+
+
+def empty_events(n: int) -> np.ndarray:
+    """A zeroed batch of ``n`` events (``lob.EVENT_DTYPE``) to fill in and pass to ``apply``.
+
+    Examples
+    --------
+    >>> ev = empty_events(1)
+    >>> ev["qty_lots"] = 10; ev["price_ticks"] = 10000
+    >>> ex = Exchange(symbols=["X"]); reports, fills = ex.apply(ev)
+    >>> str(ex.book("X").best_bid())
+    '(100.0, 10)'
+    """
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise ConfigError(f"n must be a non-negative int, got {n!r}")
+    return np.zeros(int(n), dtype=EVENT_DTYPE)
+
+
+def _positive(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+    return v
+
+
+class Exchange(ExchangeCore):
+    """A venue of several symbols, each with its own book and rules, sharing one sequence of outputs.
+
+    Parameters
+    ----------
+    symbols : iterable of str, optional
+        Symbols to list with the default spec (or the ``tick_size``/``lot_size``/rules given here).
+    tick_size, lot_size : float
+        Default price increment and quantity increment.
+    **spec
+        Default rules for the symbols listed here (see :meth:`add_symbol`).
+
+    Examples
+    --------
+    >>> ex = Exchange(symbols=["AAPL"])
+    >>> _ = ex.submit("AAPL", "sell", 100, price=150.00, owner="bob")
+    >>> r = ex.submit("AAPL", "buy", 60, price=150.05, owner="alice")
+    >>> r.status, r.filled_qty, r.avg_price, r.trades[0].maker_owner
+    ('filled', 60, 150.0, 'bob')
+    """
+
+    def __init__(self, symbols: Iterable[str] | None = None, tick_size: float = 0.01, lot_size: float = 1,
+                 **spec):
+        self._specs: list[dict] = []
+        if isinstance(symbols, str):
+            raise ConfigError(f"symbols must be a list of names, got the string {symbols!r}")
+        for name in symbols or ():
+            self.add_symbol(name, tick_size=tick_size, lot_size=lot_size, **spec)
+
+    # --- configuration --------------------------------------------------------------------------
+    def add_symbol(self, name: str, tick_size: float = 0.01, lot_size: float = 1, *, min_qty=None, max_qty=None,
+                   price_band=None, ref_price=None, market_band=None, stp: str = "none",
+                   modify_priority: str = "standard") -> None:
+        """List a symbol with its rules.
+
+        Parameters
+        ----------
+        name : str
+            Symbol name, unique on this exchange.
+        tick_size, lot_size : float
+            Price and quantity increments; prices and quantities off these grids are rejected.
+        min_qty, max_qty : float, optional
+            Bounds of an order's quantity (``invalid_qty`` outside).
+        price_band : float, optional
+            Fraction (0.10 = 10%) around the reference price (the last trade, else ``ref_price``) outside
+            which limit prices are rejected with ``price_band``.
+        ref_price : float, optional
+            Reference price for the band before the first trade.
+        market_band : float, optional
+            Market-order protection: a market order sweeps at most this far (in price) from the touch.
+        stp : {"none", "cancel_newest", "cancel_oldest", "cancel_both", "decrement"}
+            Self-trade prevention between orders of the same owner.
+        modify_priority : {"standard", "always_lose"}
+            "standard": quantity down at the same price keeps priority, anything else loses it.
+        """
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"symbol name must be a non-empty string, got {name!r}")
+        if name in self.symbols:
+            raise ConfigError(f"symbol {name!r} is already listed")
+        tick = _positive("tick_size", tick_size)
+        lot = _positive("lot_size", lot_size)
+        if stp not in STP_NAMES:
+            raise ConfigError(f"stp must be one of {sorted(STP_NAMES)}, got {stp!r}")
+        if modify_priority not in MODIFY_POLICY_NAMES:
+            raise ConfigError(f"modify_priority must be one of {sorted(MODIFY_POLICY_NAMES)}, got {modify_priority!r}")
+
+        def lots(field, v, default):
+            if v is None:
+                return default
+            x = _positive(field, v) / lot
+            if abs(x - round(x)) > 1e-9:
+                raise ConfigError(f"{field} must be a multiple of lot_size {lot_size}, got {v!r}")
+            return int(round(x))
+
+        def ticks(field, v):
+            if v is None:
+                return 0
+            x = _positive(field, v) / tick
+            if abs(x - round(x)) > 1e-6:
+                raise ConfigError(f"{field} must be a multiple of tick_size {tick_size}, got {v!r}")
+            return int(round(x))
+
+        band_bps = 0
+        if price_band is not None:
+            band = _positive("price_band", price_band)
+            band_bps = int(round(band * 10000))
+            if band_bps < 1:
+                raise ConfigError(f"price_band must be at least 0.0001 (1 bp), got {price_band!r}")
+        lo = lots("min_qty", min_qty, 1)
+        hi = lots("max_qty", max_qty, 0)
+        if hi and hi < lo:
+            raise ConfigError(f"max_qty {max_qty!r} is below min_qty {min_qty!r}")
+        info = self._add_info(name, tick, lot)
+        self._engine.set_spec(info.index, lo, hi, band_bps, ticks("ref_price", ref_price),
+                              ticks("market_band", market_band), STP_NAMES[stp], MODIFY_POLICY_NAMES[modify_priority])
+        self._specs.append(dict(name=name, tick_size=tick_size, lot_size=lot_size, min_qty=min_qty,
+                                max_qty=max_qty, price_band=price_band, ref_price=ref_price,
+                                market_band=market_band, stp=stp, modify_priority=modify_priority))
+
+    @property
+    def symbols(self) -> list[str]:
+        """Listed symbol names, in index order."""
+        return [i.name for i in self._infos]
+
+    def symbol_index(self, symbol: str) -> int:
+        """Index of a symbol (the ``symbol`` field of event, report and fill arrays)."""
+        return self.info(symbol).index
+
+    def specs(self) -> list[dict]:
+        """The symbol specs, as keyword dicts accepted by :meth:`add_symbol` (``name`` included)."""
+        return [dict(s) for s in self._specs]
+
+    def owners(self) -> dict[str, int]:
+        """Registered owner names and their integer ids."""
+        return {n: i for i, n in enumerate(self._owner_names) if n is not None}
+
+    def to_ticks(self, symbol, price: float) -> int:
+        """Price -> integer ticks of a symbol (exact multiples only)."""
+        info = self.info(symbol)
+        x = _positive("price", price) / info.tick_size
+        if abs(x - round(x)) > 1e-6:
+            raise ConfigError(f"price {price!r} is not a multiple of tick_size {info.tick_size}")
+        return int(round(x))
+
+    def to_price(self, symbol, ticks: int) -> float:
+        """Integer ticks -> price of a symbol."""
+        return self.info(symbol).price(int(ticks))
+
+    # --- books ----------------------------------------------------------------------------------
+    def book(self, symbol) -> "Book":
+        """The :class:`lob.Book` view of one symbol (live: it reads the engine on every call)."""
+        from lob.book import Book
+
+        return Book._view(self, self.info(symbol))
+
+    # --- batch ----------------------------------------------------------------------------------
+    def apply(self, events: np.ndarray):
+        """Apply a batch of events in order; return ``(reports, fills)`` structured arrays.
+
+        A malformed batch raises ``InvalidEventError`` and changes nothing. Every request yields one
+        report (and side effects such as triggered stops or STP cancels yield more), in sequence order.
+        """
+        check_events(events, len(self._infos))
+        if self._intake_error is not None:
+            raise LobStateError(f"order intake is stopped: {self._intake_error}")
+        reports, fills = self._engine.apply(events)
+        for fn in self._listeners:
+            fn(events, reports, fills)
+        return reports, fills
+
+    # --- session control ------------------------------------------------------------------------
+    def session_end(self, symbol=None, ts_ns=None) -> list:
+        """Expire DAY orders of one symbol (or all); return their reports."""
+        targets = [symbol] if symbol is not None else self.symbols
+        out = []
+        for s in targets:
+            out.extend(self._control(s, Action.SESSION_END, ts_ns))
+        return out
+
+    def halt(self, symbol, ts_ns=None) -> None:
+        """Stop accepting new orders and modifies for a symbol (cancels still work)."""
+        self._control(symbol, Action.HALT, ts_ns)
+
+    def resume(self, symbol, ts_ns=None) -> None:
+        """End a halt."""
+        self._control(symbol, Action.RESUME, ts_ns)
+
+    # --- listeners ------------------------------------------------------------------------------
+    def add_listener(self, fn: Callable[[np.ndarray, np.ndarray, np.ndarray], None]) -> None:
+        """Call ``fn(events, reports, fills)`` after every batch and every per-call request."""
+        if not callable(fn):
+            raise ConfigError(f"listener must be callable, got {fn!r}")
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn) -> None:
+        self._listeners.remove(fn)
+
+    # --- state ----------------------------------------------------------------------------------
+    def state_hash(self) -> str:
+        """Hex digest of the whole venue: every book, the sequence counter and the next assigned id."""
+        h = 14695981039346656037
+        for i in range(len(self._infos)):
+            h = (h ^ self._engine.state_hash(i)) * 1099511628211 % 2 ** 64
+        h = (h ^ self._engine.seq) * 1099511628211 % 2 ** 64
+        h = (h ^ self._engine.next_auto_id) * 1099511628211 % 2 ** 64
+        return f"{h:016x}"
+
+    def check_integrity(self) -> None:
+        """Raise ``BookIntegrityError`` if an invariant of any book is broken."""
+        for i in range(len(self._infos)):
+            self._engine.check_integrity(i)
+
+    def __repr__(self) -> str:
+        return f"Exchange(symbols={self.symbols}, seq={self.seq})"
+
+    def _repr_html_(self) -> str:
+        from lob.book import _ladder_html
+
+        rows = []
+        for info in self._infos:
+            bid, ask = self._engine.best_prices(info.index)
+            last = self._engine.last_price(info.index)
+            fmt = lambda t: f"{info.price(t):.{info.price_decimals}f}" if t else "-"
+            rows.append(f"<tr><td><b>{info.name}</b></td><td>{fmt(bid)}</td><td>{fmt(ask)}</td><td>{fmt(last)}</td>"
+                        f"<td>{self._engine.stats(info.index)['resting_orders']}</td></tr>")
+        table = ("<table><tr><th>symbol</th><th>bid</th><th>ask</th><th>last</th><th>orders</th></tr>"
+                 + "".join(rows) + "</table>")
+        ladders = "".join(f"<div style='display:inline-block;vertical-align:top;margin-right:12px'>"
+                          f"{_ladder_html(self.book(i.name), 5)}</div>" for i in self._infos[:4])
+        return f"<div><b>Exchange</b> seq {self.seq}{table}{ladders}</div>"
