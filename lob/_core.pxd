@@ -172,6 +172,11 @@ cdef struct Level:            # one price level: an intrusive FIFO of pool slots
     int32_t next_free
 
 
+cdef struct IdEntry:          # one id-map cell: the pool slot and the low 32 bits of the id's hash
+    int32_t  slot             # -1 = empty
+    uint32_t tag              # home cell = tag & mask; a tag mismatch skips the pool read
+
+
 cdef struct LevelRef:         # one entry of a side's sorted level array (best at the end)
     int64_t key               # price for bids, -price for asks: ascending either way
     int32_t level
@@ -202,7 +207,7 @@ cdef struct BookC:            # one symbol's book; owned by Engine
     int32_t pool_free
     int32_t n_orders          # resting + pending stops
     int32_t n_resting
-    int32_t* idmap            # open addressing, linear probing, slot or -1; capacity is a power of 2
+    IdEntry* idmap            # order_id -> slot: open addressing, linear probing; capacity a power of 2
     int32_t idmap_cap
     int32_t idmap_count
     Level* levels
@@ -211,6 +216,9 @@ cdef struct BookC:            # one symbol's book; owned by Engine
     LevelRef* side_levels[2]
     int32_t n_levels[2]
     int32_t side_cap[2]
+    int32_t* lvmap[2]         # price -> level slot per side (open addressing, -1 empty): O(1) level lookup
+    int32_t lvmap_cap[2]
+    int32_t lvmap_count[2]
     StopEntry* stops
     int32_t n_stops
     int32_t stops_cap

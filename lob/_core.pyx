@@ -95,6 +95,8 @@ cdef void _book_free(BookC* b) noexcept nogil:
     free(b.side_levels[1])
     free(b.stops)
     free(b.trig_queue)
+    free(b.lvmap[0])
+    free(b.lvmap[1])
     free(b)
 
 
@@ -109,6 +111,8 @@ cdef void _book_clear(BookC* b) noexcept nogil:
     free(b.side_levels[1])
     free(b.stops)
     free(b.trig_queue)
+    free(b.lvmap[0])
+    free(b.lvmap[1])
     memset(b, 0, sizeof(BookC))
     b.spec = spec
     b.symbol = symbol
@@ -119,7 +123,7 @@ cdef void _book_clear(BookC* b) noexcept nogil:
 # --- order pool -----------------------------------------------------------------------------------
 cdef int _pool_grow(BookC* b) except -1 nogil:
     cdef int32_t old = b.pool_cap
-    cdef int32_t new = old * 2 if old else 256
+    cdef int32_t new = old + (old >> 2) if old else 256
     cdef Order* p = <Order*>realloc(b.pool, new * sizeof(Order))
     cdef int32_t i
     if p == NULL:
@@ -153,46 +157,45 @@ cdef inline void _pool_release(BookC* b, int32_t s) noexcept nogil:
 
 # --- id map ---------------------------------------------------------------------------------------
 cdef inline int32_t _id_find_pos(BookC* b, uint64_t oid) noexcept nogil:
-    # position in idmap of oid, or -1
-    cdef uint64_t mask
-    cdef uint64_t i
+    # cell of oid in idmap, or -1
+    cdef uint32_t mask, i, tag
     cdef int32_t s
     if b.idmap_cap == 0:
         return -1
-    mask = <uint64_t>(b.idmap_cap - 1)
-    i = _mix(oid) & mask
+    tag = <uint32_t>_mix(oid)
+    mask = <uint32_t>(b.idmap_cap - 1)
+    i = tag & mask
     while True:
-        s = b.idmap[i]
+        s = b.idmap[i].slot
         if s == -1:
             return -1
-        if b.pool[s].order_id == oid:
+        if b.idmap[i].tag == tag and b.pool[s].order_id == oid:
             return <int32_t>i
         i = (i + 1) & mask
 
 
 cdef inline int32_t _id_find(BookC* b, uint64_t oid) noexcept nogil:
     cdef int32_t pos = _id_find_pos(b, oid)
-    return -1 if pos == -1 else b.idmap[pos]
+    return -1 if pos == -1 else b.idmap[pos].slot
 
 
 cdef int _id_rehash(BookC* b, int32_t new_cap) except -1 nogil:
-    cdef int32_t* old = b.idmap
+    cdef IdEntry* old = b.idmap
     cdef int32_t old_cap = b.idmap_cap
-    cdef int32_t* m = <int32_t*>malloc(new_cap * sizeof(int32_t))
-    cdef int32_t i, s
-    cdef uint64_t mask = <uint64_t>(new_cap - 1)
-    cdef uint64_t j
+    cdef IdEntry* m = <IdEntry*>malloc(new_cap * sizeof(IdEntry))
+    cdef int32_t i
+    cdef uint32_t mask = <uint32_t>(new_cap - 1)
+    cdef uint32_t j
     if m == NULL:
         with gil:
             raise MemoryError("order id map")
-    memset(m, 0xff, new_cap * sizeof(int32_t))
+    memset(m, 0xff, new_cap * sizeof(IdEntry))
     for i in range(old_cap):
-        s = old[i]
-        if s != -1:
-            j = _mix(b.pool[s].order_id) & mask
-            while m[j] != -1:
+        if old[i].slot != -1:
+            j = old[i].tag & mask
+            while m[j].slot != -1:
                 j = (j + 1) & mask
-            m[j] = s
+            m[j] = old[i]
     free(old)
     b.idmap = m
     b.idmap_cap = new_cap
@@ -200,15 +203,17 @@ cdef int _id_rehash(BookC* b, int32_t new_cap) except -1 nogil:
 
 
 cdef inline int _id_insert(BookC* b, int32_t slot) except -1 nogil:
-    cdef uint64_t mask
-    cdef uint64_t i
-    if (b.idmap_count + 1) * 2 > b.idmap_cap:
+    # load factor at most 3/4: the tags keep long probe chains cheap
+    cdef uint32_t mask, i, tag
+    if (b.idmap_count + 1) * 4 > b.idmap_cap * 3:
         _id_rehash(b, b.idmap_cap * 2 if b.idmap_cap else 512)
-    mask = <uint64_t>(b.idmap_cap - 1)
-    i = _mix(b.pool[slot].order_id) & mask
-    while b.idmap[i] != -1:
+    tag = <uint32_t>_mix(b.pool[slot].order_id)
+    mask = <uint32_t>(b.idmap_cap - 1)
+    i = tag & mask
+    while b.idmap[i].slot != -1:
         i = (i + 1) & mask
-    b.idmap[i] = slot
+    b.idmap[i].slot = slot
+    b.idmap[i].tag = tag
     b.idmap_count += 1
     return 0
 
@@ -216,22 +221,97 @@ cdef inline int _id_insert(BookC* b, int32_t slot) except -1 nogil:
 cdef inline void _id_delete(BookC* b, uint64_t oid) noexcept nogil:
     # backward-shift deletion keeps probe chains intact without tombstones
     cdef int32_t pos = _id_find_pos(b, oid)
-    cdef uint64_t mask, i, j, k
+    cdef uint32_t mask, i, j, k
     if pos == -1:
         return
-    mask = <uint64_t>(b.idmap_cap - 1)
-    i = <uint64_t>pos
+    mask = <uint32_t>(b.idmap_cap - 1)
+    i = <uint32_t>pos
     j = i
     while True:
         j = (j + 1) & mask
-        if b.idmap[j] == -1:
+        if b.idmap[j].slot == -1:
             break
-        k = _mix(b.pool[b.idmap[j]].order_id) & mask
+        k = b.idmap[j].tag & mask
         if (j > i and (k <= i or k > j)) or (j < i and k <= i and k > j):
             b.idmap[i] = b.idmap[j]
             i = j
-    b.idmap[i] = -1
+    b.idmap[i].slot = -1
     b.idmap_count -= 1
+
+
+# --- level map (price -> level slot, per side) ------------------------------------------------------
+cdef inline int32_t _lv_find_pos(BookC* b, int side, int64_t price) noexcept nogil:
+    cdef uint32_t mask, i
+    cdef int32_t s
+    cdef int32_t* m = b.lvmap[side]
+    if b.lvmap_cap[side] == 0:
+        return -1
+    mask = <uint32_t>(b.lvmap_cap[side] - 1)
+    i = <uint32_t>_mix(<uint64_t>price) & mask
+    while True:
+        s = m[i]
+        if s == -1:
+            return -1
+        if b.levels[s].price == price:
+            return <int32_t>i
+        i = (i + 1) & mask
+
+
+cdef int _lv_rehash(BookC* b, int side, int32_t new_cap) except -1 nogil:
+    cdef int32_t* old = b.lvmap[side]
+    cdef int32_t old_cap = b.lvmap_cap[side]
+    cdef int32_t* m = <int32_t*>malloc(new_cap * sizeof(int32_t))
+    cdef int32_t i
+    cdef uint32_t mask = <uint32_t>(new_cap - 1)
+    cdef uint32_t j
+    if m == NULL:
+        with gil:
+            raise MemoryError("level map")
+    memset(m, 0xff, new_cap * sizeof(int32_t))
+    for i in range(old_cap):
+        if old[i] != -1:
+            j = <uint32_t>_mix(<uint64_t>b.levels[old[i]].price) & mask
+            while m[j] != -1:
+                j = (j + 1) & mask
+            m[j] = old[i]
+    free(old)
+    b.lvmap[side] = m
+    b.lvmap_cap[side] = new_cap
+    return 0
+
+
+cdef inline int _lv_insert(BookC* b, int side, int32_t lv) except -1 nogil:
+    cdef uint32_t mask, i
+    if (b.lvmap_count[side] + 1) * 2 > b.lvmap_cap[side]:
+        _lv_rehash(b, side, b.lvmap_cap[side] * 2 if b.lvmap_cap[side] else 64)
+    mask = <uint32_t>(b.lvmap_cap[side] - 1)
+    i = <uint32_t>_mix(<uint64_t>b.levels[lv].price) & mask
+    while b.lvmap[side][i] != -1:
+        i = (i + 1) & mask
+    b.lvmap[side][i] = lv
+    b.lvmap_count[side] += 1
+    return 0
+
+
+cdef inline void _lv_delete(BookC* b, int side, int64_t price) noexcept nogil:
+    cdef int32_t pos = _lv_find_pos(b, side, price)
+    cdef uint32_t mask, i, j, k
+    cdef int32_t* m = b.lvmap[side]
+    if pos == -1:
+        return
+    mask = <uint32_t>(b.lvmap_cap[side] - 1)
+    i = <uint32_t>pos
+    j = i
+    while True:
+        j = (j + 1) & mask
+        if m[j] == -1:
+            break
+        k = <uint32_t>_mix(<uint64_t>b.levels[m[j]].price) & mask
+        if (j > i and (k <= i or k > j)) or (j < i and k <= i and k > j):
+            m[i] = m[j]
+            i = j
+    m[i] = -1
+    b.lvmap_count[side] -= 1
 
 
 # --- levels ---------------------------------------------------------------------------------------
@@ -288,13 +368,15 @@ cdef int32_t _level_get(BookC* b, int side, int64_t price, bint create) except -
     cdef int64_t key = _key(side, price)
     cdef int32_t n = b.n_levels[side]
     cdef LevelRef* arr = b.side_levels[side]
-    cdef int32_t pos = _lower_bound(arr, n, key)
+    cdef int32_t pos = _lv_find_pos(b, side, price)
     cdef int32_t lv, cap
-    if pos < n and arr[pos].key == key:
-        return arr[pos].level
+    if pos != -1:
+        return b.lvmap[side][pos]
     if not create:
         return -1
+    pos = _lower_bound(arr, n, key)
     lv = _level_alloc(b, price)
+    _lv_insert(b, side, lv)
     if n == b.side_cap[side]:
         cap = n * 2 if n else 64
         arr = <LevelRef*>realloc(arr, cap * sizeof(LevelRef))
@@ -324,6 +406,7 @@ cdef void _level_drop(BookC* b, int side, int32_t lv) noexcept nogil:
     if pos < n - 1:
         memmove(&arr[pos], &arr[pos + 1], (n - 1 - pos) * sizeof(LevelRef))
     b.n_levels[side] = n - 1
+    _lv_delete(b, side, b.levels[lv].price)
     b.levels[lv].next_free = b.level_free
     b.level_free = lv
 
@@ -1169,6 +1252,36 @@ cdef class Engine:
                 self._process_one(&ev[i], i)
         return self._take_outputs()
 
+    def first_invalid(self, const Event[::1] events not None):
+        """(row, field) of the first malformed row of a batch, or None: one nogil pass."""
+        cdef Py_ssize_t n = events.shape[0]
+        cdef Py_ssize_t i
+        cdef const Event* ev = &events[0] if n else NULL
+        cdef int field = 0
+        cdef int nb = self.n_books
+        with nogil:
+            for i in range(n):
+                if ev[i].symbol >= nb:
+                    field = 1
+                elif ev[i].action > RESUME:
+                    field = 2
+                elif ev[i].owner < 0 or ev[i].owner > <int64_t>4294967295:
+                    field = 3
+                elif ev[i].action == ADD:
+                    if ev[i].side > 1:
+                        field = 4
+                    elif ev[i].type > 3:
+                        field = 5
+                    elif ev[i].tif > 3:
+                        field = 6
+                    elif ev[i].flags > 3:
+                        field = 7
+                if field:
+                    break
+        if not field:
+            return None
+        return i, ("", "symbol", "action", "owner", "side", "type", "tif", "flags")[field]
+
     cdef int _reset_outputs(self, int64_t rep_hint, int64_t fill_hint) except -1:
         cdef Report* rp
         cdef Fill* fp
@@ -1390,7 +1503,8 @@ cdef class Engine:
     def stats(self, int sym):
         """Counts and allocated bytes of one book."""
         cdef BookC* b = self._book(sym)
-        cdef int64_t mem = (b.pool_cap * sizeof(Order) + b.idmap_cap * sizeof(int32_t)
+        cdef int64_t mem = (b.pool_cap * sizeof(Order) + b.idmap_cap * sizeof(IdEntry)
+                            + (b.lvmap_cap[0] + b.lvmap_cap[1]) * sizeof(int32_t)
                             + b.levels_cap * sizeof(Level)
                             + (b.side_cap[0] + b.side_cap[1]) * sizeof(LevelRef)
                             + b.stops_cap * sizeof(StopEntry) + b.trig_cap * sizeof(StopEntry) + sizeof(BookC))

@@ -182,7 +182,7 @@ class Exchange(ExchangeCore):
         A malformed batch raises ``InvalidEventError`` and changes nothing. Every request yields one
         report (and side effects such as triggered stops or STP cancels yield more), in sequence order.
         """
-        check_events(events, len(self._infos))
+        check_events(events, self._engine)
         if self._intake_error is not None:
             raise LobStateError(f"order intake is stopped: {self._intake_error}")
         reports, fills = self._engine.apply(events)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up a fresh clone: a virtual environment with lob (compiled) and every extra, and Debian's chromium
+# for the browser tests. Idempotent; needs Python 3.11+, gcc and the package registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
+if ! command -v chromium >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    if command -v apt-get >/dev/null 2>&1; then
+        ($SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null) \
+            || echo "setup: could not install Debian's chromium; the browser tests will fail" >&2
+    else
+        echo "setup: no apt-get; install chromium at /usr/bin/chromium for the browser tests" >&2
+    fi
+fi
+echo "setup: ok ($(.venv/bin/python -c 'import lob; print("lob", lob.__version__)'))"
