@@ -1401,6 +1401,17 @@ cdef class Engine:
             v[i, 3] = L.total
         return out
 
+    def level(self, int sym, int side, int64_t price):
+        """(displayed qty, n_orders, total qty) at one price of one side, or None: O(1)."""
+        cdef BookC* b = self._book(sym)
+        cdef int32_t lv
+        if side not in (0, 1):
+            raise ValueError(f"side must be 0 or 1, got {side!r}")
+        lv = _level_get(b, side, price, False)
+        if lv < 0:
+            return None
+        return (b.levels[lv].qty, b.levels[lv].count, b.levels[lv].total)
+
     def orders(self, int sym, bint include_stops=True):
         """ORDER_DTYPE array of live orders: bids best first, then asks best first (each level in FIFO
         order), then pending stops in arrival order."""
