@@ -226,7 +226,7 @@ def bench_batch(a, symbols, repeat):
     ev = to_events(a)
 
     def once():
-        ex = lob.Exchange(symbols=symbols)
+        ex = lob.Exchange(symbols=symbols, marketdata=False)
         t = time.perf_counter()
         reports, fills = ex.apply(ev)
         return time.perf_counter() - t, len(fills), int(fills["qty_lots"].sum()), ex
@@ -238,7 +238,7 @@ def bench_percall(a, n):
     kind, side, price, qty, oid = (a[f][:n].tolist() for f in ("kind", "side", "price_ticks", "qty", "order_id"))
     prices = [p / 100 for p in price]
     sides = ["buy" if s == 0 else "sell" for s in side]
-    ex = lob.Exchange(symbols=["X"])
+    ex = lob.Exchange(symbols=["X"], marketdata=False)
     submit, cancel = ex.submit, ex.cancel
     t = time.perf_counter()
     for i in range(n):
@@ -251,7 +251,7 @@ def bench_percall(a, n):
             submit("X", sides[i], qty[i], type="market", order_id=oid[i], ts_ns=i)
     dt = time.perf_counter() - t
     # a second pass timing each call (the timer's own cost is included, so these are upper bounds)
-    ex = lob.Exchange(symbols=["X"])
+    ex = lob.Exchange(symbols=["X"], marketdata=False)
     submit, cancel = ex.submit, ex.cancel
     clock = time.perf_counter_ns
     lat = np.empty(n, dtype=np.int64)

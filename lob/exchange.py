@@ -49,6 +49,9 @@ class Exchange(ExchangeCore):
         Symbols to list with the default spec (or the ``tick_size``/``lot_size``/rules given here).
     tick_size, lot_size : float
         Default price increment and quantity increment.
+    marketdata : bool or dict
+        Record a trade tape, bars and L2 snapshots (:class:`lob.marketdata.MarketData`; a dict gives its
+        options). Default True; ``False`` leaves the per-call path without any listener (fastest).
     **spec
         Default rules for the symbols listed here (see :meth:`add_symbol`).
 
@@ -62,8 +65,13 @@ class Exchange(ExchangeCore):
     """
 
     def __init__(self, symbols: Iterable[str] | None = None, tick_size: float = 0.01, lot_size: float = 1,
-                 **spec):
+                 marketdata=True, **spec):
         self._specs: list[dict] = []
+        self.marketdata = None
+        if marketdata:
+            from lob.marketdata import MarketData
+
+            self.marketdata = MarketData(self, **(marketdata if isinstance(marketdata, dict) else {}))
         if isinstance(symbols, str):
             raise ConfigError(f"symbols must be a list of names, got the string {symbols!r}")
         for name in symbols or ():
@@ -174,6 +182,24 @@ class Exchange(ExchangeCore):
         from lob.book import Book
 
         return Book._view(self, self.info(symbol))
+
+    # --- market data ----------------------------------------------------------------------------
+    def _md(self):
+        if self.marketdata is None:
+            raise LobStateError("this exchange records no market data: create it with marketdata=True")
+        return self.marketdata
+
+    def trades(self, symbol, limit: int | None = None):
+        """The rolling trade tape of a symbol as a DataFrame (see :class:`lob.marketdata.MarketData`)."""
+        return self._md().trades(symbol, limit)
+
+    def bars(self, symbol, freq: str = "1min"):
+        """OHLCV bars of a symbol at any pandas offset."""
+        return self._md().bars(symbol, freq)
+
+    def l2_snapshots(self, symbol):
+        """Level-2 snapshots of a symbol taken on the event clock."""
+        return self._md().l2_snapshots(symbol)
 
     # --- batch ----------------------------------------------------------------------------------
     def apply(self, events: np.ndarray):

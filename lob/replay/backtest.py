@@ -278,7 +278,7 @@ class Backtest:
         self.rng = np.random.default_rng(seed)
         self._latency = self._latency_fn(latency)
         self._data = data
-        self.exchange = lob.Exchange()
+        self.exchange = lob.Exchange(marketdata=False)
         self.exchange.add_symbol(symbol, tick_size=tick_size, lot_size=lot_size)
         self._sym = self.exchange.symbol_index(symbol)
         self._owner = self.exchange.owner_id(STRATEGY_OWNER)

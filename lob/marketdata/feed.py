@@ -1,0 +1,154 @@
+"""A sequence-numbered level-2 delta + trade stream, and the client side that rebuilds books from it.
+
+``L2Feed`` turns an exchange's outputs into messages. Per symbol it keeps the displayed depth it last
+published and, after every batch or request, publishes only the levels that changed:
+
+* ``{"type": "level2_update", "symbol": s, "seq": n, "snapshot": True, "bids": [[price, qty], ...],
+  "asks": [...]}`` first for each subscriber (the full depth),
+* ``{"type": "level2_update", "symbol": s, "seq": n, "prev_seq": m, "snapshot": False,
+  "changes": [["buy"|"sell", price, qty], ...]}`` (qty 0 removes a level),
+* ``{"type": "trade", "symbol": s, "seq": ..., "price": ..., "qty": ..., "aggressor": ..., "ts_ns": ...}``.
+
+Feed sequence numbers are per symbol and consecutive, so a client detects a gap when ``prev_seq`` is not
+the last ``seq`` it applied (and asks for a new snapshot). Prices and quantities are in user units.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["L2Feed", "BookBuilder"]
+
+
+class L2Feed:
+    """Publish level-2 deltas and trades of an exchange to subscriber callbacks.
+
+    Parameters
+    ----------
+    exchange : lob.Exchange
+    depth : int
+        Levels per side tracked (a level moving outside is published as removed).
+    """
+
+    def __init__(self, exchange, depth: int = 50):
+        self.exchange = exchange
+        self.depth = depth
+        self._last: dict[int, tuple[dict, dict]] = {}
+        self._seq: dict[int, int] = {}
+        self._subs: dict[int, list[Callable[[dict], None]]] = {}
+        self._all: list[Callable[[dict], None]] = []
+        exchange.add_listener(self)
+
+    def _levels(self, i: int):
+        eng = self.exchange._engine
+        return ({int(p): int(q) for p, q, *_ in eng.depth(i, 0, self.depth)},
+                {int(p): int(q) for p, q, *_ in eng.depth(i, 1, self.depth)})
+
+    def snapshot(self, symbol) -> dict:
+        """The current full-depth message of a symbol (what a new subscriber receives first)."""
+        info = self.exchange.info(symbol)
+        i = info.index
+        if i not in self._last:
+            self._last[i] = self._levels(i)
+            self._seq.setdefault(i, 0)
+        bids, asks = self._last[i]
+        return {"type": "level2_update", "symbol": info.name, "seq": self._seq[i], "snapshot": True,
+                "bids": [[info.price(p), info.qty(q)] for p, q in sorted(bids.items(), reverse=True)],
+                "asks": [[info.price(p), info.qty(q)] for p, q in sorted(asks.items())]}
+
+    def subscribe(self, symbol, callback: Callable[[dict], None]) -> dict:
+        """Call ``callback(message)`` for every later message of a symbol; return the snapshot to start from."""
+        info = self.exchange.info(symbol)
+        self._subs.setdefault(info.index, []).append(callback)
+        return self.snapshot(info.index)
+
+    def subscribe_all(self, callback: Callable[[dict], None]) -> None:
+        """Call ``callback(message)`` for every message of every symbol."""
+        self._all.append(callback)
+
+    def unsubscribe(self, symbol, callback) -> None:
+        subs = self._subs.get(self.exchange.info(symbol).index, [])
+        if callback in subs:
+            subs.remove(callback)
+
+    def _emit(self, i: int, msg: dict):
+        for cb in list(self._subs.get(i, ())) + self._all:
+            cb(msg)
+
+    def __call__(self, events, reports, fills):
+        if not len(events):
+            return
+        if len(fills):
+            for f in fills:
+                i = int(f["symbol"])
+                info = self.exchange._infos[i]
+                self._emit(i, {"type": "trade", "symbol": info.name, "seq": int(f["seq"]),
+                               "price": info.price(int(f["price_ticks"])), "qty": info.qty(int(f["qty_lots"])),
+                               "aggressor": "buy" if f["aggressor"] == 0 else "sell", "ts_ns": int(f["ts_ns"])})
+        for i in np.unique(events["symbol"]).tolist():
+            if i not in self._last and not self._subs.get(i) and not self._all:
+                continue
+            old = self._last.get(i) or ({}, {})
+            new = self._levels(i)
+            changes = []
+            for side, name in ((0, "buy"), (1, "sell")):
+                o, n = old[side], new[side]
+                for p in sorted(set(o) | set(n)):
+                    if o.get(p, 0) != n.get(p, 0):
+                        changes.append((name, p, n.get(p, 0)))
+            self._last[i] = new
+            if not changes:
+                continue
+            prev = self._seq.get(i, 0)
+            self._seq[i] = prev + 1
+            info = self.exchange._infos[i]
+            self._emit(i, {"type": "level2_update", "symbol": info.name, "seq": prev + 1, "prev_seq": prev,
+                           "snapshot": False,
+                           "changes": [[s, info.price(p), info.qty(q)] for s, p, q in changes]})
+
+
+class BookBuilder:
+    """The client side: rebuild displayed books from ``level2_update`` messages and detect gaps.
+
+    Examples
+    --------
+    >>> import lob
+    >>> ex = lob.Exchange(symbols=["X"]); feed = L2Feed(ex); client = BookBuilder()
+    >>> client.apply(feed.subscribe("X", client.apply))
+    >>> _ = ex.submit("X", "buy", 3, price=9.5, ts_ns=1)
+    >>> client.books["X"]
+    {'bids': [[9.5, 3]], 'asks': []}
+    """
+
+    def __init__(self):
+        self._bids: dict[str, dict] = {}
+        self._asks: dict[str, dict] = {}
+        self.seq: dict[str, int] = {}
+        self.gaps: list[tuple[str, int, int]] = []      # (symbol, expected prev_seq, got prev_seq)
+
+    def apply(self, msg: dict) -> None:
+        if msg.get("type") != "level2_update":
+            return
+        s = msg["symbol"]
+        if msg.get("snapshot"):
+            self._bids[s] = {p: q for p, q in msg["bids"]}
+            self._asks[s] = {p: q for p, q in msg["asks"]}
+            self.seq[s] = msg["seq"]
+            return
+        if s not in self.seq:
+            return                                      # deltas before the snapshot are ignored
+        if msg["prev_seq"] != self.seq[s]:
+            self.gaps.append((s, self.seq[s], msg["prev_seq"]))
+        for side, p, q in msg["changes"]:
+            book = self._bids[s] if side == "buy" else self._asks[s]
+            if q:
+                book[p] = q
+            else:
+                book.pop(p, None)
+        self.seq[s] = msg["seq"]
+
+    @property
+    def books(self) -> dict:
+        return {s: {"bids": [[p, q] for p, q in sorted(self._bids[s].items(), reverse=True)],
+                    "asks": [[p, q] for p, q in sorted(self._asks[s].items())]} for s in self._bids}

@@ -1,0 +1,126 @@
+"""Market data: tape, bars against a pandas resample, snapshots against book.depth(), the L2 stream."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import lob
+from lob.errors import ConfigError, LobStateError
+from lob.marketdata import BookBuilder, L2Feed, MarketData
+
+
+def _random_flow(ex, n=3000, seed=5, symbols=("A", "B")):
+    rng = np.random.default_rng(seed)
+    mid = {s: 10_000 for s in symbols}
+    ts = 0
+    for i in range(n):
+        s = symbols[rng.integers(len(symbols))]
+        ts += int(rng.integers(1, 50_000_000))          # up to 50 ms apart
+        mid[s] += int(rng.integers(-2, 3))
+        side = rng.integers(2)
+        px = mid[s] + (-1 if side == 0 else 1) * int(rng.integers(-2, 6))
+        yield s, ("buy", "sell")[side], int(rng.integers(1, 20)), px / 100, ts
+
+
+def test_tape_is_rolling_and_bars_equal_a_pandas_resample():
+    ex = lob.Exchange(symbols=["A", "B"], marketdata={"tape_size": 50})
+    for s, side, q, px, ts in _random_flow(ex):
+        ex.submit(s, side, q, price=px, ts_ns=ts)
+    tape = ex.trades("A")
+    assert len(tape) == 50 and tape["seq"].is_monotonic_increasing
+    every = ex.marketdata.all_trades("A")
+    assert len(every) > 50
+    for freq in ("1min", "5s", "250ms"):
+        bars = ex.bars("A", freq)
+        expected = every.set_index("time")["price"].resample(freq).ohlc()
+        expected["volume"] = every.set_index("time")["qty"].resample(freq).sum()
+        expected = expected[every.set_index("time")["price"].resample(freq).count() > 0]
+        pd.testing.assert_frame_equal(bars[["open", "high", "low", "close", "volume"]], expected,
+                                      check_freq=False, check_dtype=False)
+        assert bars["volume"].sum() == every["qty"].sum()
+
+
+def test_snapshots_equal_the_book_when_taken():
+    ex = lob.Exchange(symbols=["A", "B"], marketdata={"snapshot_interval_ns": 100_000_000, "snapshot_depth": 5})
+    md = ex.marketdata
+    seen = {}
+    for s, side, q, px, ts in _random_flow(ex, n=1500):
+        before = len(md._sym(ex.symbol_index(s)).snapshots)
+        ex.submit(s, side, q, price=px, ts_ns=ts)
+        if len(md._sym(ex.symbol_index(s)).snapshots) > before:
+            seen[(s, md._sym(ex.symbol_index(s)).snapshots[-1][0])] = ex.book(s).depth(5)
+    assert len(seen) > 100
+    for s in ("A", "B"):
+        snaps = ex.l2_snapshots(s)
+        for ts, g in snaps.groupby("ts_ns"):
+            depth = seen[(s, ts)]
+            bids = g[g.side == "bid"].sort_values("level")
+            asks = g[g.side == "ask"].sort_values("level")
+            assert list(zip(bids.price, bids.qty, bids.orders)) == depth["bids"]
+            assert list(zip(asks.price, asks.qty, asks.orders)) == depth["asks"]
+
+
+def test_snapshot_retention_is_bounded():
+    ex = lob.Exchange(symbols=["A"], marketdata={"snapshot_interval_ns": 1_000, "retention_ns": 10_000})
+    for i in range(200):
+        ex.submit("A", "buy", 1, price=1.0 + (i % 5) / 100, ts_ns=i * 1_000)
+    snaps = ex.l2_snapshots("A")
+    assert snaps["ts_ns"].nunique() <= 12 and snaps["ts_ns"].max() >= 190_000
+
+
+def test_bbo_export_and_errors(tmp_path):
+    ex = lob.Exchange(symbols=["A"])
+    ex.submit("A", "buy", 5, price=9.99, ts_ns=1)
+    ex.submit("A", "sell", 7, price=10.01, ts_ns=2)
+    ex.submit("A", "buy", 2, price=10.01, ts_ns=3)
+    assert ex.marketdata.bbo("A") == dict(ts_ns=3, bid=9.99, bid_qty=5, ask=10.01, ask_qty=5)
+    for fmt in ("csv", "json", "parquet"):
+        p = ex.marketdata.export("A", "trades", tmp_path / f"t.{fmt}")
+        assert p.stat().st_size > 0
+    assert pd.read_parquet(tmp_path / "t.parquet")["price"].tolist() == [10.01]
+    with pytest.raises(ConfigError, match="fmt"):
+        ex.marketdata.export("A", "trades", tmp_path / "t.xls")
+    with pytest.raises(ConfigError, match="freq"):
+        ex.bars("A", "often")
+    with pytest.raises(LobStateError):
+        lob.Exchange(symbols=["A"], marketdata=False).trades("A")
+    with pytest.raises(ConfigError, match="tape_size"):
+        MarketData(lob.Exchange(marketdata=False), tape_size=0)
+
+
+def test_a_client_rebuilds_books_from_the_l2_stream():
+    ex = lob.Exchange(symbols=["A", "B"], marketdata=False)
+    feed = L2Feed(ex, depth=1000)
+    client = BookBuilder()
+    for s in ("A", "B"):
+        client.apply(feed.subscribe(s, client.apply))
+    trades, n_fills = [], []
+    feed.subscribe_all(lambda m: trades.append(m) if m["type"] == "trade" else None)
+    ex.add_listener(lambda e, r, f: n_fills.append(len(f)))
+    for s, side, q, px, ts in _random_flow(ex, n=2000):
+        ex.submit(s, side, q, price=px, ts_ns=ts)
+    # a batch too
+    ev = lob.empty_events(100)
+    ev["side"] = np.arange(100) % 2
+    ev["price_ticks"] = 10_000 + (np.arange(100) % 7) - 3
+    ev["qty_lots"] = 3
+    ex.apply(ev)
+    for s in ("A", "B"):
+        want = ex.book(s).depth(1000)
+        got = client.books[s]
+        assert got["bids"] == [[p, q] for p, q, _ in want["bids"]]
+        assert got["asks"] == [[p, q] for p, q, _ in want["asks"]]
+    assert client.gaps == []
+    assert len(trades) == sum(n_fills) > 100
+
+
+def test_a_missed_message_is_reported_as_a_gap():
+    ex = lob.Exchange(symbols=["A"], marketdata=False)
+    feed = L2Feed(ex)
+    client = BookBuilder()
+    msgs = []
+    client.apply(feed.subscribe("A", msgs.append))
+    for i in range(5):
+        ex.submit("A", "buy", 1, price=1.0 + i / 100, ts_ns=i)
+    for m in msgs[:2] + msgs[3:]:
+        client.apply(m)
+    assert client.gaps == [("A", 2, 3)]
