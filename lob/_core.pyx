@@ -20,8 +20,12 @@ from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint16
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset
 from cython.view cimport array as cvarray
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
 
 from lob.errors import BookIntegrityError, InvalidEventError
 
@@ -1314,7 +1318,7 @@ cdef class Engine:
         else:
             reports = np.empty(self.rep_n, dtype=REPORT_DTYPE)
             if self.rep_n:
-                memcpy(<void*><Py_ssize_t>reports.ctypes.data, self.rep_buf, self.rep_n * sizeof(Report))
+                memcpy(cnp.PyArray_DATA(reports), self.rep_buf, self.rep_n * sizeof(Report))
         if self.fill_n >= 4096:
             a = <Fill[:self.fill_n]>self.fill_buf
             a.callback_free_data = free
@@ -1324,7 +1328,7 @@ cdef class Engine:
         else:
             fills = np.empty(self.fill_n, dtype=FILL_DTYPE)
             if self.fill_n:
-                memcpy(<void*><Py_ssize_t>fills.ctypes.data, self.fill_buf, self.fill_n * sizeof(Fill))
+                memcpy(cnp.PyArray_DATA(fills), self.fill_buf, self.fill_n * sizeof(Fill))
         self.rep_n = 0
         self.fill_n = 0
         return reports, fills
@@ -1357,9 +1361,9 @@ cdef class Engine:
         reports = np.empty(self.rep_n, dtype=REPORT_DTYPE)
         fills = np.empty(self.fill_n, dtype=FILL_DTYPE)
         if self.rep_n:
-            memcpy(<void*><Py_ssize_t>reports.ctypes.data, self.rep_buf, self.rep_n * sizeof(Report))
+            memcpy(cnp.PyArray_DATA(reports), self.rep_buf, self.rep_n * sizeof(Report))
         if self.fill_n:
-            memcpy(<void*><Py_ssize_t>fills.ctypes.data, self.fill_buf, self.fill_n * sizeof(Fill))
+            memcpy(cnp.PyArray_DATA(fills), self.fill_buf, self.fill_n * sizeof(Fill))
         return reports, fills
 
     # --- queries --------------------------------------------------------------------------------
@@ -1965,6 +1969,82 @@ cdef inline int _code(object value, dict names, str field, int n) except -1:
     raise InvalidOrderError(f"{field} must be one of {sorted(k for k in names if k.islower())}, got {value!r}")
 
 
+cdef inline int64_t _now_ns() noexcept nogil:
+    cdef timespec t
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return <int64_t>t.tv_sec * 1000000000 + t.tv_nsec
+
+
+STAGES = ("parse", "risk", "match", "market_data", "end_to_end")
+MSG_TYPES = ("submit", "cancel", "modify", "reduce", "control", "batch")
+
+
+@cython.final
+cdef class LatencyRing:
+    """Per-request stage latencies (ns) written by the per-call path, drained into HDR histograms by
+    ``lob.perf``. One row per sampled request: parse, risk, match, market_data, end_to_end, and the
+    message type. ``sample_every`` = k times one request in k (1 = all)."""
+    cdef int64_t* buf            # cap x 5
+    cdef uint8_t* kind
+    cdef readonly int64_t n
+    cdef readonly int64_t cap
+    cdef public int64_t sample_every
+    cdef readonly int64_t counter  # requests seen (sampled or not)
+    cdef public object on_full   # called (with the ring) when it fills up
+
+    def __cinit__(self, int64_t cap=65536, int64_t sample_every=1):
+        if cap <= 0 or sample_every <= 0:
+            raise ValueError(f"cap and sample_every must be positive, got {cap}, {sample_every}")
+        self.buf = <int64_t*>malloc(cap * 5 * sizeof(int64_t))
+        self.kind = <uint8_t*>malloc(cap)
+        if self.buf == NULL or self.kind == NULL:
+            raise MemoryError()
+        self.cap = cap
+        self.n = 0
+        self.sample_every = sample_every
+        self.counter = 0
+        self.on_full = None
+
+    def __dealloc__(self):
+        free(self.buf)
+        free(self.kind)
+
+    cdef inline bint want(self) noexcept:
+        self.counter += 1
+        return self.counter % self.sample_every == 0
+
+    cdef int add(self, int kind, int64_t parse, int64_t risk, int64_t match, int64_t md, int64_t total) except -1:
+        cdef int64_t* row
+        if self.n == self.cap:
+            if self.on_full is not None:
+                self.on_full(self)
+            if self.n == self.cap:
+                self.n = 0        # nobody drained: keep the newest
+        row = &self.buf[self.n * 5]
+        row[0] = parse
+        row[1] = risk
+        row[2] = match
+        row[3] = md
+        row[4] = total
+        self.kind[self.n] = <uint8_t>kind
+        self.n += 1
+        return 0
+
+    def record(self, int kind, int64_t parse, int64_t risk, int64_t match, int64_t md, int64_t total):
+        """Add one row from Python (the batch path times per batch)."""
+        self.add(kind, parse, risk, match, md, total)
+
+    def drain(self):
+        """(latencies (n, 5) int64 array, kinds (n,) uint8 array) recorded so far; empties the ring."""
+        lat = np.empty((self.n, 5), dtype=np.int64)
+        kinds = np.empty(self.n, dtype=np.uint8)
+        if self.n:
+            memcpy(cnp.PyArray_DATA(lat), self.buf, self.n * 5 * sizeof(int64_t))
+            memcpy(cnp.PyArray_DATA(kinds), self.kind, self.n)
+        self.n = 0
+        return lat, kinds
+
+
 cdef class ExchangeCore:
     """Compiled base of ``lob.Exchange``: symbols, owners and the per-call order path."""
     cdef readonly Engine _engine
@@ -1976,6 +2056,7 @@ cdef class ExchangeCore:
     cdef public object risk
     cdef public list _listeners
     cdef public object _intake_error     # set (to a message) when order intake must stop (journal failure)
+    cdef public LatencyRing _latency     # per-stage latencies of sampled per-call requests (lob.perf)
 
     def __cinit__(self, *args, **kwargs):
         import time
@@ -1988,6 +2069,7 @@ cdef class ExchangeCore:
         self.risk = None
         self._listeners = []
         self._intake_error = None
+        self._latency = None
 
     # --- symbols and owners ---------------------------------------------------------------------
     def _add_info(self, str name, double tick_size, double lot_size):
@@ -2048,21 +2130,28 @@ cdef class ExchangeCore:
             return ts_ns
         raise InvalidOrderError(f"ts_ns must be an int (nanoseconds), got {ts_ns!r}")
 
-    cdef object _run(self, SymbolInfo si, Event* ev, int reject_reason):
-        # send one event through the engine (or reject it at the edge) and build the caller's report
+    cdef object _run(self, SymbolInfo si, Event* ev, int reject_reason, int64_t t0=0):
+        # send one event through the engine (or reject it at the edge) and build the caller's report;
+        # t0 != 0: this request is sampled for stage latencies (t0 taken when the call began)
         cdef Engine eng = self._engine
         cdef ExecReport first, x
-        cdef int64_t i
+        cdef int64_t i, t1 = 0, t2 = 0, t3 = 0, t4 = 0
         cdef Report* r
+        if t0:
+            t1 = _now_ns()
         if reject_reason == 0 and self._intake_error is not None and ev.action != CANCEL:
             reject_reason = JOURNAL_UNAVAILABLE
         if reject_reason == 0 and self.risk is not None and ev.action == ADD:
             reject_reason = self.risk.check_submit(si.index, ev.side, ev.qty_lots, ev.price_ticks, ev.owner,
                                                    ev.type)
+        if t0:
+            t2 = _now_ns()
         if reject_reason:
             eng.reject_single(ev, reject_reason)    # never reaches the book, still takes a sequence number
         else:
             eng.process_single(ev)
+        if t0:
+            t3 = _now_ns()
         r = &eng.rep_buf[0]
         first = _make_report(si, r)
         for i in range(1, eng.rep_n):
@@ -2072,15 +2161,19 @@ cdef class ExchangeCore:
                 first.trades.append(_make_trade(si, &eng.fill_buf[i]))
         if self._listeners:
             events = np.empty(1, dtype=EVENT_DTYPE)
-            memcpy(<void*><Py_ssize_t>events.ctypes.data, ev, sizeof(Event))
+            memcpy(cnp.PyArray_DATA(events), ev, sizeof(Event))
             reports, fills = eng.outputs_copy()
             for fn in self._listeners:
                 fn(events, reports, fills)
+        if t0:
+            t4 = _now_ns()
+            self._latency.add(ev.action if ev.action <= REDUCE else 4, t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)
         return first
 
     def submit(self, symbol, side, qty, price=None, type="limit", tif="gtc", owner=None, post_only=False,
                display_qty=None, stop_price=None, order_id=None, ts_ns=None):
         """Submit a new order; return its execution report (see ``lob.Exchange.submit``)."""
+        cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
         cdef SymbolInfo si = self.info(symbol)
         cdef Event ev
         cdef bint off_tick = False, off_lot = False
@@ -2123,7 +2216,7 @@ cdef class ExchangeCore:
             reject = INVALID_PRICE_TICK
         elif off_lot:
             reject = INVALID_QTY
-        return self._run(si, &ev, reject)
+        return self._run(si, &ev, reject, t0)
 
     cdef int _target_event(self, Event* ev, SymbolInfo si, int action, object order_id, object owner,
                            object ts_ns) except -1:
@@ -2139,22 +2232,25 @@ cdef class ExchangeCore:
 
     def cancel(self, symbol, order_id, owner=None, ts_ns=None):
         """Cancel a resting order or a pending stop; return the report (``unknown_order`` if not live)."""
+        cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
         cdef SymbolInfo si = self.info(symbol)
         cdef Event ev
         self._target_event(&ev, si, CANCEL, order_id, owner, ts_ns)
-        return self._run(si, &ev, 0)
+        return self._run(si, &ev, 0, t0)
 
     def reduce(self, symbol, order_id, by_qty, owner=None, ts_ns=None):
         """Take by_qty off an order's open quantity, keeping its priority (a partial cancel)."""
+        cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
         cdef SymbolInfo si = self.info(symbol)
         cdef Event ev
         cdef bint off_lot = False
         self._target_event(&ev, si, REDUCE, order_id, owner, ts_ns)
         ev.qty_lots = _lots(si, by_qty, "by_qty", &off_lot)
-        return self._run(si, &ev, INVALID_QTY if off_lot else 0)
+        return self._run(si, &ev, INVALID_QTY if off_lot else 0, t0)
 
     def modify(self, symbol, order_id, qty=None, price=None, owner=None, stop_price=None, ts_ns=None):
         """Change an order's total quantity (FIX OrderQty: filled part included) and/or its price."""
+        cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
         cdef SymbolInfo si = self.info(symbol)
         cdef Event ev
         cdef bint off_tick = False, off_lot = False
@@ -2170,7 +2266,7 @@ cdef class ExchangeCore:
                 raise InvalidOrderError(f"price must be > 0, got {price!r}")
         if stop_price is not None:
             ev.stop_ticks = _ticks(si, stop_price, "stop_price", &off_tick)
-        return self._run(si, &ev, INVALID_PRICE_TICK if off_tick else (INVALID_QTY if off_lot else 0))
+        return self._run(si, &ev, INVALID_PRICE_TICK if off_tick else (INVALID_QTY if off_lot else 0), t0)
 
     def _control(self, symbol, int action, ts_ns=None):
         cdef SymbolInfo si = self.info(symbol)
@@ -2185,7 +2281,7 @@ cdef class ExchangeCore:
                for i in range(self._engine.rep_n)]
         if self._listeners:
             events = np.empty(1, dtype=EVENT_DTYPE)
-            memcpy(<void*><Py_ssize_t>events.ctypes.data, &ev, sizeof(Event))
+            memcpy(cnp.PyArray_DATA(events), &ev, sizeof(Event))
             reports, fills = self._engine.outputs_copy()
             for fn in self._listeners:
                 fn(events, reports, fills)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable, Iterable
 
 import numpy as np
@@ -67,6 +68,7 @@ class Exchange(ExchangeCore):
     def __init__(self, symbols: Iterable[str] | None = None, tick_size: float = 0.01, lot_size: float = 1,
                  marketdata=True, **spec):
         self._specs: list[dict] = []
+        self._perf = None
         self.marketdata = None
         if marketdata:
             from lob.marketdata import MarketData
@@ -183,6 +185,16 @@ class Exchange(ExchangeCore):
 
         return Book._view(self, self.info(symbol))
 
+    # --- performance ----------------------------------------------------------------------------
+    @property
+    def perf(self):
+        """The :class:`lob.perf.PerfAnalyzer` of this exchange (created, and timing, on first use)."""
+        if self._perf is None:
+            from lob.perf import PerfAnalyzer
+
+            PerfAnalyzer(self)
+        return self._perf
+
     # --- market data ----------------------------------------------------------------------------
     def _md(self):
         if self.marketdata is None:
@@ -208,12 +220,18 @@ class Exchange(ExchangeCore):
         A malformed batch raises ``InvalidEventError`` and changes nothing. Every request yields one
         report (and side effects such as triggered stops or STP cancels yield more), in sequence order.
         """
+        perf = self._perf
+        t0 = time.perf_counter_ns() if perf is not None else 0
         check_events(events, self._engine)
         if self._intake_error is not None:
             raise LobStateError(f"order intake is stopped: {self._intake_error}")
+        t1 = time.perf_counter_ns() if perf is not None else 0
         reports, fills = self._engine.apply(events)
+        t2 = time.perf_counter_ns() if perf is not None else 0
         for fn in self._listeners:
             fn(events, reports, fills)
+        if perf is not None:
+            perf.record_batch(t1 - t0, t2 - t1, time.perf_counter_ns() - t2, len(events))
         return reports, fills
 
     # --- session control ------------------------------------------------------------------------

@@ -79,20 +79,30 @@ class MarketData:
 
     # --- listener -------------------------------------------------------------------------------
     def __call__(self, events, reports, fills):
+        n = len(events)
+        if n == 1:
+            # the per-call path: one symbol, a handful of fills; stay away from numpy set operations
+            i = int(events["symbol"][0])
+            if len(fills):
+                d = self._sym(i)
+                d.tape.extend(fills[["seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"]].tolist())
+                d.trades_ts.append(fills["ts_ns"].copy())
+                d.trades_px.append(fills["price_ticks"].copy())
+                d.trades_qty.append(fills["qty_lots"].copy())
+            self._after(i, int(events["ts_ns"][0]))
+            return
         if len(fills):
             for i in np.unique(fills["symbol"]):
                 f = fills[fills["symbol"] == i]
                 d = self._sym(int(i))
-                d.tape.extend(zip(f["seq"].tolist(), f["ts_ns"].tolist(), f["price_ticks"].tolist(),
-                                  f["qty_lots"].tolist(), f["aggressor"].tolist()))
+                d.tape.extend(f[["seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"]].tolist())
                 d.trades_ts.append(f["ts_ns"].copy())
                 d.trades_px.append(f["price_ticks"].copy())
                 d.trades_qty.append(f["qty_lots"].copy())
-        if len(events):
-            touched = np.unique(events["symbol"])
+        if n:
             ts_end = int(events["ts_ns"][-1])
-            for i in touched:
-                self._after(int(i), ts_end)
+            for i in np.unique(events["symbol"]).tolist():
+                self._after(i, ts_end)
 
     def _after(self, i: int, ts: int):
         d = self._sym(i)
