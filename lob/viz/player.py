@@ -96,7 +96,7 @@ class ReplayPlayer:
         self.base_interval_ms = int(interval_ms)
         self.depth = DepthChart(self.book, levels=levels, height=300) if "depth" in views else None
         self.ladder = LadderWidget(self.book, levels=levels) if "ladder" in views else None
-        self.price = PriceChart(self.book, height=240) if "price" in views else None
+        self.price = PriceChart(self.book, width=1000, height=240) if "price" in views else None
         if self.price is not None:
             self.price.update(int(self.events["ts_ns"][0]) if len(self.events) else 0)
 
@@ -213,6 +213,26 @@ class ReplayPlayer:
                 parts.append(self.price.widget())
             self._box = widgets.VBox(parts)
         return self._box
+
+    def static_layout(self):
+        """The player's current state as one Bokeh layout (status, depth, ladder, price), for
+        :func:`lob.viz.save_html` and screenshots where no kernel runs the ipywidgets."""
+        from bokeh.layouts import column, row
+        from bokeh.models import Div
+
+        if getattr(self, "_static", None) is None:
+            self._static_status = Div(width=900)
+            self._static_ladder = Div(width=360)
+            top = [v for v in (self.depth.layout if self.depth else None, self._static_ladder
+                               if self.ladder else None) if v is not None]
+            parts = [self._static_status, row(*top)]
+            if self.price is not None:
+                parts.append(self.price.layout)
+            self._static = column(*parts)
+        self._static_status.text = self.status.value
+        if self.ladder is not None:
+            self._static_ladder.text = self.ladder.widget.value
+        return self._static
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return self.widget._repr_mimebundle_(include=include, exclude=exclude)

@@ -62,20 +62,20 @@ class PriceChart:
         f = figure(width=width, height=height, title="", x_axis_type="datetime" if self.time_axis else "linear",
                    x_axis_label="time" if self.time_axis else "sample", y_axis_label="price",
                    toolbar_location="above", tools="pan,xwheel_zoom,box_zoom,reset,save")
-        f.step(x="x", y="bid", source=self.quotes, mode="after", line_color=BID, legend_label="bid")
-        f.step(x="x", y="ask", source=self.quotes, mode="after", line_color=ASK, legend_label="ask")
+        f.step(x="x", y="bid", source=self.quotes, mode="after", line_color=BID, line_width=2, legend_label="bid")
+        f.step(x="x", y="ask", source=self.quotes, mode="after", line_color=ASK, line_width=2, legend_label="ask")
         f.line(x="x", y="mid", source=self.quotes, line_color=MID, line_dash="dotted", legend_label="mid")
-        dots = f.scatter(x="x", y="price", size="size", source=self.trades, fill_color=TRADE, fill_alpha=0.5,
-                         line_color=TRADE, legend_label="trades")
+        dots = f.scatter(x="x", y="price", size="size", source=self.trades, fill_color=TRADE, fill_alpha=0.25,
+                         line_color=TRADE, line_alpha=0.6, legend_label="trades")
         f.add_tools(HoverTool(renderers=[dots], tooltips=[("price", "@price{0.00[00]}"), ("qty", "@qty{0,0}"),
                                                           ("aggressor", "@aggressor"), ("seq", "@seq")]))
         if self.time_axis:
             f.xaxis.formatter = DatetimeTickFormatter(milliseconds="%H:%M:%S.%3N", seconds="%H:%M:%S",
                                                       minsec="%H:%M:%S", minutes="%H:%M", hourmin="%H:%M",
                                                       hours="%H:%M")
-        f.legend.location = "top_left"
-        f.legend.orientation = "horizontal"
         f.legend.label_text_font_size = "11px"
+        f.legend.spacing = 2
+        f.add_layout(f.legend[0], "right")       # outside the plot: never covers the prices
         f.title.text_font_size = "13px"
         self.figure = f
         self.layout = f
@@ -120,7 +120,7 @@ class PriceChart:
         t["x"].extend((f["ts_ns"] / 1e6).tolist() if self.time_axis else [float(self._n)] * len(f))
         t["price"].extend((f["price_ticks"] * tick).round(10).tolist())
         t["qty"].extend(qty.tolist())
-        t["size"].extend(np.clip(4 + 2 * np.sqrt(qty), 4, 24).tolist())
+        t["size"].extend(np.clip(3 + 1.1 * np.sqrt(qty), 3, 14).tolist())
         t["aggressor"].extend(["buy" if a == 0 else "sell" for a in f["aggressor"]])
         t["seq"].extend(f["seq"].tolist())
 
