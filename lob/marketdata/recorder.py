@@ -95,7 +95,8 @@ class MarketData:
             for i in np.unique(fills["symbol"]):
                 f = fills[fills["symbol"] == i]
                 d = self._sym(int(i))
-                d.tape.extend(f[["seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"]].tolist())
+                # only the newest tape_size trades can stay on the rolling tape: convert no more than that
+                d.tape.extend(f[-self.tape_size:][["seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"]].tolist())
                 d.trades_ts.append(f["ts_ns"].copy())
                 d.trades_px.append(f["price_ticks"].copy())
                 d.trades_qty.append(f["qty_lots"].copy())
