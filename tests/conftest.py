@@ -2,7 +2,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("ci", max_examples=120, stateful_step_count=40, deadline=None,
+# ci: bounded, the default (and what CI=true gets); long: thousands of examples, opt in with
+# HYPOTHESIS_PROFILE=long pytest tests/test_book_state_machine.py
+settings.register_profile("ci", max_examples=150, stateful_step_count=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=3000, stateful_step_count=120, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

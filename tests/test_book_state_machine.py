@@ -1,8 +1,13 @@
 """A hypothesis state machine drives the compiled engine and the ReferenceBook with every operation and
 asserts identical reports, fills and books after every step (docs/matching.md is the spec of both).
 
+Every run draws each symbol's rules in ``@initialize`` (all STP modes, both modify policies, bands, size
+limits), so one machine covers every rule combination. Orders go in as single events, as multi-row
+batches (``event_index`` and cross-row effects) and through the per-call ``Exchange.submit/cancel/modify/
+reduce`` path (captured by a listener and replayed into the reference).
+
 Profiles (tests/conftest.py): ``ci`` (default, bounded) and ``long``:
-``HYPOTHESIS_PROFILE=long pytest tests/test_engine_vs_reference.py``.
+``HYPOTHESIS_PROFILE=long pytest tests/test_book_state_machine.py``.
 """
 import numpy as np
 from hypothesis import strategies as st
@@ -12,86 +17,175 @@ import lob
 from lob.testing import ReferenceBook
 
 N_SYM = 2
-PRICES = st.integers(95, 105)
+PRICES = st.integers(95, 105)          # narrow, so orders cross, bands bite and stops trigger
 QTY = st.integers(1, 12)
-OWNERS = st.sampled_from([0, 1, 2, 3])
+OWNERS = st.sampled_from([0, 1, 2, 3])  # several owners so self-trade prevention fires; 0 is anonymous
+SYMS = st.integers(0, N_SYM - 1)
+OFF_GRID = st.sampled_from([0.0] * 7 + [0.5])   # per-call prices/quantities off the grid now and then
+OIDS = st.one_of(st.just(0), st.integers(1, 40))
 ADD, CANCEL, MODIFY, REDUCE, SESSION_END, HALT, RESUME = range(7)
+LIMIT, MARKET, STOP, STOP_LIMIT = range(4)
+
+SPECS = st.fixed_dictionaries(dict(
+    min_qty=st.sampled_from([1, 1, 2]),
+    max_qty=st.sampled_from([0, 0, 20]),
+    band_bps=st.sampled_from([0, 0, 300]),
+    ref_price=st.sampled_from([0, 100]),
+    market_band_ticks=st.sampled_from([0, 0, 2]),
+    stp=st.integers(0, 4),
+    modify_policy=st.integers(0, 1),
+))
+
+
+def _limit_event(sym, side, price, qty, owner, tif, flags, display, oid):
+    return dict(symbol=sym, action=ADD, side=side, type=LIMIT, price_ticks=price, qty_lots=qty, owner=owner,
+                tif=tif, flags=flags, display_lots=display, order_id=oid)
+
+
+LIMIT_EVENTS = st.builds(_limit_event, SYMS, st.integers(0, 1), PRICES, QTY, OWNERS,
+                         st.sampled_from([0, 0, 0, 1, 2, 3]), st.sampled_from([0, 0, 0, 1, 2]),
+                         st.sampled_from([0, 0, 0, 2, 5, 20]), OIDS)
+MARKET_EVENTS = st.builds(
+    lambda sym, side, qty, owner, tif, flags: dict(symbol=sym, action=ADD, side=side, type=MARKET, qty_lots=qty,
+                                                   owner=owner, tif=tif, flags=flags),
+    SYMS, st.integers(0, 1), QTY, OWNERS, st.sampled_from([0, 1, 2, 3]), st.sampled_from([0, 0, 0, 1, 2]))
+STOP_EVENTS = st.builds(
+    lambda sym, side, qty, owner, stop, px, typ, tif, flags, display, oid: dict(
+        symbol=sym, action=ADD, side=side, type=typ, qty_lots=qty, owner=owner, stop_ticks=stop,
+        price_ticks=px if typ == STOP_LIMIT else 0, tif=tif, flags=flags, display_lots=display, order_id=oid),
+    SYMS, st.integers(0, 1), QTY, OWNERS, PRICES, PRICES, st.sampled_from([STOP, STOP_LIMIT]),
+    st.sampled_from([0, 0, 1, 2, 3]), st.sampled_from([0, 0, 0, 1, 2]), st.sampled_from([0, 0, 3]), OIDS)
+CONTROL_EVENTS = st.builds(lambda sym, what: dict(symbol=sym, action=what), SYMS,
+                           st.sampled_from([SESSION_END, HALT, RESUME, RESUME]))
+
+
+def _targeted(ids):
+    # cancel / modify / reduce of a live, dead or never-seen id
+    oid = st.sampled_from(ids + [999])
+    return st.one_of(
+        st.builds(lambda sym, o, owner: dict(symbol=sym, action=CANCEL, order_id=o, owner=owner), SYMS, oid, OWNERS),
+        st.builds(lambda sym, o, owner, qty, price, stop: dict(symbol=sym, action=MODIFY, order_id=o, owner=owner,
+                                                               qty_lots=qty, price_ticks=price, stop_ticks=stop),
+                  SYMS, oid, OWNERS, st.integers(-1, 25), st.one_of(st.just(0), PRICES),
+                  st.sampled_from([0, 0, -1, 97, 100, 103])),
+        st.builds(lambda sym, o, owner, by: dict(symbol=sym, action=REDUCE, order_id=o, owner=owner, qty_lots=by),
+                  SYMS, oid, OWNERS, st.integers(-1, 8)),
+    )
 
 
 class EngineMatchesReference(RuleBasedStateMachine):
-    @initialize(stp=st.integers(0, 4), policy=st.integers(0, 1), band=st.sampled_from([0, 0, 500]),
-                market_band=st.sampled_from([0, 0, 3]), max_qty=st.sampled_from([0, 0, 20]))
-    def setup(self, stp, policy, band, market_band, max_qty):
-        spec = dict(min_qty=1, max_qty=max_qty, band_bps=band, ref_price=100 if band else 0,
-                    market_band_ticks=market_band, stp=stp, modify_policy=policy)
+    @initialize(specs=st.lists(SPECS, min_size=N_SYM, max_size=N_SYM))
+    def setup(self, specs):
         self.ex = lob.Exchange()
-        for i in range(N_SYM):
+        for i, spec in enumerate(specs):
             self.ex.add_symbol(f"S{i}", tick_size=1)
             self.ex._engine.set_spec(i, spec["min_qty"], spec["max_qty"], spec["band_bps"], spec["ref_price"],
                                      spec["market_band_ticks"], spec["stp"], spec["modify_policy"])
-        self.ref = ReferenceBook(N_SYM, [spec] * N_SYM)
+        self.ref = ReferenceBook(N_SYM, specs)
         self.ids = []
         self.ts = 0
+        self.captured = []
+        self.ex.add_listener(lambda e, r, f: self.captured.append((e.copy(), r.copy(), f.copy())))
 
-    def _apply(self, **fields):
-        ev = lob.empty_events(1)
-        self.ts += 1
-        ev["ts_ns"] = self.ts
-        for k, v in fields.items():
-            ev[k] = v
-        r1, f1 = self.ex.apply(ev)
-        r2, f2 = self.ref.apply(ev)
-        assert r1.tolist() == r2.tolist(), (ev, r1, r2)
-        assert f1.tolist() == f2.tolist(), (ev, f1, f2)
-        for oid in r1["order_id"]:
+    def _events(self, rows):
+        ev = lob.empty_events(len(rows))
+        for i, row in enumerate(rows):
+            self.ts += 1
+            ev["ts_ns"][i] = self.ts
+            for k, v in row.items():
+                ev[k][i] = v
+        return ev
+
+    def _compare(self, r1, f1, r2, f2, ev):
+        assert r1.dtype == r2.dtype == lob.REPORT_DTYPE and f1.dtype == f2.dtype == lob.FILL_DTYPE
+        assert np.array_equal(r1, r2), (ev, r1, r2)
+        assert np.array_equal(f1, f2), (ev, f1, f2)
+        for oid in r1["order_id"].tolist():
             if oid and oid not in self.ids:
-                self.ids.append(int(oid))
+                self.ids.append(oid)
 
-    @rule(sym=st.integers(0, N_SYM - 1), side=st.integers(0, 1), price=PRICES, qty=QTY, owner=OWNERS,
-          tif=st.sampled_from([0, 0, 0, 1, 2, 3]), flags=st.sampled_from([0, 0, 0, 1, 2]),
-          display=st.sampled_from([0, 0, 0, 2, 5]), oid=st.integers(0, 40))
-    def limit(self, sym, side, price, qty, owner, tif, flags, display, oid):
-        self._apply(symbol=sym, action=ADD, side=side, type=0, price_ticks=price, qty_lots=qty, owner=owner,
-                    tif=tif, flags=flags, display_lots=display, order_id=oid)
+    def _apply(self, rows):
+        ev = self._events(rows)
+        self.captured.clear()
+        r1, f1 = self.ex.apply(ev)
+        assert len(self.captured) == 1 and np.array_equal(self.captured[0][1], r1)
+        r2, f2 = self.ref.apply(ev)
+        self._compare(r1, f1, r2, f2, ev)
 
-    @rule(sym=st.integers(0, N_SYM - 1), side=st.integers(0, 1), qty=QTY, owner=OWNERS,
-          tif=st.sampled_from([0, 1, 2]))
-    def market(self, sym, side, qty, owner, tif):
-        self._apply(symbol=sym, action=ADD, side=side, type=1, qty_lots=qty, owner=owner, tif=tif)
+    # --- one event per apply --------------------------------------------------------------------
+    @rule(row=LIMIT_EVENTS)
+    def limit(self, row):
+        self._apply([row])
 
-    @rule(sym=st.integers(0, N_SYM - 1), side=st.integers(0, 1), qty=QTY, owner=OWNERS, stop=PRICES,
-          limit_px=PRICES, typ=st.sampled_from([2, 3]), tif=st.sampled_from([0, 1, 3]))
-    def stop(self, sym, side, qty, owner, stop, limit_px, typ, tif):
-        self._apply(symbol=sym, action=ADD, side=side, type=typ, qty_lots=qty, owner=owner, stop_ticks=stop,
-                    price_ticks=limit_px if typ == 3 else 0, tif=tif)
+    @rule(row=MARKET_EVENTS)
+    def market(self, row):
+        self._apply([row])
 
-    @precondition(lambda self: self.ids)
-    @rule(data=st.data(), sym=st.integers(0, N_SYM - 1), owner=OWNERS)
-    def cancel(self, data, sym, owner):
-        self._apply(symbol=sym, action=CANCEL, order_id=data.draw(st.sampled_from(self.ids)), owner=owner)
+    @rule(row=STOP_EVENTS)
+    def stop(self, row):
+        self._apply([row])
 
-    @precondition(lambda self: self.ids)
-    @rule(data=st.data(), sym=st.integers(0, N_SYM - 1), qty=st.integers(-1, 25),
-          price=st.one_of(st.just(0), PRICES), stop=st.sampled_from([0, 0, 99, 101]))
-    def modify(self, data, sym, qty, price, stop):
-        self._apply(symbol=sym, action=MODIFY, order_id=data.draw(st.sampled_from(self.ids)), qty_lots=qty,
-                    price_ticks=price, stop_ticks=stop)
+    @rule(row=CONTROL_EVENTS)
+    def control(self, row):
+        self._apply([row])
 
     @precondition(lambda self: self.ids)
-    @rule(data=st.data(), sym=st.integers(0, N_SYM - 1), by=st.integers(0, 8))
-    def reduce(self, data, sym, by):
-        self._apply(symbol=sym, action=REDUCE, order_id=data.draw(st.sampled_from(self.ids)), qty_lots=by)
+    @rule(data=st.data())
+    def targeted(self, data):
+        self._apply([data.draw(_targeted(self.ids))])
 
-    @rule(sym=st.integers(0, N_SYM - 1), what=st.sampled_from([SESSION_END, HALT, RESUME, RESUME]))
-    def control(self, sym, what):
-        self._apply(symbol=sym, action=what)
+    # --- several events in one apply: event_index and effects across rows -----------------------
+    @rule(data=st.data())
+    def batch(self, data):
+        rows = data.draw(st.lists(st.one_of(LIMIT_EVENTS, LIMIT_EVENTS, MARKET_EVENTS, STOP_EVENTS, CONTROL_EVENTS,
+                                            _targeted(self.ids + [1, 2, 3])), min_size=2, max_size=6))
+        self._apply(rows)
+
+    # --- the per-call path, replayed into the reference -----------------------------------------
+    @rule(data=st.data(), sym=SYMS, owner=OWNERS)
+    def per_call(self, data, sym, owner):
+        self.ts += 1
+        kind = data.draw(st.sampled_from(["limit", "market", "stop", "cancel", "modify", "reduce"]))
+        side = data.draw(st.sampled_from(["buy", "sell"]))
+        qty = data.draw(QTY) + data.draw(OFF_GRID)           # off the lot grid: rejected at the edge
+        self.captured.clear()
+        if kind == "limit":
+            r = self.ex.submit(sym, side, qty, price=data.draw(PRICES) + data.draw(OFF_GRID), owner=owner or None,
+                               ts_ns=self.ts,
+                               tif=data.draw(st.sampled_from(["gtc", "ioc", "fok", "day"])),
+                               post_only=data.draw(st.sampled_from([False, "reject", "slide"])),
+                               display_qty=data.draw(st.sampled_from([None, 2])))
+        elif kind == "market":
+            r = self.ex.submit(sym, side, qty, type="market", owner=owner or None, ts_ns=self.ts)
+        elif kind == "stop":
+            r = self.ex.submit(sym, side, qty, type="stop_limit", price=float(data.draw(PRICES)),
+                               stop_price=float(data.draw(PRICES)), owner=owner or None, ts_ns=self.ts)
+        else:
+            oid = data.draw(st.sampled_from(self.ids + [999]))
+            if kind == "cancel":
+                r = self.ex.cancel(sym, oid, owner=owner or None, ts_ns=self.ts)
+            elif kind == "modify":
+                r = self.ex.modify(sym, oid, qty=qty, price=data.draw(st.sampled_from([None, 99.0, 101.0, 100.5])),
+                                   owner=owner or None, ts_ns=self.ts)
+            else:
+                r = self.ex.reduce(sym, oid, data.draw(st.integers(1, 4)), owner=owner or None, ts_ns=self.ts)
+        assert len(self.captured) == 1
+        ev, r1, f1 = self.captured[0]
+        r2, f2 = self.ref.apply(ev)
+        self._compare(r1, f1, r2, f2, ev)
+        # the Report object tells the same story as the first report row
+        assert (r.order_id, r.seq, r.filled_qty, r.last_filled_qty, r.remaining_qty) == (
+            r1[0]["order_id"], r1[0]["seq"], r1[0]["cum_filled_lots"], r1[0]["filled_lots"], r1[0]["remaining_lots"])
+        assert r.status == lob.Status(r1[0]["status"]).name.lower()
+        assert [t.seq for t in r.trades] == [int(f["seq"]) for f in f1 if f["taker_order_id"] == r.order_id]
 
     @invariant()
     def same_books(self):
         if not hasattr(self, "ex"):
             return
         for i in range(N_SYM):
-            assert self.ex._engine.orders(i).tolist() == self.ref.orders(i).tolist()
+            o1, o2 = self.ex._engine.orders(i), self.ref.orders(i)
+            assert o1.dtype == o2.dtype and np.array_equal(o1, o2), (o1, o2)
             assert self.ex._engine.best_prices(i) == self.ref.best_prices(i)
             assert np.array_equal(self.ex._engine.depth(i, 0, 5), self.ref.depth(i, 0, 5))
             assert np.array_equal(self.ex._engine.depth(i, 1, 5), self.ref.depth(i, 1, 5))

@@ -1,6 +1,10 @@
 """Architecture rules that code review alone would not keep."""
+import pathlib
+import re
 import subprocess
 import sys
+
+import numpy as np
 
 import lob
 import lob._core as core
@@ -30,3 +34,37 @@ def test_dtypes_are_derived_from_the_structs_without_hidden_padding():
     for field in ("ts_ns", "symbol", "price_ticks", "qty_lots", "aggressor", "maker_order_id", "taker_order_id",
                   "maker_owner", "taker_owner", "seq"):
         assert field in lob.FILL_DTYPE.names
+
+
+# --- the dtypes and the enums against lob/_core.pxd, read as text (an independent derivation) -------
+PXD = (pathlib.Path(lob.__file__).parent / "_core.pxd").read_text()
+C_SIZES = {"int64_t": 8, "uint64_t": 8, "int32_t": 4, "uint32_t": 4, "uint16_t": 2, "uint8_t": 1}
+C_KINDS = {"int64_t": "i8", "uint64_t": "u8", "int32_t": "i4", "uint32_t": "u4", "uint16_t": "u2", "uint8_t": "u1"}
+
+
+def _struct(name):
+    body = re.search(rf"^cdef struct {name}:.*?\n((?:    .*\n)+)", PXD, re.M).group(1)
+    return [(m.group(2), m.group(1)) for m in re.finditer(r"^    (\w+)\s+(\w+)", body, re.M)]
+
+
+def test_record_dtypes_match_the_pxd_structs_field_for_field():
+    for struct, dt in (("Event", lob.EVENT_DTYPE), ("Report", lob.REPORT_DTYPE), ("Fill", lob.FILL_DTYPE),
+                       ("OrderView", lob.ORDER_DTYPE)):
+        fields = _struct(struct)
+        assert list(dt.names) == [f for f, _ in fields], struct
+        offset = 0
+        for f, ctype in fields:
+            size = C_SIZES[ctype]
+            assert offset % size == 0, f"{struct}.{f} is not naturally aligned: hidden padding before it"
+            assert dt.fields[f][1] == offset and dt.fields[f][0] == np.dtype(C_KINDS[ctype]), (struct, f)
+            offset += size
+        assert dt.itemsize == offset and offset % 8 == 0, struct
+        declared = re.search(rf"^cdef struct {struct}:.*?\((\d+) bytes\)", PXD, re.M)
+        assert declared and int(declared.group(1)) == offset, f"{struct}: the pxd comment states the size"
+
+
+def test_enum_values_match_the_pxd():
+    for name in ("Side", "Action", "OrderType", "TIF", "Status", "Reason", "STPMode", "ModifyPolicy"):
+        body = re.search(rf"^cpdef enum {name}:\n((?:    .*\n)+)", PXD, re.M).group(1)
+        declared = {m.group(1): int(m.group(2)) for m in re.finditer(r"^    (\w+) = (\d+)", body, re.M)}
+        assert {m.name: int(m) for m in getattr(lob, name)} == declared, name

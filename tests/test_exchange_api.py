@@ -174,3 +174,137 @@ def test_doctests_of_the_facade():
     for mod in (lob.exchange, lob.book, lob.testing.reference):
         result = doctest.testmod(mod)
         assert result.attempted > 0 and result.failed == 0, mod.__name__
+
+
+# --- more of the facade -----------------------------------------------------------------------------
+
+def test_book_views_and_conversions(ex):
+    b = ex.book("AAPL")
+    assert (b.best_bid(), b.best_ask(), b.mid(), b.spread(), b.last_price) == (None, None, None, None, None)
+    ex.submit("AAPL", "buy", 10, price=99.98, owner="a")
+    ex.submit("AAPL", "buy", 30, price=99.98, owner="b", display_qty=5)
+    ex.submit("AAPL", "sell", 7, price=100.02, owner="c")
+    assert b.best_bid() == (99.98, 15) and b.best_ask() == (100.02, 7)     # the iceberg shows its peak only
+    assert b.mid() == pytest.approx(100.00) and b.spread() == pytest.approx(0.04)
+    assert b.depth_ticks(5) == {"bids": [(9998, 15, 2)], "asks": [(10002, 7, 1)]}
+    df = b.depth_frame(5)
+    assert df[["side", "qty", "total_qty"]].values.tolist() == [["bid", 15, 40], ["ask", 7, 7]]
+    o = b.orders()
+    assert o["order_id"].tolist() == [1, 2, 3] and o["owner"].tolist() == ["a", "b", "c"]
+    assert o["visible_qty"].tolist() == [10, 5, 7] and o["side"].tolist() == ["buy", "buy", "sell"]
+    assert (b.tick_size, b.lot_size, len(b)) == (0.01, 1, 3)
+    assert ex.to_ticks("AAPL", 99.98) == 9998 and ex.to_price("AAPL", 9998) == pytest.approx(99.98)
+    assert ex.symbols == ["AAPL", "MSFT"] and ex.symbol_index("MSFT") == 1
+    assert ex.owner_name(ex.owner_id("b")) == "b" and ex.owner_id(None) == 0
+    html = b._repr_html_()
+    assert "99.98" in html and "100.02" in html
+
+
+def test_report_and_trade_objects_for_stops_and_side_effects():
+    ex = lob.Exchange(symbols=["X"], stp="cancel_oldest")
+    ex.submit("X", "sell", 5, price=10.00, owner="mm", ts_ns=1)
+    ex.submit("X", "sell", 5, price=10.01, owner="other", ts_ns=2)
+    stop = ex.submit("X", "buy", 2, type="stop", stop_price=10.00, owner="algo", ts_ns=3)
+    assert (stop.status, stop.remaining_qty) == ("new", 2)
+    r = ex.submit("X", "buy", 6, price=10.01, owner="mm", ts_ns=4)
+    # mm's own ask is cancelled by STP, mm buys 5 from 'other' at 10.01; the trade triggers the stop
+    assert (r.status, r.filled_qty, r.remaining_qty) == ("partially_filled", 5, 1)
+    assert [(t.price, t.qty, t.maker_owner, t.taker_owner) for t in r.trades] == [(10.01, 5, "other", "mm")]
+    assert all(t.ts_ns == 4 and t.aggressor == "buy" for t in r.trades)
+    # side effects ride along: the STP cancel of mm's ask, then the released stop (no asks left)
+    assert [(x.order_id, x.action, x.status, x.reason) for x in r.related] == [
+        (1, "cancel", "cancelled", "self_trade"), (stop.order_id, "add", "cancelled", "no_liquidity")]
+
+
+def test_per_call_modify_and_reduce_off_grid_are_rejected_reports():
+    ex = lob.Exchange()
+    ex.add_symbol("X", tick_size=0.05, lot_size=10)
+    oid = ex.submit("X", "buy", 20, price=1.00).order_id
+    before = ex.book("X").orders_array()
+    assert ex.modify("X", oid, price=1.02).reason == "invalid_price_tick"
+    assert ex.modify("X", oid, qty=25).reason == "invalid_qty"
+    assert ex.reduce("X", oid, 5).reason == "invalid_qty"
+    assert np.array_equal(ex.book("X").orders_array(), before)
+
+
+@pytest.mark.parametrize("call, field, value", [
+    (lambda ex: ex.cancel("AAPL", "x"), "order_id", "'x'"),
+    (lambda ex: ex.cancel("AAPL", 1.0), "order_id", "1.0"),
+    (lambda ex: ex.cancel("AAPL", -4), "order_id", "-4"),
+    (lambda ex: ex.modify("AAPL", 1, qty=float("nan")), "qty", "nan"),
+    (lambda ex: ex.modify("AAPL", 1, qty=-1), "qty", "-1"),
+    (lambda ex: ex.modify("AAPL", 1, price=math.inf), "price", "inf"),
+    (lambda ex: ex.modify("AAPL", 1, price=-1.0), "price", "-1.0"),
+    (lambda ex: ex.modify("AAPL", 1, stop_price=float("nan")), "stop_price", "nan"),
+    (lambda ex: ex.reduce("AAPL", 1, None), "by_qty", "None"),
+    (lambda ex: ex.reduce("AAPL", 1, -math.inf), "by_qty", "inf"),
+    (lambda ex: ex.submit("AAPL", "buy", 1, price=1.0, ts_ns=1.5), "ts_ns", "1.5"),
+    (lambda ex: ex.submit("AAPL", "buy", 1, price=1.0, owner=-1), "owner", "-1"),
+    (lambda ex: ex.submit("AAPL", "buy", 1, price=1.0, owner=2 ** 40), "owner", str(2 ** 40)),
+    (lambda ex: ex.submit("AAPL", "buy", 1, price=1.0, owner=""), "owner", "''"),
+    (lambda ex: ex.submit("AAPL", "buy", "10", price=1.0), "qty", "'10'"),
+    (lambda ex: ex.submit("AAPL", "buy", 1e30, price=1.0), "qty", "1e+30"),
+    (lambda ex: ex.submit("AAPL", 1.5, 1, price=1.0), "side", "1.5"),
+    (lambda ex: ex.submit("AAPL", "buy", 1, price=1.0, display_qty=-1), "display_qty", "-1"),
+    (lambda ex: ex.submit("AAPL", "buy", 1, price=1.0, order_id=2 ** 64), "order_id", str(2 ** 64)),
+    (lambda ex: ex.submit("AAPL", "buy", 1, type="market", price=1.0), "price", "1.0"),
+    (lambda ex: ex.submit("AAPL", "buy", 1, price=1.0, stop_price=2.0), "stop_price", "2.0"),
+])
+def test_bad_input_everywhere_names_field_and_value_and_changes_nothing(ex, call, field, value):
+    ex.submit("AAPL", "buy", 5, price=1.00)
+    before = (ex.state_hash(), ex.seq)
+    with pytest.raises(LobError) as e:
+        call(ex)
+    assert field in str(e.value) and value in str(e.value)
+    assert (ex.state_hash(), ex.seq) == before
+
+
+@pytest.mark.parametrize("call", [
+    lambda ex: ex.cancel("NOPE", 1), lambda ex: ex.modify("NOPE", 1, qty=1), lambda ex: ex.reduce("NOPE", 1, 1),
+    lambda ex: ex.session_end("NOPE"), lambda ex: ex.halt("NOPE"), lambda ex: ex.resume("NOPE"),
+    lambda ex: ex.submit(None, "buy", 1, price=1.0), lambda ex: ex.submit(7, "buy", 1, price=1.0),
+    lambda ex: ex.to_ticks("NOPE", 1.0),
+])
+def test_unknown_symbol_everywhere(ex, call):
+    before = (ex.state_hash(), ex.seq)
+    with pytest.raises(UnknownSymbolError):
+        call(ex)
+    assert (ex.state_hash(), ex.seq) == before
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(qty=10 ** 30), "qty"),              # a Python int too large for int64
+    (dict(qty=1, price=10 ** 30), "price"),
+    (dict(qty=True), "qty"),                  # a bool is not a quantity
+    (dict(qty=1, price=True), "price"),
+])
+def test_int_overflow_and_bools_are_lob_errors(kwargs, field):
+    ex = lob.Exchange()
+    ex.add_symbol("T", tick_size=1)           # the integer fast path of the edge conversion
+    before = (ex.state_hash(), ex.seq)
+    with pytest.raises(InvalidOrderError) as e:
+        ex.submit("T", "buy", kwargs.pop("qty"), price=kwargs.pop("price", 5), **kwargs)
+    assert field in str(e.value)
+    assert (ex.state_hash(), ex.seq) == before
+
+
+def test_malformed_batch_messages_name_the_problem(ex):
+    ex.apply(_batch(2))
+    before = (ex.state_hash(), ex.seq)
+    cases = [([1, 2, 3], "list"), (np.zeros(3, dtype=[("x", "i8")]), "dtype"),
+             (np.zeros((2, 2), dtype=lob.EVENT_DTYPE), "(2, 2)"), (_batch(6)[::2], "contiguous")]
+    for bad, words in cases:
+        with pytest.raises(InvalidEventError, match=words.replace("(", r"\(").replace(")", r"\)")):
+            ex.apply(bad)
+    ev = _batch(4)
+    ev["qty_lots"][2] = 5
+    ev["side"][3] = 2
+    with pytest.raises(InvalidEventError, match=r"row 3.*'side'.*2"):
+        ex.apply(ev)
+    assert (ex.state_hash(), ex.seq) == before
+    assert ex.book("AAPL").depth_ticks(5)["bids"] == [(100, 2, 2)]     # the valid rows before it did not apply
+
+
+def test_an_empty_batch_is_fine(ex):
+    reports, fills = ex.apply(lob.empty_events(0))
+    assert reports.dtype == lob.REPORT_DTYPE and len(reports) == 0 and len(fills) == 0 and ex.seq == 0
