@@ -73,6 +73,7 @@ class PerfAnalyzer:
         self.db_path = str(db_path) if db_path is not None else ":memory:"
         self._db = sqlite3.connect(self.db_path, check_same_thread=False)
         self._init_db()
+        self._registry = None
         if exchange is not None:
             self.attach(exchange)
 
@@ -182,38 +183,24 @@ class PerfAnalyzer:
                     memory=self.memory())
 
     # --- Prometheus -----------------------------------------------------------------------------
+    @property
+    def registry(self):
+        """This analyzer's own ``prometheus_client.CollectorRegistry`` (made on first use), holding one
+        collector that reads the analyzer's figures at every scrape. Serve it with prometheus-client
+        (``generate_latest(perf.registry)``) or add more collectors to it; nothing goes to the global
+        default registry, so several exchanges in one process never clash."""
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry
+
+            self._registry = CollectorRegistry(auto_describe=False)
+            self._registry.register(_Collector(self))
+        return self._registry
+
     def prometheus(self) -> str:
-        """Prometheus text exposition (latency summaries, throughput and memory gauges)."""
-        from prometheus_client import CollectorRegistry, generate_latest
-        from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
+        """Prometheus text exposition of :attr:`registry` (latency quantiles, throughput, memory)."""
+        from prometheus_client import generate_latest
 
-        analyzer = self
-
-        class _Collector:
-            def collect(self):
-                lat = GaugeMetricFamily("lob_latency_ns", "Latency quantiles per stage and message type (ns)",
-                                        labels=["stage", "msg_type", "quantile"])
-                cnt = GaugeMetricFamily("lob_latency_samples", "Timed requests per stage and message type",
-                                        labels=["stage", "msg_type"])
-                for r in analyzer.latency_frame().to_dict("records"):
-                    for p in _PCTS:
-                        lat.add_metric([r["stage"], r["msg_type"], f"{p / 100:g}"], r[f"p{p:g}"])
-                    cnt.add_metric([r["stage"], r["msg_type"]], r["count"])
-                yield lat
-                yield cnt
-                tp = analyzer.throughput()
-                g = GaugeMetricFamily("lob_throughput_events_per_second", "Events per second", labels=["kind"])
-                for k in ("current", "peak", "average"):
-                    g.add_metric([k], tp[k])
-                yield g
-                m = GaugeMetricFamily("lob_memory_bytes", "Process RSS and per-book bytes", labels=["what"])
-                for k, v in analyzer.memory().items():
-                    m.add_metric([k], v)
-                yield m
-
-        reg = CollectorRegistry()
-        reg.register(_Collector())
-        return generate_latest(reg).decode()
+        return generate_latest(self.registry).decode()
 
     # --- SQLite ---------------------------------------------------------------------------------
     def _init_db(self):
@@ -252,6 +239,40 @@ class PerfAnalyzer:
 
     def close(self) -> None:
         self._db.close()
+
+
+class _Collector:
+    """Reads a :class:`PerfAnalyzer` at scrape time (the prometheus-client custom collector protocol)."""
+
+    def __init__(self, analyzer):
+        self.analyzer = analyzer
+
+    def describe(self):
+        return []           # nothing to check against other collectors: the registry is the analyzer's own
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        analyzer = self.analyzer
+        lat = GaugeMetricFamily("lob_latency_ns", "Latency quantiles per stage and message type (ns)",
+                                labels=["stage", "msg_type", "quantile"])
+        cnt = GaugeMetricFamily("lob_latency_samples", "Timed requests per stage and message type",
+                                labels=["stage", "msg_type"])
+        for r in analyzer.latency_frame().to_dict("records"):
+            for p in _PCTS:
+                lat.add_metric([r["stage"], r["msg_type"], f"{p / 100:g}"], r[f"p{p:g}"])
+            cnt.add_metric([r["stage"], r["msg_type"]], r["count"])
+        yield lat
+        yield cnt
+        tp = analyzer.throughput()
+        g = GaugeMetricFamily("lob_throughput_events_per_second", "Events per second", labels=["kind"])
+        for k in ("current", "peak", "average"):
+            g.add_metric([k], tp[k])
+        yield g
+        m = GaugeMetricFamily("lob_memory_bytes", "Process RSS and per-book bytes", labels=["what"])
+        for k, v in analyzer.memory().items():
+            m.add_metric([k], v)
+        yield m
 
 
 def _read(con) -> dict[str, pd.DataFrame]:
