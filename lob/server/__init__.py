@@ -1,0 +1,130 @@
+"""``lob.server``: the exchange over HTTP (the only package of lob that imports tornado).
+
+One Tornado IOLoop serves the REST API, the WebSocket stream, ``/metrics``, ``/healthz``, the OpenAPI
+document and the Bokeh dashboard (``/dashboard``), and drives the simulated market::
+
+    lob serve --port 8000            # or: python -m lob.server serve --port 8000
+    # then open http://127.0.0.1:8000/dashboard
+
+In a notebook (the kernel's loop is already running: never call ``IOLoop.start()`` there)::
+
+    from lob.server import LobServer
+    srv = LobServer(port=0); srv.start(); srv.url
+
+Pieces: :class:`~lob.server.hub.Hub` (state), :mod:`~lob.server.handlers` (thin REST handlers and the
+route table), :mod:`~lob.server.websocket`, :mod:`~lob.server.market` (what drives the exchange),
+:mod:`~lob.server.extension` (the same API inside Jupyter under ``/lob/``).
+"""
+from __future__ import annotations
+
+import tornado.web
+from tornado.ioloop import IOLoop, PeriodicCallback
+
+from lob.server.accounts import AccountLimits, Accounts, create_token
+from lob.server.handlers import routes
+from lob.server.hub import ApiError, Hub
+from lob.server.market import BotMarket, ExchangeMarket, ReplayMarket, default_market
+
+__all__ = ["Hub", "Accounts", "AccountLimits", "create_token", "ApiError", "make_app", "Runner", "LobServer",
+           "BotMarket", "ExchangeMarket", "ReplayMarket", "default_market"]
+
+
+def make_app(hub: Hub, prefix: str = "", **settings) -> tornado.web.Application:
+    """A Tornado application with the API routes only (no dashboard): tests, embedding, benchmarks."""
+    hub.scheduler = IOLoop.current().add_callback
+    return tornado.web.Application(routes(hub, prefix), **settings)
+
+
+class Runner:
+    """The periodic work of a server on the current IOLoop: market steps, health checks, throughput samples.
+
+    Parameters
+    ----------
+    hub : Hub
+    step_ms : float
+        Market step period (100 ms: each agent acts ten times a second).
+    check_ms : float
+        Health / staleness check period; the engine integrity check runs every ``integrity_every`` checks.
+    """
+
+    def __init__(self, hub: Hub, step_ms: float = 100, check_ms: float = 1000, integrity_every: int = 10):
+        self.hub = hub
+        self._n = 0
+        self.integrity_every = integrity_every
+        self._callbacks = [PeriodicCallback(hub.step_market, step_ms),
+                           PeriodicCallback(self._check, check_ms),
+                           PeriodicCallback(hub.perf.tick, 250)]
+
+    def _check(self) -> None:
+        self._n += 1
+        self.hub.check(integrity=self._n % self.integrity_every == 1)
+
+    def start(self) -> None:
+        self.hub.scheduler = IOLoop.current().add_callback
+        for cb in self._callbacks:
+            cb.start()
+
+    def stop(self) -> None:
+        for cb in self._callbacks:
+            cb.stop()
+
+
+class LobServer:
+    """The whole server: API + WebSocket + Bokeh dashboard on one IOLoop, and the market runner.
+
+    Parameters
+    ----------
+    hub : Hub, optional
+        Default: a hub over :func:`~lob.server.market.default_market` (``seed``).
+    host : str
+        Listen address (default loopback only).
+    port : int
+        0 picks a free port (see :attr:`port`).
+    seed : int
+    step_ms : float
+        Market step period.
+    dashboard : bool
+        Mount the Bokeh dashboard at ``/dashboard``.
+    **hub_kwargs
+        Passed to :class:`Hub` when it is created here (tokens via ``accounts=Accounts({...})``).
+    """
+
+    def __init__(self, hub: Hub | None = None, host: str = "127.0.0.1", port: int = 8000, seed: int = 0,
+                 step_ms: float = 100, dashboard: bool = True, **hub_kwargs):
+        self.hub = hub if hub is not None else Hub(default_market(seed), **hub_kwargs)
+        self.host = host
+        self._port = port
+        self.dashboard = dashboard
+        self.runner = Runner(self.hub, step_ms=step_ms)
+        self.server = None
+
+    def start(self) -> "LobServer":
+        """Bind and start serving on the current IOLoop (do not call ``IOLoop.start()`` in a notebook)."""
+        from bokeh.server.server import Server
+
+        apps = {}
+        if self.dashboard:
+            from lob.viz.dashboard import dashboard_app
+
+            apps["/dashboard"] = dashboard_app(self.hub)
+        extra = routes(self.hub) + [(r"/", tornado.web.RedirectHandler, {"url": "/dashboard"})]
+        self.server = Server(apps, io_loop=IOLoop.current(), address=self.host, port=self._port, num_procs=1,
+                             extra_patterns=extra, allow_websocket_origin=[self.host, "localhost", "127.0.0.1"],
+                             http_server_kwargs={"max_body_size": 1 << 20})
+        self.server.start()
+        self.runner.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.server.port if self.server is not None else self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self.runner.stop()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None

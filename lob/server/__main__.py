@@ -1,0 +1,5 @@
+import sys
+
+from lob.server.cli import main
+
+sys.exit(main())

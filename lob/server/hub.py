@@ -1,0 +1,652 @@
+"""The hub: the one object between an exchange and the server's clients (REST, WebSocket, polling, dashboard).
+
+It owns the level-2 feed (``lob.marketdata.L2Feed``), the bounded queue of every subscriber, the per-symbol
+message history behind HTTP polling, account order tracking and positions, the incident log and the
+component health. Matching never waits on a client: feed callbacks only append to per-symbol lists, and
+``flush()`` (scheduled on the event loop after each batch) serializes each message once and hands the text
+to every subscriber's bounded queue; a subscriber whose queue is full is dropped with a reason.
+
+The hub never touches the event loop itself: the server injects ``scheduler`` (``IOLoop.add_callback``).
+"""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import re
+import time
+from typing import Callable
+
+from tornado.web import HTTPError
+
+import lob
+from lob.errors import InvalidOrderError, LobError, UnknownSymbolError
+from lob.marketdata import L2Feed
+from lob.server.accounts import AccountLimits, Accounts, RateLimiter
+
+__all__ = ["Hub", "ApiError", "Subscriber", "IncidentLog"]
+
+_STATUS_RANK = {"ok": 0, "disabled": 0, "degraded": 1, "down": 2}
+_FREQ = re.compile(r"^[1-9][0-9]{0,3}(s|min|h|D)$")
+_MAX_NUMBER = 1e12
+
+
+class ApiError(HTTPError):
+    """A client error: HTTP status, message, machine-readable reason and an optional report (JSON body)."""
+
+    def __init__(self, status: int, message: str, reason: str | None = None, body: dict | None = None):
+        super().__init__(status)
+        self.status, self.message, self.error, self.body = status, message, reason, body
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status}: {self.message}"
+
+
+class IncidentLog:
+    """Every incident (agent failures and restarts, dropped clients, stale data, integrity errors)."""
+
+    def __init__(self, maxlen: int = 2000):
+        self._rows = collections.deque(maxlen=maxlen)
+        self._next = 1
+
+    def record(self, component: str, message: str, severity: str = "warning", **extra) -> dict:
+        row = dict(id=self._next, ts=time.time(), component=component, severity=severity, message=message, **extra)
+        self._next += 1
+        self._rows.append(row)
+        return row
+
+    @property
+    def total(self) -> int:
+        return self._next - 1
+
+    def rows(self, limit: int | None = None) -> list[dict]:
+        rows = list(self._rows)
+        return rows[-limit:] if limit else rows
+
+
+class Subscriber:
+    """One client's bounded outgoing queue and subscriptions (transport-agnostic).
+
+    Parameters
+    ----------
+    maxlen : int
+        Messages that may wait; one more drops the client (``on_drop(reason)``).
+    on_wake : callable
+        Called when the queue goes from empty to non-empty (the transport starts sending).
+    on_drop : callable
+        ``on_drop(reason)``: close the transport.
+    account : str, optional
+        Set for an authenticated client (it receives its own execution reports).
+    """
+
+    def __init__(self, maxlen: int = 1000, on_wake: Callable[[], None] | None = None,
+                 on_drop: Callable[[str], None] | None = None, account: str | None = None):
+        self.maxlen = maxlen
+        self.queue: collections.deque[str] = collections.deque()
+        self.on_wake, self.on_drop = on_wake, on_drop
+        self.account = account
+        self.channels: dict[str, set[str]] = {}       # symbol -> {"level2", "trades"}
+        self.snap_seq: dict[str, int] = {}            # level-2 deltas at or below this seq are in the snapshot
+        self.dropped: str | None = None
+        self.sent = 0
+
+    def push(self, texts: list[str]) -> bool:
+        """Queue messages; drop the client (and return False) when they do not fit."""
+        if self.dropped is not None:
+            return False
+        if len(self.queue) + len(texts) > self.maxlen:
+            self.drop(f"slow consumer: outgoing queue full ({self.maxlen} messages)")
+            return False
+        was_empty = not self.queue
+        self.queue.extend(texts)
+        if was_empty and self.on_wake is not None:
+            self.on_wake()
+        return True
+
+    def drop(self, reason: str) -> None:
+        if self.dropped is None:
+            self.dropped = reason
+            self.queue.clear()
+            if self.on_drop is not None:
+                self.on_drop(reason)
+
+
+class _RiskHook:
+    """The exchange's pre-trade hook: any installed ``lob.risk`` check, then the per-account limits."""
+
+    def __init__(self, hub: "Hub", inner):
+        self.hub, self.inner = hub, inner
+
+    def check_submit(self, sym, side, qty_lots, price_ticks, owner, type_):
+        if self.inner is not None:
+            r = self.inner.check_submit(sym, side, qty_lots, price_ticks, owner, type_)
+            if r:
+                return r
+        account = self.hub._accounts_by_owner.get(owner)
+        if account is None:
+            return 0
+        info = self.hub.exchange._infos[sym]
+        price = info.price(price_ticks) if price_ticks else None
+        reason = self.hub.limits.check(info.qty(qty_lots), price, len(self.hub._open.get(account, ())))
+        return int(lob.Reason[reason.upper()]) if reason else 0
+
+
+class Hub:
+    """Shared state of one server: market, feed, subscribers, accounts, health and incidents.
+
+    Parameters
+    ----------
+    market : a market of :mod:`lob.server.market` (``exchange``, ``step()``, ``agents()``, ``incidents()``)
+    accounts : Accounts, optional
+        Token -> account; default reads the token file (``$LOB_TOKENS`` or ``~/.config/lob/tokens.json``).
+    queue_size : int
+        Bounded queue per WebSocket client (messages).
+    history : int
+        Messages per symbol kept for HTTP polling.
+    write_rate, write_burst : float, int
+        Order-entry requests per second per account (429 beyond); 0 disables.
+    read_rate, read_burst : float, int
+        Market-data requests per second per client address; 0 disables.
+    max_body : int
+        Largest request body in bytes (413 beyond).
+    stale_after_s : float
+        Market data older than this is flagged stale.
+    limits : AccountLimits, optional
+        Per-account pre-trade limits.
+    depth : int
+        Levels per side published in the level-2 feed.
+    """
+
+    def __init__(self, market, accounts: Accounts | None = None, *, queue_size: int = 1000, history: int = 5000,
+                 write_rate: float = 200.0, write_burst: int = 400, read_rate: float = 500.0, read_burst: int = 1000,
+                 max_body: int = 64 * 1024, stale_after_s: float = 5.0, limits: AccountLimits | None = None,
+                 depth: int = 50, clock=time.monotonic):
+        self.market = market
+        self.exchange = market.exchange
+        self.accounts = accounts if accounts is not None else Accounts()
+        self.queue_size = queue_size
+        self.max_body = max_body
+        self.stale_after_s = stale_after_s
+        self.limits = limits or AccountLimits()
+        self.clock = clock
+        self.write_limiter = RateLimiter(write_rate, write_burst, clock)
+        self.read_limiter = RateLimiter(read_rate, read_burst, clock)
+        self.incidents = IncidentLog()
+        self.scheduler: Callable[[Callable], None] | None = None
+        self.perf = self.exchange.perf
+        self.subscribers: set[Subscriber] = set()
+        self._by_symbol: dict[str, set[Subscriber]] = {s: set() for s in self.exchange.symbols}
+        self._by_account: dict[str, set[Subscriber]] = {}
+        self._pending: dict[str, list[dict]] = {}
+        self._pending_exec: dict[str, list[dict]] = {}
+        self._flush_scheduled = False
+        self._history = {s: collections.deque(maxlen=history) for s in self.exchange.symbols}
+        self._cursor = {s: 0 for s in self.exchange.symbols}
+        self._last_pub = {s: clock() for s in self.exchange.symbols}
+        self._stale: dict[str, bool] = {s: False for s in self.exchange.symbols}
+        self._accounts_by_owner: dict[int, str] = {}
+        self._open: dict[str, dict[int, str]] = {}         # account -> {order_id: symbol}
+        self._order_symbol: dict[int, str] = {}            # every order placed through the server
+        self.positions: dict[int, dict[int, list[int]]] = {}   # owner -> symbol index -> [position lots, cash ticks*lots]
+        self.stats = collections.Counter()
+        self.driver = dict(status="running", failures=0, last_error=None, resume_at=None)
+        self._integrity = dict(status="ok", checked_at=None, error=None)
+        self.feed = L2Feed(self.exchange, depth=depth)
+        self.feed.subscribe_all(self._on_feed)
+        self.exchange.add_listener(self._on_outputs)
+        self.exchange.risk = _RiskHook(self, getattr(self.exchange, "risk", None))
+
+    # --- accounts ---------------------------------------------------------------------------------
+    def authenticate(self, token: str | None) -> str | None:
+        """The account of a token; ``ApiError(401)`` for a token that is given but unknown."""
+        if not token:
+            return None
+        account = self.accounts.account_for(token)
+        if account is None:
+            raise ApiError(401, "unknown API token", "unauthorized")
+        self._accounts_by_owner.setdefault(self.exchange.owner_id(account), account)
+        return account
+
+    def _symbol(self, symbol: str) -> str:
+        if symbol not in self._history:
+            raise ApiError(404, f"unknown symbol {symbol!r}; listed: {self.exchange.symbols}", "unknown_symbol")
+        return symbol
+
+    # --- order entry ------------------------------------------------------------------------------
+    def submit(self, account: str, body) -> tuple[int, dict]:
+        """Submit an order for an account; return (HTTP status, report)."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "body must be a JSON object", "invalid_body")
+        unknown = set(body) - {"symbol", "side", "qty", "price", "type", "tif", "post_only", "display_qty",
+                               "stop_price"}
+        if unknown:
+            raise ApiError(400, f"unknown field(s) {sorted(unknown)}", "invalid_body")
+        symbol = body.get("symbol")
+        if not isinstance(symbol, str):
+            raise ApiError(400, f"field 'symbol' must be a string, got {symbol!r}", "invalid_field")
+        self._symbol(symbol)
+        kw = {}
+        for field in ("side", "type", "tif"):
+            v = body.get(field)
+            if v is not None and not isinstance(v, str):
+                raise ApiError(400, f"field {field!r} must be a string, got {v!r}", "invalid_field")
+            if v is not None:
+                kw[field] = v
+        if "side" not in kw:
+            raise ApiError(400, "field 'side' is required ('buy' or 'sell')", "invalid_field")
+        qty = _number(body, "qty", required=True)
+        for field in ("price", "display_qty", "stop_price"):
+            v = _number(body, field)
+            if v is not None:
+                kw[field] = v
+        post_only = body.get("post_only", False)
+        if post_only not in (True, False, "reject", "slide"):
+            raise ApiError(400, f"field 'post_only' must be true, false, 'reject' or 'slide', got {post_only!r}",
+                           "invalid_field")
+        t0 = time.perf_counter_ns()
+        side = kw.pop("side")
+        try:
+            r = self.exchange.submit(symbol, side, qty, owner=account, post_only=post_only, **kw)
+        except UnknownSymbolError as e:
+            raise ApiError(404, str(e), "unknown_symbol") from None
+        except (LobError, OverflowError) as e:
+            raise ApiError(400, str(e), "invalid_order") from None
+        self.perf.record("server", time.perf_counter_ns() - t0, "rest_submit")
+        self._order_symbol[r.order_id] = symbol
+        return (201 if r.accepted else 200), _report(r)
+
+    def _target(self, account: str, order_id: int, symbol: str | None) -> str:
+        if symbol is None:
+            symbol = self._order_symbol.get(order_id)
+            if symbol is None:
+                raise ApiError(404, f"order {order_id} is unknown to this server; pass ?symbol= for other orders",
+                               "unknown_order")
+        return self._symbol(symbol)
+
+    def _outcome(self, r) -> tuple[int, dict]:
+        if r.reason == "not_owner":
+            raise ApiError(403, f"order {r.order_id} belongs to another account", "not_owner", _report(r))
+        if r.reason == "unknown_order":
+            raise ApiError(404, f"order {r.order_id} is not live", "unknown_order", _report(r))
+        return 200, _report(r)
+
+    def cancel(self, account: str, order_id: int, symbol: str | None = None) -> tuple[int, dict]:
+        symbol = self._target(account, order_id, symbol)
+        return self._outcome(self.exchange.cancel(symbol, order_id, owner=account))
+
+    def modify(self, account: str, order_id: int, body, symbol: str | None = None) -> tuple[int, dict]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "body must be a JSON object", "invalid_body")
+        unknown = set(body) - {"qty", "price", "symbol"}
+        if unknown:
+            raise ApiError(400, f"unknown field(s) {sorted(unknown)}", "invalid_body")
+        qty, price = _number(body, "qty"), _number(body, "price")
+        if qty is None and price is None:
+            raise ApiError(400, "give 'qty' (new total quantity) and/or 'price'", "invalid_body")
+        if body.get("symbol") is not None:
+            if not isinstance(body["symbol"], str):
+                raise ApiError(400, f"field 'symbol' must be a string, got {body['symbol']!r}", "invalid_field")
+            symbol = body["symbol"]
+        symbol = self._target(account, order_id, symbol)
+        try:
+            r = self.exchange.modify(symbol, order_id, qty=qty, price=price, owner=account)
+        except (LobError, OverflowError) as e:
+            raise ApiError(400, str(e), "invalid_order") from None
+        return self._outcome(r)
+
+    def open_orders(self, account: str) -> list[dict]:
+        out = []
+        for oid, symbol in sorted(self._open.get(account, {}).items()):
+            info = self.exchange.info(symbol)
+            o = self.exchange._engine.order(info.index, oid)
+            if o is None:
+                continue
+            rec = dict(zip(lob.ORDER_DTYPE.names, o))
+            out.append(dict(order_id=oid, symbol=symbol, side="buy" if rec["side"] == 0 else "sell",
+                            price=info.price(rec["price_ticks"]) if rec["price_ticks"] else None,
+                            qty=info.qty(rec["qty_lots"]), filled_qty=info.qty(rec["filled_lots"]),
+                            ts_ns=int(rec["ts_ns"])))
+        return out
+
+    def account_positions(self, account: str) -> list[dict]:
+        return self._positions_of(self.exchange.owner_id(account), account)
+
+    def _positions_of(self, owner: int, name) -> list[dict]:
+        out = []
+        for i, (pos, cash) in sorted(self.positions.get(owner, {}).items()):
+            info = self.exchange._infos[i]
+            mid = self.exchange.book(info.name).mid()
+            mark = mid if mid is not None else (self.exchange.book(info.name).last_price or 0.0)
+            pnl = cash * info.tick_size * info.lot_size + pos * info.lot_size * mark
+            out.append(dict(owner=name, symbol=info.name, position=info.qty(pos), pnl=round(pnl, 6)))
+        return out
+
+    def mm_stats(self) -> list[dict]:
+        """Inventory and mark-to-market PnL of the market's market makers."""
+        rows = []
+        for name in self.market.market_makers:
+            rows.extend(self._positions_of(self.exchange.owner_id(name), name))
+        return rows
+
+    # --- market data ------------------------------------------------------------------------------
+    def book(self, symbol: str, depth: int = 10) -> dict:
+        self._symbol(symbol)
+        b = self.exchange.book(symbol)
+        d = b.depth(depth)
+        bid, ask = b.best_bid(), b.best_ask()
+        return dict(symbol=symbol, seq=self.feed.snapshot(symbol)["seq"], exchange_seq=self.exchange.seq,
+                    bids=[list(x) for x in d["bids"]], asks=[list(x) for x in d["asks"]],
+                    best_bid=list(bid) if bid else None, best_ask=list(ask) if ask else None,
+                    mid=b.mid(), spread=_finite(b.spread()), last_price=b.last_price, stale=self._stale[symbol])
+
+    def trades(self, symbol: str, limit: int = 50) -> dict:
+        self._symbol(symbol)
+        df = self.exchange.trades(symbol, limit)
+        rows = [dict(seq=int(r.seq), ts_ns=int(r.ts_ns), price=float(r.price), qty=_num(r.qty),
+                     aggressor=str(r.aggressor)) for r in df.itertuples()]
+        return dict(symbol=symbol, trades=rows)
+
+    def bars(self, symbol: str, freq: str = "1min") -> dict:
+        self._symbol(symbol)
+        if not _FREQ.match(freq):
+            raise ApiError(400, f"freq must look like 10s, 1min, 5min, 1h or 1D, got {freq!r}", "invalid_field")
+        df = self.exchange.bars(symbol, freq)
+        rows = [dict(time=t.isoformat(), open=float(r.open), high=float(r.high), low=float(r.low),
+                     close=float(r.close), volume=_num(r.volume), trades=int(r.trades))
+                for t, r in zip(df.index, df.itertuples())]
+        return dict(symbol=symbol, freq=freq, bars=rows)
+
+    def updates(self, symbol: str, since: int | None, limit: int = 1000) -> dict:
+        """Messages after cursor ``since`` (HTTP polling); a snapshot when ``since`` is absent or too old."""
+        self._symbol(symbol)
+        hist, cur = self._history[symbol], self._cursor[symbol]
+        oldest = hist[0][0] if hist else cur + 1
+        out = dict(symbol=symbol, cursor=cur, stale=self._stale[symbol], snapshot=None, messages=[])
+        if since is None or since < oldest - 1 or since > cur:
+            snap = self.feed.snapshot(symbol)
+            # deltas already in the snapshot are skipped by seq, so resume from the current cursor
+            out["snapshot"] = snap
+            return out
+        msgs = [m for c, m in hist if c > since]
+        if len(msgs) > limit:
+            msgs = msgs[:limit]
+            out["cursor"] = since + limit
+        out["messages"] = msgs
+        return out
+
+    def symbols(self) -> list[dict]:
+        return [dict(s) for s in self.exchange.specs()]
+
+    # --- subscriptions ----------------------------------------------------------------------------
+    def add_subscriber(self, sub: Subscriber) -> None:
+        self.subscribers.add(sub)
+        if sub.account is not None:
+            self._by_account.setdefault(sub.account, set()).add(sub)
+        self.stats["clients_connected"] += 1
+
+    def remove_subscriber(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+        for subs in self._by_symbol.values():
+            subs.discard(sub)
+        if sub.account is not None:
+            self._by_account.get(sub.account, set()).discard(sub)
+
+    def subscribe(self, sub: Subscriber, symbol, channels) -> list[dict]:
+        """Subscribe to a symbol's channels; return the first messages (the level-2 snapshot)."""
+        if not isinstance(symbol, str) or symbol not in self._history:
+            raise ApiError(404, f"unknown symbol {symbol!r}; listed: {self.exchange.symbols}", "unknown_symbol")
+        if channels is None:
+            channels = ["level2", "trades"]
+        if not isinstance(channels, list) or not channels or any(c not in ("level2", "trades") for c in channels):
+            raise ApiError(400, f"channels must be a non-empty list of 'level2', 'trades', got {channels!r}",
+                           "invalid_field")
+        sub.channels.setdefault(symbol, set()).update(channels)
+        self._by_symbol[symbol].add(sub)
+        out = [dict(type="subscribed", symbol=symbol, channels=sorted(sub.channels[symbol]))]
+        if "level2" in channels:
+            snap = self.feed.snapshot(symbol)
+            snap["stale"] = self._stale[symbol]
+            sub.snap_seq[symbol] = snap["seq"]
+            out.append(snap)
+        return out
+
+    def unsubscribe(self, sub: Subscriber, symbol) -> None:
+        sub.channels.pop(symbol, None)
+        if symbol in self._by_symbol:
+            self._by_symbol[symbol].discard(sub)
+
+    # --- the engine side (called synchronously by the exchange: keep cheap) ---------------------------
+    def _on_feed(self, msg: dict) -> None:
+        s = msg["symbol"]
+        self._cursor[s] += 1
+        self._history[s].append((self._cursor[s], msg))
+        self._last_pub[s] = self.clock()
+        self._pending.setdefault(s, []).append(msg)
+        self._schedule()
+
+    def _on_outputs(self, events, reports, fills) -> None:
+        accounts = self._accounts_by_owner
+        for f in fills:
+            sym = int(f["symbol"])
+            q, px = int(f["qty_lots"]), int(f["price_ticks"])
+            buyer, seller = (f["taker_owner"], f["maker_owner"]) if f["aggressor"] == 0 else \
+                (f["maker_owner"], f["taker_owner"])
+            for owner, sign in ((int(buyer), 1), (int(seller), -1)):
+                p = self.positions.setdefault(owner, {}).setdefault(sym, [0, 0])
+                p[0] += sign * q
+                p[1] -= sign * q * px
+            maker = accounts.get(int(f["maker_owner"]))
+            if maker is not None:
+                info = self.exchange._infos[sym]
+                oid = int(f["maker_order_id"])
+                if self.exchange._engine.order(sym, oid) is None:
+                    self._open.get(maker, {}).pop(oid, None)
+                self._pending_exec.setdefault(maker, []).append(dict(
+                    type="execution_report", kind="fill", account=maker, symbol=info.name, order_id=oid,
+                    side="sell" if f["aggressor"] == 0 else "buy", price=info.price(px), qty=info.qty(q),
+                    liquidity="maker", seq=int(f["seq"]), ts_ns=int(f["ts_ns"])))
+        if not accounts:
+            return
+        for r in reports:
+            account = accounts.get(int(r["owner"]))
+            if account is None:
+                continue
+            info = self.exchange._infos[int(r["symbol"])]
+            oid = int(r["order_id"])
+            open_ = self._open.setdefault(account, {})
+            if r["remaining_lots"] > 0 and r["status"] in (lob.Status.NEW, lob.Status.PARTIALLY_FILLED):
+                open_[oid] = info.name
+            elif r["status"] != lob.Status.REJECTED or r["action"] == lob.Action.ADD:
+                open_.pop(oid, None)
+            self._order_symbol.setdefault(oid, info.name)
+            self._pending_exec.setdefault(account, []).append(dict(
+                type="execution_report", kind="report", account=account, **_report_row(info, r)))
+        if self._pending_exec:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._flush_scheduled and self.scheduler is not None:
+            self._flush_scheduled = True
+            self.scheduler(self.flush)
+
+    def flush(self) -> int:
+        """Hand pending messages to the subscribers' queues; return how many messages were queued."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, {}
+        pending_exec, self._pending_exec = self._pending_exec, {}
+        n = 0
+        for s, msgs in pending.items():
+            subs = self._by_symbol.get(s)
+            if not subs:
+                continue
+            texts = [(m["type"], m.get("seq", 0), json.dumps(m, separators=(",", ":"))) for m in msgs]
+            for sub in list(subs):
+                ch = sub.channels.get(s, ())
+                floor = sub.snap_seq.get(s, -1)
+                batch = [t for kind, seq, t in texts
+                         if (kind == "level2_update" and "level2" in ch and seq > floor)
+                         or (kind == "trade" and "trades" in ch)]
+                if batch and not sub.push(batch):
+                    self._dropped(sub)
+                n += len(batch)
+        for account, msgs in pending_exec.items():
+            subs = self._by_account.get(account)
+            if not subs:
+                continue
+            texts = [json.dumps(m, separators=(",", ":")) for m in msgs]
+            for sub in list(subs):
+                if not sub.push(texts):
+                    self._dropped(sub)
+                n += len(texts)
+        self.stats["messages_queued"] += n
+        return n
+
+    def _dropped(self, sub: Subscriber) -> None:
+        self.stats["clients_dropped"] += 1
+        self.incidents.record("market_data", f"client dropped: {sub.dropped}", "warning", account=sub.account)
+        self.remove_subscriber(sub)
+
+    # --- driving the market and watching health --------------------------------------------------
+    def step_market(self) -> None:
+        """One tick of the market (agents act); driver failures are isolated and retried with backoff."""
+        d = self.driver
+        now = self.clock()
+        if d["resume_at"] is not None:
+            if now < d["resume_at"]:
+                return
+            d["resume_at"] = None
+            d["status"] = "running"
+            self.incidents.record("agents", "market driver resumed", "info")
+        try:
+            self.market.step()
+        except Exception as e:      # a failing driver must not take the server down
+            d["failures"] += 1
+            d["last_error"] = f"{type(e).__name__}: {e}"
+            backoff = min(30.0, 0.5 * 2 ** (d["failures"] - 1))
+            d["resume_at"] = now + backoff
+            d["status"] = "backoff"
+            self.incidents.record("agents", f"market driver failed ({d['last_error']}); retry in {backoff:.1f}s",
+                                  "error")
+        for inc in self.market.incidents():
+            inc = dict(inc)
+            self.incidents.record(inc.pop("component", "agents"), inc.pop("message", ""),
+                                  inc.pop("severity", "warning"), **inc)
+
+    def check(self, integrity: bool = True) -> None:
+        """Periodic check: flag stale symbols (and tell their subscribers), verify the engine's integrity."""
+        now = self.clock()
+        driver_down = self.driver["status"] != "running"
+        for s in self.exchange.symbols:
+            age = now - self._last_pub[s]
+            stale = driver_down or age > self.stale_after_s
+            if stale != self._stale[s]:
+                self._stale[s] = stale
+                why = "market driver down" if driver_down else f"no update for {age:.1f}s"
+                if stale:
+                    self.incidents.record("market_data", f"{s} market data stale ({why})", "warning", symbol=s)
+                else:
+                    self.incidents.record("market_data", f"{s} market data fresh again", "info", symbol=s)
+                self._pending.setdefault(s, []).append(dict(type="status", symbol=s, stale=stale,
+                                                            reason=why if stale else None))
+                self._schedule()
+        if integrity:
+            try:
+                self.exchange.check_integrity()
+                self._integrity = dict(status="ok", checked_at=time.time(), error=None)
+            except LobError as e:
+                if self._integrity["status"] == "ok":
+                    self.incidents.record("engine", f"integrity check failed: {e}", "critical")
+                self._integrity = dict(status="down", checked_at=time.time(), error=str(e))
+
+    def health(self) -> dict:
+        """Per-component health: engine, market data publisher, agents, risk, journal."""
+        now = self.clock()
+        ex = self.exchange
+        intake = getattr(ex, "_intake_error", None)
+        engine = dict(status="down" if intake or self._integrity["status"] != "ok" else "ok", seq=ex.seq,
+                      integrity=self._integrity, intake_error=intake)
+        stale = [s for s, v in self._stale.items() if v]
+        md = dict(status="degraded" if stale else "ok", stale_symbols=stale,
+                  last_update_age_s={s: round(now - t, 3) for s, t in self._last_pub.items()},
+                  clients=len(self.subscribers), clients_dropped=self.stats["clients_dropped"])
+        rows = self.market.agents()
+        bad = [r for r in rows if r.get("status") not in ("running", "done")]
+        if self.driver["status"] != "running":
+            a_status = "down"
+        elif rows and len(bad) == len(rows):
+            a_status = "down"
+        else:
+            a_status = "degraded" if bad else "ok"
+        agents = dict(status=a_status, kind=getattr(self.market, "kind", "?"), driver=dict(self.driver),
+                      agents=rows)
+        hook = ex.risk.inner if isinstance(ex.risk, _RiskHook) else ex.risk
+        risk = dict(status="ok", engine_hook=type(hook).__name__ if hook is not None else None,
+                    account_limits=self.limits.as_dict())
+        j = getattr(ex, "journal", None)
+        if j is None:
+            journal = dict(status="disabled")
+        else:
+            journal = dict(status="down" if intake else "ok", path=str(getattr(j, "path", "")))
+        comps = dict(engine=engine, market_data=md, agents=agents, risk=risk, journal=journal)
+        worst = max((_STATUS_RANK.get(c["status"], 2) for c in comps.values()), default=0)
+        return dict(status=["ok", "degraded", "down"][worst], components=comps, incidents=self.incidents.total)
+
+    def performance(self) -> dict:
+        snap = self.perf.snapshot()
+        snap["latency"] = [{k: (_finite(v) if isinstance(v, float) else v) for k, v in r.items()}
+                           for r in snap["latency"]]
+        snap["server"] = dict(clients=len(self.subscribers), **{k: int(v) for k, v in self.stats.items()})
+        return snap
+
+    def prometheus(self) -> str:
+        lines = [self.perf.prometheus().rstrip("\n"),
+                 "# HELP lob_server_clients WebSocket clients connected now",
+                 "# TYPE lob_server_clients gauge", f"lob_server_clients {len(self.subscribers)}"]
+        for key, help_ in (("clients_dropped", "Slow WebSocket clients dropped"),
+                           ("messages_queued", "Messages handed to client queues"),
+                           ("http_requests", "API requests served")):
+            lines += [f"# HELP lob_server_{key}_total {help_}", f"# TYPE lob_server_{key}_total counter",
+                      f"lob_server_{key}_total {int(self.stats[key])}"]
+        lines += ["# HELP lob_incidents_total Incidents recorded", "# TYPE lob_incidents_total counter",
+                  f"lob_incidents_total {self.incidents.total}",
+                  "# HELP lob_exchange_seq Last exchange sequence number", "# TYPE lob_exchange_seq gauge",
+                  f"lob_exchange_seq {self.exchange.seq}"]
+        return "\n".join(lines) + "\n"
+
+
+def _number(body: dict, field: str, required: bool = False):
+    v = body.get(field)
+    if v is None:
+        if required:
+            raise ApiError(400, f"field {field!r} is required", "invalid_field")
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v < _MAX_NUMBER:
+        raise ApiError(400, f"field {field!r} must be a number in (0, 1e12), got {v!r}", "invalid_field")
+    return v
+
+
+def _finite(x):
+    return x if x is None or (isinstance(x, (int, float)) and math.isfinite(x)) else None
+
+
+def _num(x):
+    x = float(x)
+    return int(x) if x.is_integer() else x
+
+
+def _report(r) -> dict:
+    d = r.as_dict()
+    d["trades"] = [dict(seq=t.seq, price=t.price, qty=t.qty, maker_order_id=t.maker_order_id) for t in r.trades]
+    d.pop("owner", None)
+    return d
+
+
+def _report_row(info, r) -> dict:
+    status = lob.Status(int(r["status"])).name.lower()
+    reason = int(r["reason"])
+    return dict(symbol=info.name, order_id=int(r["order_id"]), seq=int(r["seq"]), ts_ns=int(r["ts_ns"]),
+                action=lob.Action(int(r["action"])).name.lower(), side="buy" if r["side"] == 0 else "sell",
+                status=status, reason=lob.Reason(reason).name.lower() if reason else None,
+                price=info.price(int(r["price_ticks"])) if r["price_ticks"] else None,
+                last_filled_qty=info.qty(int(r["filled_lots"])), filled_qty=info.qty(int(r["cum_filled_lots"])),
+                remaining_qty=info.qty(int(r["remaining_lots"])))
