@@ -155,16 +155,19 @@ class Hub:
         Per-account pre-trade limits.
     depth : int
         Levels per side published in the level-2 feed.
+    socket_sndbuf : int
+        Kernel send buffer of each WebSocket (bytes; 0 leaves the system default).
     """
 
     def __init__(self, market, accounts: Accounts | None = None, *, queue_size: int = 1000, history: int = 5000,
                  write_rate: float = 200.0, write_burst: int = 400, read_rate: float = 500.0, read_burst: int = 1000,
                  max_body: int = 64 * 1024, stale_after_s: float = 5.0, limits: AccountLimits | None = None,
-                 depth: int = 50, clock=time.monotonic):
+                 depth: int = 50, socket_sndbuf: int = 256 * 1024, clock=time.monotonic):
         self.market = market
         self.exchange = market.exchange
         self.accounts = accounts if accounts is not None else Accounts()
         self.queue_size = queue_size
+        self.socket_sndbuf = socket_sndbuf
         self.max_body = max_body
         self.stale_after_s = stale_after_s
         self.limits = limits or AccountLimits()

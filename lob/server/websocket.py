@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import tornado.websocket
 
@@ -46,6 +47,14 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
         await super().get(*args, **kwargs)
 
     def open(self, *args, **kwargs) -> None:
+        if self.hub.socket_sndbuf:
+            # a small kernel send buffer bounds what a stalled peer can hold, so its queue fills and it is
+            # dropped in seconds instead of after megabytes
+            try:
+                self.ws_connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                                                            self.hub.socket_sndbuf)
+            except (AttributeError, OSError):
+                pass
         self._wake = asyncio.Event()
         self.sub = Subscriber(self.hub.queue_size, on_wake=self._wake.set, on_drop=self._drop,
                               account=self.account)
@@ -68,7 +77,9 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
                     fut = self.write_message(sub.queue.popleft())
                     sub.sent += 1
                 if fut is not None:
-                    await fut          # waits while the socket is backed up; the queue keeps filling meanwhile
+                    # waits while the socket is backed up (the queue keeps filling meanwhile); shielded so that
+                    # cancelling this task at shutdown does not cancel tornado's own write future
+                    await asyncio.shield(fut)
         except tornado.websocket.WebSocketClosedError:
             pass
 

@@ -26,9 +26,14 @@ from lob.viz.trades import PriceChart
 __all__ = ["dashboard_app", "Dashboard"]
 
 _STATUS_COLOUR = {"ok": "#2e7d32", "disabled": "#78909c", "degraded": "#ef6c00", "down": "#c62828"}
-_CSS = ("font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; font-size: 13px;"
-        "color: #263238;")
+_CSS = "font-family: Roboto, Helvetica, Arial, sans-serif; font-size: 13px; color: #263238;"
 _W = 620
+
+
+def _time_axis():
+    # a new model per figure: a Bokeh model belongs to one document (one browser session)
+    return DatetimeTickFormatter(milliseconds="%H:%M:%S", seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M",
+                                 hourmin="%H:%M", hours="%H:%M")
 
 
 def _fmt(x, nd=2):
@@ -66,7 +71,7 @@ class Dashboard:
         # market-maker inventory (left axis) and PnL (right axis) of the selected symbol
         self.mm = ColumnDataSource({"x": [], "inventory": [], "pnl": []}, name="mm")
         self._mm_hist: dict[str, collections.deque] = {s: collections.deque(maxlen=1200) for s in ex.symbols}
-        f = figure(width=_W, height=250, x_axis_type="datetime", title="market maker: inventory and PnL",
+        f = figure(width=_W, height=250, x_axis_type="datetime", title="",
                    toolbar_location=None, tools="")
         f.step(x="x", y="inventory", source=self.mm, mode="after", line_color=MID, line_width=2,
                legend_label="inventory (lhs)")
@@ -78,7 +83,7 @@ class Dashboard:
         f.legend.location = "top_left"
         f.legend.orientation = "horizontal"
         f.legend.label_text_font_size = "11px"
-        f.xaxis.formatter = DatetimeTickFormatter(seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M")
+        f.xaxis.formatter = _time_axis()
         self.mm_fig = f
 
         # end-to-end order latency (HDR histogram buckets) and throughput
@@ -96,7 +101,7 @@ class Dashboard:
                    toolbar_location=None, tools="")
         f.line(x="x", y="current", source=self.tp, line_color=BID, line_width=2)
         f.y_range.start = 0
-        f.xaxis.formatter = DatetimeTickFormatter(seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M")
+        f.xaxis.formatter = _time_axis()
         self.tp_fig = f
 
         self.incidents = ColumnDataSource({"time": [], "component": [], "severity": [], "message": []},
@@ -106,7 +111,7 @@ class Dashboard:
                                                  TableColumn(field="component", title="component", width=100),
                                                  TableColumn(field="severity", title="severity", width=70),
                                                  TableColumn(field="message", title="incident", width=990)])
-        self.incident_title = Div(text=f"<div style='{_CSS} font-weight:600'>incidents</div>")
+        self.incident_title = Div(text="", width=_W * 2)
         for f in (self.depth.figure, self.price.figure, self.mm_fig, self.lat_fig, self.tp_fig):
             f.title.text_font_size = "13px"
             f.background_fill_color = "#fafafa"
@@ -120,6 +125,7 @@ class Dashboard:
             self.incident_title, self.incident_table,
             styles={"padding": "6px 12px"})
         self._incident_id = 0
+        self.mm_fig.title.text = f"market maker {self.symbol}: inventory and PnL"
         self.update_fast()
         self.update_slow()
 
@@ -131,13 +137,15 @@ class Dashboard:
         self.depth.bind(book)
         self.price.bind(book)
         hist = self._mm_hist[symbol]
+        self.mm_fig.title.text = f"market maker {symbol}: inventory and PnL"
         self.mm.data = {"x": [h[0] for h in hist], "inventory": [h[1] for h in hist], "pnl": [h[2] for h in hist]}
         self.update_fast()
 
     def update_fast(self) -> None:
         """Depth, quotes, trades, top of book, market-maker series (every 250 ms)."""
         self.depth.update()
-        self.price.update()
+        # sampled at the exchange's clock: a fresh chart has seen no event time yet
+        self.price.update(self.hub.exchange.clock())
         book = self.hub.exchange.book(self.symbol)
         bid, ask = book.best_bid(), book.best_ask()
         stale = self.hub._stale.get(self.symbol, False) if hasattr(self.hub, "_stale") else False
@@ -185,6 +193,9 @@ class Dashboard:
         self.health_div.text = (f"<div style='{_CSS}'><b style='color:{overall}'>health {health['status']}</b>"
                                 f"&nbsp;&nbsp;{''.join(chips)} &nbsp; {tp['current']:,.0f} events/s &middot; "
                                 f"{len(getattr(self.hub, 'subscribers', ()))} stream clients</div>")
+        total = self.hub.incidents.total
+        self.incident_title.text = (f"<div style='{_CSS} font-weight:600'>incidents <span style='font-weight:400;"
+                                    f"color:#607d8b'>({total} recorded{', none yet' if not total else ''})</span></div>")
         new = [r for r in self.hub.incidents.rows(200) if r["id"] > self._incident_id]
         if new:
             self._incident_id = new[-1]["id"]

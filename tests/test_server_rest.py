@@ -1,0 +1,274 @@
+"""REST API of lob.server on a free loopback port (tornado.testing)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tornado.testing import AsyncHTTPTestCase
+
+import lob
+from lob.marketdata import BookBuilder
+from lob.server import AccountLimits, Accounts, Hub, make_app
+from lob.server.market import BotMarket, ExchangeMarket, ReplayMarket
+
+from server_support import TOKENS
+
+ALICE = {"Authorization": "Bearer tok-alice-0001"}
+BOB = {"Authorization": "Bearer tok-bob-000002"}
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+class ServerCase(AsyncHTTPTestCase):
+    hub_kwargs: dict = {}
+
+    def get_app(self):
+        self.clock = FakeClock()
+        market = BotMarket(seed=5, clock=self.clock)
+        self.hub = Hub(market, Accounts(TOKENS, path=False), clock=self.clock, **self.hub_kwargs)
+        for _ in range(10):
+            self.hub.step_market()
+        return make_app(self.hub)
+
+    def req(self, method, path, body=None, headers=None, raw=None):
+        kw = {}
+        if body is not None or raw is not None:
+            kw["body"] = raw if raw is not None else json.dumps(body)
+        elif method in ("POST", "PATCH"):
+            kw["body"] = ""
+        r = self.fetch(path, method=method, headers=headers or {}, raise_error=False, **kw)
+        ctype = r.headers.get("Content-Type", "")
+        data = json.loads(r.body) if ctype.startswith("application/json") and r.body else r.body
+        return r.code, data
+
+
+class TestMarketData(ServerCase):
+    def test_book_matches_the_engine(self):
+        code, b = self.req("GET", "/api/book/AAPL?depth=5")
+        assert code == 200
+        d = self.hub.exchange.book("AAPL").depth(5)
+        assert b["bids"] == [list(x) for x in d["bids"]] and b["asks"] == [list(x) for x in d["asks"]]
+        assert b["best_bid"][0] == d["bids"][0][0] and b["stale"] is False
+        assert len(b["bids"]) <= 5
+
+    def test_bad_parameters_are_json_400_and_404(self):
+        assert self.req("GET", "/api/book/NOPE")[0] == 404
+        code, err = self.req("GET", "/api/book/AAPL?depth=0")
+        assert code == 400 and "depth" in err["message"]
+        assert self.req("GET", "/api/book/AAPL?depth=x")[0] == 400
+        code, err = self.req("GET", "/api/nowhere")
+        assert code == 404 and err["reason"] == "not_found"
+        assert self.req("GET", "/api/bars/AAPL?freq=bogus")[0] == 400
+
+    def test_trades_and_bars_come_from_the_tape(self):
+        code, t = self.req("GET", "/api/trades/AAPL?limit=7")
+        assert code == 200
+        tape = self.hub.exchange.trades("AAPL", 7)
+        assert [x["seq"] for x in t["trades"]] == tape["seq"].tolist()
+        code, bars = self.req("GET", "/api/bars/AAPL?freq=1min")
+        assert code == 200 and bars["freq"] == "1min"
+        assert sum(b["volume"] for b in bars["bars"]) == self.hub.exchange.marketdata.all_trades("AAPL")["qty"].sum()
+
+    def test_symbols_openapi_metrics_performance(self):
+        code, s = self.req("GET", "/api/symbols")
+        assert [x["name"] for x in s["symbols"]] == ["AAPL", "GOOGL", "MSFT", "TSLA"]
+        code, doc = self.req("GET", "/api/openapi.json")
+        assert code == 200 and doc["openapi"].startswith("3.") and "/api/orders/{order_id}" in doc["paths"]
+        code, text = self.req("GET", "/metrics")
+        assert code == 200 and b"lob_exchange_seq " + str(self.hub.exchange.seq).encode() in text
+        assert b"lob_latency_ns" in text
+        code, perf = self.req("GET", "/api/performance/system")
+        assert code == 200 and perf["throughput"]["events"] > 0 and perf["server"]["http_requests"] >= 1
+
+    def test_polling_rebuilds_the_book(self):
+        code, first = self.req("GET", "/api/updates/MSFT")
+        assert code == 200 and first["snapshot"]["snapshot"] is True
+        client = BookBuilder()
+        client.apply(first["snapshot"])
+        cursor = first["cursor"]
+        for _ in range(5):
+            for _ in range(3):
+                self.hub.step_market()
+            code, up = self.req("GET", f"/api/updates/MSFT?since={cursor}")
+            assert code == 200 and up["snapshot"] is None
+            for m in up["messages"]:
+                client.apply(m)
+            cursor = up["cursor"]
+        assert client.gaps == []
+        d = self.hub.exchange.book("MSFT").depth(50)
+        assert client.books["MSFT"]["bids"] == [[p, q] for p, q, _ in d["bids"]]
+        assert client.books["MSFT"]["asks"] == [[p, q] for p, q, _ in d["asks"]]
+        # a cursor from the future gets a fresh snapshot
+        assert self.req("GET", f"/api/updates/MSFT?since={cursor + 10**6}")[1]["snapshot"] is not None
+
+
+class TestOrders(ServerCase):
+    def test_submit_list_modify_cancel(self):
+        code, r = self.req("POST", "/api/orders", {"symbol": "AAPL", "side": "buy", "qty": 5, "price": 100.0},
+                           ALICE)
+        assert code == 201 and r["status"] == "new" and r["remaining_qty"] == 5
+        oid = r["order_id"]
+        code, orders = self.req("GET", "/api/orders", headers=ALICE)
+        assert [o["order_id"] for o in orders["orders"]] == [oid]
+        assert self.req("GET", "/api/orders", headers=BOB)[1]["orders"] == []
+        code, m = self.req("PATCH", f"/api/orders/{oid}", {"qty": 3}, ALICE)
+        assert code == 200 and m["remaining_qty"] == 3
+        assert self.hub.exchange.book("AAPL").order(oid) is not None
+        code, c = self.req("DELETE", f"/api/orders/{oid}", headers=ALICE)
+        assert code == 200 and c["status"] == "cancelled"
+        assert self.req("GET", "/api/orders", headers=ALICE)[1]["orders"] == []
+        assert self.req("DELETE", f"/api/orders/{oid}", headers=ALICE)[0] == 404
+
+    def test_cross_account_cancel_and_modify_are_refused(self):
+        code, r = self.req("POST", "/api/submit", {"symbol": "TSLA", "side": "sell", "qty": 2, "price": 400.0},
+                           ALICE)
+        assert code == 201
+        oid = r["order_id"]
+        code, err = self.req("DELETE", f"/api/orders/{oid}", headers=BOB)
+        assert code == 403 and err["reason"] == "not_owner" and err["report"]["reason"] == "not_owner"
+        code, err = self.req("PATCH", f"/api/orders/{oid}", {"price": 401.0}, BOB)
+        assert code == 403
+        # a bot's order, named by symbol, is refused the same way
+        bot_oid = int(self.hub.exchange.book("TSLA").orders()["order_id"].iloc[0])
+        assert self.req("DELETE", f"/api/orders/{bot_oid}?symbol=TSLA", headers=BOB)[0] == 403
+        o = self.hub.exchange.book("TSLA").order(oid)
+        assert o is not None and dict(zip(lob.ORDER_DTYPE.names, o))["qty_lots"] == 2
+
+    def test_fills_reach_positions(self):
+        ask = self.hub.exchange.book("GOOGL").best_ask()
+        code, r = self.req("POST", "/api/orders", {"symbol": "GOOGL", "side": "buy", "qty": 10, "price": ask[0]},
+                           ALICE)
+        assert code == 201 and r["filled_qty"] == min(10, ask[1])
+        code, pos = self.req("GET", "/api/positions", headers=ALICE)
+        assert pos["positions"][0]["position"] == r["filled_qty"]
+
+    def test_auth_is_required_for_order_entry(self):
+        body = {"symbol": "AAPL", "side": "buy", "qty": 1, "price": 1.0}
+        code, err = self.req("POST", "/api/orders", body)
+        assert code == 401 and err["reason"] == "unauthorized"
+        assert self.req("POST", "/api/orders", body, {"Authorization": "Bearer nope-nope-nope"})[0] == 401
+        assert self.req("GET", "/api/book/AAPL", headers={"Authorization": "Bearer nope-nope-nope"})[0] == 401
+
+    def test_bad_orders_are_400_business_rejects_are_reports(self):
+        cases = [None, [], {"symbol": "AAPL"}, {"symbol": "AAPL", "side": "buy", "qty": True, "price": 1.0},
+                 {"symbol": "AAPL", "side": "buy", "qty": 1e300, "price": 1.0},
+                 {"symbol": "AAPL", "side": "up", "qty": 1, "price": 1.0},
+                 {"symbol": "AAPL", "side": "buy", "qty": 1, "price": 1.0, "extra": 1},
+                 {"symbol": "AAPL", "side": "buy", "qty": 1, "type": "market", "price": 1.0}]
+        for body in cases:
+            code, err = self.req("POST", "/api/orders", body, ALICE) if body is not None else \
+                self.req("POST", "/api/orders", headers=ALICE, raw="{not json")
+            assert code == 400, (body, err)
+            assert err["message"]
+        code, r = self.req("POST", "/api/orders", {"symbol": "AAPL", "side": "buy", "qty": 1, "price": 1.001}, ALICE)
+        assert code == 200 and r["status"] == "rejected" and r["reason"] == "invalid_price_tick"
+        assert self.req("POST", "/api/orders", {"symbol": "ZZZ", "side": "buy", "qty": 1, "price": 1.0},
+                        ALICE)[0] == 404
+
+
+class TestLimits(ServerCase):
+    hub_kwargs = dict(write_rate=1.0, write_burst=3, max_body=200, limits=AccountLimits(max_qty=50))
+
+    def test_rate_size_and_risk_limits(self):
+        body = {"symbol": "AAPL", "side": "buy", "qty": 60, "price": 100.0}
+        code, r = self.req("POST", "/api/orders", body, ALICE)
+        assert code == 200 and r["status"] == "rejected" and r["reason"] == "risk_max_qty"
+        assert self.req("POST", "/api/orders", dict(body, qty=5), ALICE)[0] == 201
+        assert self.req("POST", "/api/orders", dict(body, qty=5), ALICE)[0] == 201
+        code, err = self.req("POST", "/api/orders", dict(body, qty=5), ALICE)
+        assert code == 429 and err["reason"] == "rate_limited"
+        assert self.req("POST", "/api/orders", dict(body, qty=5), BOB)[0] == 201      # per account
+        self.clock.t += 1.5                                                              # refills
+        assert self.req("POST", "/api/orders", dict(body, qty=5), ALICE)[0] == 201
+        code, err = self.req("POST", "/api/orders", headers=BOB, raw=json.dumps(dict(body, pad="x" * 300)))
+        assert code == 413 and err["reason"] == "too_large"
+
+
+class TestHealth(ServerCase):
+    def test_failing_agent_is_isolated_and_restarted_with_backoff(self):
+        mm = self.hub.market.agent("mm-MSFT")
+        mm.fail_next = 2
+        seq = self.hub.exchange.seq
+        self.hub.step_market()
+        assert self.hub.exchange.seq > seq               # the other agents kept trading
+        code, h = self.req("GET", "/healthz")
+        assert code == 200 and h["components"]["agents"]["status"] == "degraded"
+        row = next(a for a in h["components"]["agents"]["agents"] if a["name"] == "mm-MSFT")
+        assert row["status"] == "backoff" and row["restart_in_s"] == pytest.approx(0.5)
+        self.clock.t += 0.6
+        self.hub.step_market()                           # restarted, fails again: backoff doubles
+        row = next(a for a in self.hub.health()["components"]["agents"]["agents"] if a["name"] == "mm-MSFT")
+        assert row["restarts"] == 1 and row["restart_in_s"] == pytest.approx(1.0)
+        self.clock.t += 1.1
+        self.hub.step_market()
+        row = next(a for a in self.hub.health()["components"]["agents"]["agents"] if a["name"] == "mm-MSFT")
+        assert row["status"] == "running" and row["restarts"] == 2
+        code, inc = self.req("GET", "/api/incidents")
+        msgs = [i["message"] for i in inc["incidents"] if i.get("agent") == "mm-MSFT"]
+        assert sum("failed" in m for m in msgs) == 2 and sum("restarted" in m for m in msgs) == 2
+
+    def test_stale_market_data_is_flagged(self):
+        self.hub.check()
+        assert self.req("GET", "/api/book/AAPL")[1]["stale"] is False
+        self.clock.t += self.hub.stale_after_s + 1       # no market steps meanwhile
+        self.hub.check()
+        code, h = self.req("GET", "/healthz")
+        assert h["components"]["market_data"]["status"] == "degraded"
+        assert set(h["components"]["market_data"]["stale_symbols"]) == {"AAPL", "GOOGL", "MSFT", "TSLA"}
+        assert self.req("GET", "/api/book/AAPL")[1]["stale"] is True
+        self.hub.step_market()
+        self.hub.check()
+        assert self.req("GET", "/api/book/AAPL")[1]["stale"] is False
+        assert any("stale" in i["message"] for i in self.hub.incidents.rows())
+
+    def test_a_failing_market_driver_is_down_and_retried(self):
+        def boom():
+            raise RuntimeError("simulator crashed")
+        real = self.hub.market.step
+        self.hub.market.step = boom
+        self.hub.step_market()
+        self.hub.check()
+        code, h = self.req("GET", "/healthz")
+        assert code == 503 and h["status"] == "down" and "simulator crashed" in h["components"]["agents"]["driver"]["last_error"]
+        self.hub.market.step = real
+        self.clock.t += 1
+        self.hub.step_market()
+        assert self.hub.health()["components"]["agents"]["status"] == "ok"
+
+
+def test_integrity_failure_is_reported():
+    ex = lob.Exchange(symbols=["X"])
+    hub = Hub(ExchangeMarket(ex), Accounts(path=False))
+
+    def bad():
+        raise lob.errors.BookIntegrityError("level total 3 != 4")
+    ex.check_integrity = bad
+    hub.check()
+    h = hub.health()
+    assert h["status"] == "down" and "level total" in h["components"]["engine"]["integrity"]["error"]
+    assert hub.incidents.rows()[-1]["component"] == "engine"
+
+
+def test_replay_market_plays_the_file_at_speed():
+    data = Path(lob.__file__).parent / "data" / "lobster"
+    msg = data / "GOOG_2012-06-21_34200000_57600000_message_1.csv.gz"
+    clock = FakeClock()
+    m = ReplayMarket(msg, speed=60.0, clock=clock)
+    assert m.exchange.symbols == ["GOOG"]
+    m.step()
+    clock.t += 2.0                                        # 2 s wall = 120 s of the day
+    m.step()
+    ts = m.events["ts_ns"]
+    n = int(np.searchsorted(ts, ts[0] + 120 * 10**9, side="right"))
+    ref = lob.Exchange(symbols=["GOOG"])
+    ref.apply(m.events[:n])
+    assert 0 < n < len(ts)
+    assert m.exchange.state_hash() == ref.state_hash()
