@@ -19,7 +19,7 @@ from lob.testing import ReferenceBook
 N_SYM = 2
 PRICES = st.integers(95, 105)          # narrow, so orders cross, bands bite and stops trigger
 QTY = st.integers(1, 12)
-OWNERS = st.sampled_from([0, 1, 2, 3])  # several owners so self-trade prevention fires; 0 is anonymous
+OWNERS = st.sampled_from([0, 1, 2, 1, 2, 3])  # few owners, so self-trade prevention fires; 0 is anonymous
 SYMS = st.integers(0, N_SYM - 1)
 OFF_GRID = st.sampled_from([0.0] * 7 + [0.5])   # per-call prices/quantities off the grid now and then
 OIDS = st.one_of(st.just(0), st.integers(1, 40))
@@ -56,21 +56,24 @@ STOP_EVENTS = st.builds(
     SYMS, st.integers(0, 1), QTY, OWNERS, PRICES, PRICES, st.sampled_from([STOP, STOP_LIMIT]),
     st.sampled_from([0, 0, 1, 2, 3]), st.sampled_from([0, 0, 0, 1, 2]), st.sampled_from([0, 0, 3]), OIDS)
 CONTROL_EVENTS = st.builds(lambda sym, what: dict(symbol=sym, action=what), SYMS,
-                           st.sampled_from([SESSION_END, HALT, RESUME, RESUME]))
+                           st.sampled_from([SESSION_END, SESSION_END, HALT, RESUME, RESUME, RESUME]))
 
 
-def _targeted(ids):
-    # cancel / modify / reduce of a live, dead or never-seen id
-    oid = st.sampled_from(ids + [999])
-    return st.one_of(
-        st.builds(lambda sym, o, owner: dict(symbol=sym, action=CANCEL, order_id=o, owner=owner), SYMS, oid, OWNERS),
-        st.builds(lambda sym, o, owner, qty, price, stop: dict(symbol=sym, action=MODIFY, order_id=o, owner=owner,
-                                                               qty_lots=qty, price_ticks=price, stop_ticks=stop),
-                  SYMS, oid, OWNERS, st.integers(-1, 25), st.one_of(st.just(0), PRICES),
-                  st.sampled_from([0, 0, -1, 97, 100, 103])),
-        st.builds(lambda sym, o, owner, by: dict(symbol=sym, action=REDUCE, order_id=o, owner=owner, qty_lots=by),
-                  SYMS, oid, OWNERS, st.integers(-1, 8)),
-    )
+def _cancel(sym, oid, owner):
+    return dict(symbol=sym, action=CANCEL, order_id=oid, owner=owner)
+
+
+def _modify(sym, oid, owner, qty, price, stop):
+    return dict(symbol=sym, action=MODIFY, order_id=oid, owner=owner, qty_lots=qty, price_ticks=price, stop_ticks=stop)
+
+
+def _reduce(sym, oid, owner, by):
+    return dict(symbol=sym, action=REDUCE, order_id=oid, owner=owner, qty_lots=by)
+
+
+MODIFY_ARGS = dict(owner=st.sampled_from([0, 0, 0, 1, 2, 3]), qty=st.integers(-1, 25),
+                   price=st.one_of(st.just(0), st.just(0), PRICES), stop=st.sampled_from([0, 0, -1, 97, 100, 103]))
+REDUCE_ARGS = dict(owner=st.sampled_from([0, 0, 0, 1, 2, 3]), by=st.integers(-1, 8))
 
 
 class EngineMatchesReference(RuleBasedStateMachine):
@@ -117,6 +120,14 @@ class EngineMatchesReference(RuleBasedStateMachine):
     def limit(self, row):
         self._apply([row])
 
+    @rule(sym=SYMS, side=st.integers(0, 1), through=st.integers(0, 2), qty=QTY, owner=OWNERS,
+          tif=st.sampled_from([0, 1, 2]), display=st.sampled_from([0, 0, 3]))
+    def take(self, sym, side, through, qty, owner, tif, display):
+        # a limit priced at or through the opposite best: makes sure books trade, not only fill up
+        opp = self.ref.best_prices(sym)[1 - side] or 100
+        price = max(1, opp + through if side == 0 else opp - through)
+        self._apply([_limit_event(sym, side, price, qty, owner, tif, 0, display, 0)])
+
     @rule(row=MARKET_EVENTS)
     def market(self, row):
         self._apply([row])
@@ -129,16 +140,41 @@ class EngineMatchesReference(RuleBasedStateMachine):
     def control(self, row):
         self._apply([row])
 
-    @precondition(lambda self: self.ids)
-    @rule(data=st.data())
-    def targeted(self, data):
-        self._apply([data.draw(_targeted(self.ids))])
+    def _target(self, data):
+        # mostly a live order of its own symbol (so modify/reduce/cancel do something), sometimes a dead,
+        # foreign or never-seen id
+        live = [(i, int(o)) for i in range(N_SYM) for o in self.ref.orders(i)["order_id"]]
+        if live and data.draw(st.integers(0, 4)):
+            return data.draw(st.sampled_from(live))
+        return data.draw(SYMS), data.draw(st.sampled_from(self.ids + [999]))
+
+    @rule(data=st.data(), owner=OWNERS)
+    def cancel(self, data, owner):
+        self._apply([_cancel(*self._target(data), owner)])
+
+    @rule(data=st.data(), args=st.fixed_dictionaries(MODIFY_ARGS))
+    def modify(self, data, args):
+        self._apply([_modify(*self._target(data), **args)])
+
+    @rule(data=st.data(), args=st.fixed_dictionaries(MODIFY_ARGS))
+    def modify_again(self, data, args):         # modify is the richest request: give it two rules' weight
+        self._apply([_modify(*self._target(data), **args)])
+
+    @rule(data=st.data(), args=st.fixed_dictionaries(REDUCE_ARGS))
+    def reduce(self, data, args):
+        self._apply([_reduce(*self._target(data), **args)])
 
     # --- several events in one apply: event_index and effects across rows -----------------------
     @rule(data=st.data())
     def batch(self, data):
+        live = [(i, int(o)) for i in range(N_SYM) for o in self.ref.orders(i)["order_id"]]
+        target = st.one_of(st.sampled_from(live), st.sampled_from(live), st.tuples(SYMS, st.integers(1, 40))) \
+            if live else st.tuples(SYMS, st.integers(1, 40))
+        targeted = st.one_of(st.builds(lambda t, owner: _cancel(*t, owner), target, OWNERS),
+                             st.builds(lambda t, a: _modify(*t, **a), target, st.fixed_dictionaries(MODIFY_ARGS)),
+                             st.builds(lambda t, a: _reduce(*t, **a), target, st.fixed_dictionaries(REDUCE_ARGS)))
         rows = data.draw(st.lists(st.one_of(LIMIT_EVENTS, LIMIT_EVENTS, MARKET_EVENTS, STOP_EVENTS, CONTROL_EVENTS,
-                                            _targeted(self.ids + [1, 2, 3])), min_size=2, max_size=6))
+                                            targeted, targeted), min_size=2, max_size=6))
         self._apply(rows)
 
     # --- the per-call path, replayed into the reference -----------------------------------------
@@ -161,7 +197,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
             r = self.ex.submit(sym, side, qty, type="stop_limit", price=float(data.draw(PRICES)),
                                stop_price=float(data.draw(PRICES)), owner=owner or None, ts_ns=self.ts)
         else:
-            oid = data.draw(st.sampled_from(self.ids + [999]))
+            sym, oid = self._target(data)
             if kind == "cancel":
                 r = self.ex.cancel(sym, oid, owner=owner or None, ts_ns=self.ts)
             elif kind == "modify":
