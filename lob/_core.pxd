@@ -104,7 +104,7 @@ cdef struct Event:            # one row of EVENT_DTYPE (64 bytes)
     uint8_t  type             # OrderType
     uint8_t  tif              # TIF
     uint8_t  flags            # FLAG_POST_ONLY | FLAG_POST_ONLY_SLIDE
-    uint8_t  reserved         # zero
+    uint8_t  reserved         # 0; else a Reason decided at the edge (off-tick, risk): the engine rejects with it
 
 
 cdef struct Report:           # one row of REPORT_DTYPE (88 bytes): the outcome of one request or side effect

@@ -960,6 +960,13 @@ cdef class Engine:
             self.rep_buf[ri].reason = UNKNOWN_SYMBOL
             return 0
         b = self.books[ev.symbol]
+        if ev.reserved != 0:
+            # rejected at the edge before it got here (the journal keeps the reason so replays agree)
+            ri = self._report_for(b, ev, idx)
+            self.rep_buf[ri].reason = ev.reserved
+            if a == ADD and ev.order_id == 0:
+                self.rep_buf[ri].order_id = 0
+            return 0
         if a == ADD:
             self._add(b, ev, idx)
         elif a == CANCEL:
@@ -1654,7 +1661,7 @@ cdef inline void _view(OrderView* v, BookC* b, int32_t s, int64_t price, int64_t
 # ----------------------------------------------------------------------------------------------------
 # Python-facing results and the per-call boundary
 # ----------------------------------------------------------------------------------------------------
-from lob.errors import InvalidOrderError, UnknownSymbolError
+from lob.errors import InvalidOrderError, LobStateError, UnknownSymbolError
 
 _STATUS_NAMES = ("new", "partially_filled", "filled", "cancelled", "rejected")
 _REASON_NAMES = {int(m): m.name.lower() for m in Reason}
@@ -1907,6 +1914,24 @@ cdef ExecReport _make_report(SymbolInfo info, Report* r):
     return x
 
 
+cdef ExecReport _local_reject(SymbolInfo si, Event* ev, int reason):
+    # a rejection that never reached the engine (no sequence number): intake is stopped
+    cdef Report r
+    memset(&r, 0, sizeof(Report))
+    r.ts_ns = ev.ts_ns
+    r.order_id = ev.order_id
+    r.owner = ev.owner
+    r.price_ticks = ev.price_ticks
+    r.symbol = ev.symbol
+    r.action = ev.action
+    r.side = ev.side
+    r.type = ev.type
+    r.status = REJECTED
+    r.reason = <uint8_t>reason
+    r.event_index = -1
+    return _make_report(si, &r)
+
+
 cdef inline int64_t _ticks(SymbolInfo si, object value, str field, bint* off) except? -1:
     # price -> ticks; raises for NaN/inf/negative/non-numbers; sets off when not on the tick grid
     cdef double v, x
@@ -2057,6 +2082,7 @@ cdef class ExchangeCore:
     cdef public list _listeners
     cdef public object _intake_error     # set (to a message) when order intake must stop (journal failure)
     cdef public LatencyRing _latency     # per-stage latencies of sampled per-call requests (lob.perf)
+    cdef public object _wal              # journal: called with the input before the engine sees it
 
     def __cinit__(self, *args, **kwargs):
         import time
@@ -2070,6 +2096,7 @@ cdef class ExchangeCore:
         self._listeners = []
         self._intake_error = None
         self._latency = None
+        self._wal = None
 
     # --- symbols and owners ---------------------------------------------------------------------
     def _add_info(self, str name, double tick_size, double lot_size):
@@ -2139,17 +2166,25 @@ cdef class ExchangeCore:
         cdef Report* r
         if t0:
             t1 = _now_ns()
-        if reject_reason == 0 and self._intake_error is not None and ev.action != CANCEL:
-            reject_reason = JOURNAL_UNAVAILABLE
+        if self._intake_error is not None and ev.action != CANCEL:
+            return _local_reject(si, ev, JOURNAL_UNAVAILABLE)
         if reject_reason == 0 and self.risk is not None and ev.action == ADD:
             reject_reason = self.risk.check_submit(si.index, ev.side, ev.qty_lots, ev.price_ticks, ev.owner,
                                                    ev.type)
         if t0:
             t2 = _now_ns()
-        if reject_reason:
-            eng.reject_single(ev, reject_reason)    # never reaches the book, still takes a sequence number
-        else:
-            eng.process_single(ev)
+        ev.reserved = <uint8_t>reject_reason      # an edge rejection still goes through the engine's output path
+        events = None
+        if self._wal is not None or self._listeners:
+            events = np.empty(1, dtype=EVENT_DTYPE)
+            memcpy(cnp.PyArray_DATA(events), ev, sizeof(Event))
+        if self._wal is not None:
+            try:
+                self._wal(events)
+            except Exception as e:       # fail closed: nothing unjournaled reaches the book
+                self._intake_error = f"journal write failed: {type(e).__name__}: {e}"
+                return _local_reject(si, ev, JOURNAL_UNAVAILABLE)
+        eng.process_single(ev)
         if t0:
             t3 = _now_ns()
         r = &eng.rep_buf[0]
@@ -2160,8 +2195,6 @@ cdef class ExchangeCore:
             if eng.fill_buf[i].taker_order_id == first.order_id:
                 first.trades.append(_make_trade(si, &eng.fill_buf[i]))
         if self._listeners:
-            events = np.empty(1, dtype=EVENT_DTYPE)
-            memcpy(cnp.PyArray_DATA(events), ev, sizeof(Event))
             reports, fills = eng.outputs_copy()
             for fn in self._listeners:
                 fn(events, reports, fills)
@@ -2276,12 +2309,20 @@ cdef class ExchangeCore:
         ev.symbol = <uint16_t>si.index
         ev.action = <uint8_t>action
         ev.ts_ns = self._now(ts_ns)
+        events = np.empty(1, dtype=EVENT_DTYPE)
+        memcpy(cnp.PyArray_DATA(events), &ev, sizeof(Event))
+        if self._wal is not None:
+            if self._intake_error is not None:
+                raise LobStateError(f"order intake is stopped: {self._intake_error}")
+            try:
+                self._wal(events)
+            except Exception as e:
+                self._intake_error = f"journal write failed: {type(e).__name__}: {e}"
+                raise LobStateError(f"order intake is stopped: {self._intake_error}") from e
         self._engine.process_single(&ev)
         out = [_make_report(self._infos[self._engine.rep_buf[i].symbol], &self._engine.rep_buf[i])
                for i in range(self._engine.rep_n)]
         if self._listeners:
-            events = np.empty(1, dtype=EVENT_DTYPE)
-            memcpy(cnp.PyArray_DATA(events), &ev, sizeof(Event))
             reports, fills = self._engine.outputs_copy()
             for fn in self._listeners:
                 fn(events, reports, fills)

@@ -53,6 +53,11 @@ class Exchange(ExchangeCore):
     marketdata : bool or dict
         Record a trade tape, bars and L2 snapshots (:class:`lob.marketdata.MarketData`; a dict gives its
         options). Default True; ``False`` leaves the per-call path without any listener (fastest).
+    journal : path, optional
+        Journal every input and output to this directory (see :mod:`lob.journal`); recover with
+        :meth:`Exchange.open`.
+    fsync : {"batch", "always", "never"}
+        The journal's durability policy.
     **spec
         Default rules for the symbols listed here (see :meth:`add_symbol`).
 
@@ -66,7 +71,7 @@ class Exchange(ExchangeCore):
     """
 
     def __init__(self, symbols: Iterable[str] | None = None, tick_size: float = 0.01, lot_size: float = 1,
-                 marketdata=True, **spec):
+                 marketdata=True, journal=None, fsync: str = "batch", **spec):
         self._specs: list[dict] = []
         self._perf = None
         self.marketdata = None
@@ -76,8 +81,13 @@ class Exchange(ExchangeCore):
             self.marketdata = MarketData(self, **(marketdata if isinstance(marketdata, dict) else {}))
         if isinstance(symbols, str):
             raise ConfigError(f"symbols must be a list of names, got the string {symbols!r}")
+        self.journal = None
         for name in symbols or ():
             self.add_symbol(name, tick_size=tick_size, lot_size=lot_size, **spec)
+        if journal is not None:
+            from lob.journal import Journal
+
+            self.journal = Journal(self, journal, fsync=fsync)
 
     # --- configuration --------------------------------------------------------------------------
     def add_symbol(self, name: str, tick_size: float = 0.01, lot_size: float = 1, *, min_qty=None, max_qty=None,
@@ -145,9 +155,12 @@ class Exchange(ExchangeCore):
         info = self._add_info(name, tick, lot)
         self._engine.set_spec(info.index, lo, hi, band_bps, ticks("ref_price", ref_price),
                               ticks("market_band", market_band), STP_NAMES[stp], MODIFY_POLICY_NAMES[modify_priority])
-        self._specs.append(dict(name=name, tick_size=tick_size, lot_size=lot_size, min_qty=min_qty,
-                                max_qty=max_qty, price_band=price_band, ref_price=ref_price,
-                                market_band=market_band, stp=stp, modify_priority=modify_priority))
+        spec = dict(name=name, tick_size=tick_size, lot_size=lot_size, min_qty=min_qty, max_qty=max_qty,
+                    price_band=price_band, ref_price=ref_price, market_band=market_band, stp=stp,
+                    modify_priority=modify_priority)
+        self._specs.append(spec)
+        if getattr(self, "journal", None) is not None:
+            self.journal.write_spec(spec)
 
     @property
     def symbols(self) -> list[str]:
@@ -184,6 +197,40 @@ class Exchange(ExchangeCore):
         from lob.book import Book
 
         return Book._view(self, self.info(symbol))
+
+    # --- journal --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path, fsync: str = "batch", **journal_kwargs) -> "Exchange":
+        """Recover an exchange from its journal directory (latest snapshot + journal tail; a torn tail
+        is truncated with a warning) and keep journaling to it."""
+        from lob.journal import open_exchange
+
+        return open_exchange(path, fsync=fsync, **journal_kwargs)
+
+    def at(self, seq: int) -> "Exchange":
+        """The exchange as it was after sequence number ``seq`` (time travel over the journal)."""
+        from lob.journal import exchange_at
+
+        if self.journal is None:
+            raise LobStateError("time travel needs a journal: create the exchange with journal=PATH")
+        return exchange_at(self, seq)
+
+    def fork(self, journal=None, fsync: str = "batch") -> "Exchange":
+        """An independent copy of the current state; the original and its journal are untouched."""
+        from lob.journal import fork
+
+        return fork(self, journal=journal, fsync=fsync)
+
+    def snapshot(self):
+        """Write a whole-exchange snapshot to the journal now; return its path."""
+        if self.journal is None:
+            raise LobStateError("snapshots are written to a journal: create the exchange with journal=PATH")
+        return self.journal.snapshot()
+
+    def close(self) -> None:
+        """Commit and close the journal, if any."""
+        if self.journal is not None:
+            self.journal.close()
 
     # --- performance ----------------------------------------------------------------------------
     @property
@@ -225,6 +272,12 @@ class Exchange(ExchangeCore):
         check_events(events, self._engine)
         if self._intake_error is not None:
             raise LobStateError(f"order intake is stopped: {self._intake_error}")
+        if self._wal is not None:
+            try:
+                self._wal(events)
+            except Exception as e:      # fail closed: nothing unjournaled reaches the book
+                self._intake_error = f"journal write failed: {type(e).__name__}: {e}"
+                raise LobStateError(f"order intake is stopped: {self._intake_error}") from e
         t1 = time.perf_counter_ns() if perf is not None else 0
         reports, fills = self._engine.apply(events)
         t2 = time.perf_counter_ns() if perf is not None else 0

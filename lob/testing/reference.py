@@ -23,6 +23,7 @@ import numpy as np
 
 from lob._core import FILL_DTYPE, ORDER_DTYPE, REPORT_DTYPE
 from lob.enums import Action, OrderType, Reason, Status, STPMode, TIF, ModifyPolicy
+from lob.errors import ConfigError
 
 __all__ = ["ReferenceBook"]
 
@@ -109,7 +110,13 @@ class ReferenceBook:
     """
 
     def __init__(self, n_symbols: int = 1, specs=None):
-        specs = specs or [{}] * n_symbols
+        specs = [{}] * n_symbols if specs is None else list(specs)
+        if len(specs) != n_symbols:
+            raise ConfigError(f"specs must have one dict per symbol ({n_symbols}), got {len(specs)}")
+        for s in specs:
+            unknown = sorted(set(s) - set(DEFAULT_SPEC))
+            if unknown:
+                raise ConfigError(f"unknown spec keys {unknown}; the keys are {sorted(DEFAULT_SPEC)}")
         self.books = [_Book(spec={**DEFAULT_SPEC, **s}) for s in specs]
         self.seq = 0
         self.next_auto_id = 1
@@ -160,6 +167,10 @@ class ReferenceBook:
             return
         b = self.books[sym]
         action = int(ev["action"])
+        if int(ev["reserved"]):
+            r = self._echo(ev, idx)                 # an edge rejection carried in the event
+            r["reason"] = int(ev["reserved"])
+            return
         if action == Action.ADD:
             self._add(b, sym, ev, idx)
         elif action == Action.CANCEL:
@@ -519,8 +530,10 @@ class ReferenceBook:
         return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
     def best_prices(self, sym: int = 0):
+        """(best bid, best ask) in ticks; 0 for an empty side."""
         b = self.books[sym]
         return b.best(BUY), b.best(SELL)
 
     def last_price(self, sym: int = 0) -> int:
+        """Last trade price in ticks; 0 before the first trade."""
         return self.books[sym].last

@@ -1,0 +1,353 @@
+"""Journal writer, snapshots, recovery, time travel, forks and the audit views."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lob._core import EVENT_DTYPE, FILL_DTYPE, ORDER_DTYPE, REPORT_DTYPE
+from lob.errors import ConfigError, JournalCorruptError, JournalError
+from lob.journal.format import MAGIC, RecordType, frame, scan, truncate_torn_tail
+
+__all__ = ["Journal", "open_exchange", "exchange_at", "fork", "read", "export", "verify", "repair"]
+
+VERSION = 1
+FSYNC = ("always", "batch", "never")
+
+
+def _paths(path) -> tuple[Path, Path, Path]:
+    root = Path(path)
+    return root, root / "journal.lobj", root / "snapshots"
+
+
+class Journal:
+    """The writer side, attached to one exchange (created by ``Exchange(journal=...)``)."""
+
+    def __init__(self, exchange, path, fsync: str = "batch", batch_records: int = 256, batch_ms: float = 5.0,
+                 snapshot_every: int | None = 1_000_000, _resume: bool = False):
+        if fsync not in FSYNC:
+            raise ConfigError(f"fsync must be one of {FSYNC}, got {fsync!r}")
+        if batch_records < 1 or batch_ms <= 0:
+            raise ConfigError(f"batch_records must be >= 1 and batch_ms > 0, got {batch_records}, {batch_ms}")
+        self.exchange = exchange
+        self.root, self.file, self.snap_dir = _paths(path)
+        self.fsync = fsync
+        self.batch_records = batch_records
+        self.batch_ms = batch_ms
+        self.snapshot_every = snapshot_every
+        self._pending = 0
+        self._since_snapshot = 0
+        self._last_commit = time.monotonic()
+        self._owners_written = len(exchange._owner_names)
+        self._closed = False
+        if not _resume:
+            if self.file.exists() and self.file.stat().st_size > len(MAGIC):
+                raise JournalError(f"{self.file} already holds a journal; recover it with lob.Exchange.open({str(path)!r})")
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.snap_dir.mkdir(exist_ok=True)
+            self._f = open(self.file, "wb")
+            self._f.write(MAGIC)
+            header = dict(version=VERSION, specs=exchange.specs(), owners=exchange._owner_names[1:])
+            self._f.write(frame(RecordType.HEADER, exchange.seq, json.dumps(header).encode()))
+            self._sync(force=True)
+            eng = exchange._engine
+            if eng.seq or any(eng.stats(i)["resting_orders"] or eng.stats(i)["pending_stops"]
+                              for i in range(eng.n_books)):
+                self.snapshot()         # an exchange with a past (a fork, a recovery): its state is the base
+        else:
+            self._f = open(self.file, "ab")
+        exchange._wal = self._write_input
+        exchange.add_listener(self._write_outputs)
+
+    # --- writing --------------------------------------------------------------------------------
+    def _write_input(self, events: np.ndarray) -> None:
+        # called before the engine sees the events: if this raises, the request is rejected
+        if self._closed:
+            raise JournalError("the journal is closed")
+        ex = self.exchange
+        n_owners = len(ex._owner_names)
+        if n_owners > self._owners_written:
+            new = {i: ex._owner_names[i] for i in range(self._owners_written, n_owners)}
+            self._f.write(frame(RecordType.OWNERS, ex.seq, json.dumps(new).encode()))
+            self._owners_written = n_owners
+        self._f.write(frame(RecordType.INPUT, ex.seq, events.tobytes()))
+
+    def _write_outputs(self, events, reports, fills) -> None:
+        seq = self.exchange.seq
+        if len(reports):
+            self._f.write(frame(RecordType.REPORTS, seq, reports.tobytes()))
+        if len(fills):
+            self._f.write(frame(RecordType.FILLS, seq, fills.tobytes()))
+        self._pending += 1
+        self._since_snapshot += len(events)
+        self._sync()
+        if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
+            self.snapshot()
+
+    def write_spec(self, spec: dict) -> None:
+        self._f.write(frame(RecordType.SPEC, self.exchange.seq, json.dumps(spec).encode()))
+        self._sync(force=True)
+
+    def _sync(self, force: bool = False) -> None:
+        if self.fsync == "always" or force:
+            self._f.flush()
+            if self.fsync != "never" or force:
+                os.fsync(self._f.fileno())
+            self._pending = 0
+            self._last_commit = time.monotonic()
+        elif self.fsync == "batch":
+            if self._pending >= self.batch_records or (time.monotonic() - self._last_commit) * 1000 >= self.batch_ms:
+                self.commit()
+
+    def commit(self) -> None:
+        """Flush and (unless fsync="never") fsync what has been written."""
+        self._f.flush()
+        if self.fsync != "never":
+            os.fsync(self._f.fileno())
+        self._pending = 0
+        self._last_commit = time.monotonic()
+
+    def snapshot(self) -> Path:
+        """Write a whole-exchange snapshot now; recovery starts from the latest one."""
+        ex = self.exchange
+        self.commit()
+        path = self.snap_dir / f"snap-{ex.seq:020d}.npz"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **_state_arrays(ex))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self._f.write(frame(RecordType.SNAPSHOT, ex.seq, json.dumps({"file": path.name}).encode()))
+        self.commit()
+        self._since_snapshot = 0
+        return path
+
+    def close(self) -> None:
+        if not self._closed:
+            self.commit()
+            self._f.close()
+            self._closed = True
+            if self.exchange._wal == self._write_input:
+                self.exchange._wal = None
+            if self._write_outputs in self.exchange._listeners:
+                self.exchange.remove_listener(self._write_outputs)
+
+
+# --- state <-> arrays -----------------------------------------------------------------------------
+def _state_arrays(ex) -> dict:
+    eng = ex._engine
+    meta = dict(version=VERSION, seq=int(eng.seq), next_auto_id=int(eng.next_auto_id), specs=ex.specs(),
+                owners=ex._owner_names[1:], last_price=[int(eng.last_price(i)) for i in range(eng.n_books)],
+                halted=[bool(eng.halted(i)) for i in range(eng.n_books)])
+    out = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
+    for i in range(eng.n_books):
+        out[f"orders_{i}"] = eng.orders(i, True)
+    return out
+
+
+def _new_exchange(specs, owners, **kwargs):
+    from lob.exchange import Exchange
+
+    ex = Exchange(**kwargs)
+    for spec in specs:
+        ex.add_symbol(**spec)
+    for name in owners:
+        ex.owner_id(name)
+    return ex
+
+
+def _restore(ex, state) -> None:
+    meta = json.loads(bytes(state["meta"]).decode())
+    eng = ex._engine
+    for i in range(eng.n_books):
+        eng.clear(i)
+        eng.restore_orders(i, np.ascontiguousarray(state[f"orders_{i}"]), meta["last_price"][i])
+        if meta["halted"][i]:
+            ex.halt(i)
+    eng.set_counters(meta["seq"], meta["next_auto_id"])
+
+
+def _load_records(path, repair_tail: bool):
+    root, file, snap_dir = _paths(path)
+    if not file.exists():
+        raise JournalError(f"no journal at {root} (expected {file})")
+    result = scan(file)
+    if repair_tail:
+        truncate_torn_tail(file, result)
+    elif result.torn_at is not None:
+        import warnings
+
+        warnings.warn(f"{file}: torn tail at offset {result.torn_at} ignored", RuntimeWarning, stacklevel=3)
+    if not result.records or result.records[0].type != RecordType.HEADER:
+        raise JournalCorruptError(f"{file}: the first record is not a header")
+    return result.records, snap_dir
+
+
+def _replay(path, upto_seq: int | None, repair_tail: bool, use_snapshots: bool = True, **ex_kwargs):
+    """Build an exchange from a journal: the latest usable snapshot, then the inputs after it."""
+    records, snap_dir = _load_records(path, repair_tail)
+    header = json.loads(records[0].payload)
+    specs, owners = list(header["specs"]), list(header["owners"])
+    start = 1
+    snapshot = None
+    if use_snapshots:
+        for k, r in enumerate(records):
+            if r.type == RecordType.SNAPSHOT and (upto_seq is None or r.seq <= upto_seq):
+                f = snap_dir / json.loads(r.payload)["file"]
+                if f.exists():
+                    snapshot, start = f, k + 1
+    if snapshot is not None:
+        state = np.load(snapshot)
+        meta = json.loads(bytes(state["meta"]).decode())
+        ex = _new_exchange(meta["specs"], meta["owners"], **ex_kwargs)
+        _restore(ex, state)
+    else:
+        ex = _new_exchange(specs, owners, **ex_kwargs)
+    # each input's outputs end at the seq of the output records that follow it (before the next input)
+    end_seq = {}
+    current = None
+    for k in range(start, len(records)):
+        r = records[k]
+        if r.type == RecordType.INPUT:
+            current = k
+            end_seq[k] = r.seq
+        elif r.type in (RecordType.REPORTS, RecordType.FILLS) and current is not None:
+            end_seq[current] = r.seq
+    batch = []          # consecutive inputs are replayed as one batch: same outputs, one call
+
+    def flush():
+        if batch:
+            ex.apply(np.concatenate(batch) if len(batch) > 1 else batch[0])
+            batch.clear()
+
+    for k in range(start, len(records)):
+        r = records[k]
+        if r.type == RecordType.INPUT:
+            if upto_seq is not None and end_seq[k] > upto_seq:
+                break                   # time travel stops at the last request completed by upto_seq
+            batch.append(np.frombuffer(r.payload, dtype=EVENT_DTYPE))
+        elif r.type == RecordType.OWNERS:
+            flush()
+            for i, name in sorted(json.loads(r.payload).items(), key=lambda kv: int(kv[0])):
+                if ex.owner_id(name) != int(i):
+                    raise JournalCorruptError(f"owner {name!r} recovers as id {ex.owner_id(name)}, journal says {i}")
+        elif r.type == RecordType.SPEC:
+            flush()
+            ex.add_symbol(**json.loads(r.payload))
+    flush()
+    return ex
+
+
+def open_exchange(path, fsync: str = "batch", **journal_kwargs):
+    """Recover an exchange from its journal and keep journaling to it (``lob.Exchange.open``)."""
+    ex = _replay(path, None, repair_tail=True)
+    ex.journal = Journal(ex, path, fsync=fsync, _resume=True, **journal_kwargs)
+    return ex
+
+
+def exchange_at(source, seq: int):
+    """The exchange as it was after ``seq`` (a request boundary), rebuilt from a journal (no journal of
+    its own). ``source`` is a journal path or a journaling exchange."""
+    path = source.journal.root if hasattr(source, "journal") and source.journal is not None else source
+    if hasattr(source, "journal") and source.journal is not None:
+        source.journal.commit()
+    if not isinstance(seq, (int, np.integer)) or seq < 0:
+        raise ConfigError(f"seq must be a non-negative int, got {seq!r}")
+    return _replay(path, int(seq), repair_tail=False)
+
+
+def fork(ex, journal=None, fsync: str = "batch"):
+    """An independent copy of an exchange's current state (optionally journaling to a new path)."""
+    state = _state_arrays(ex)
+    meta = json.loads(bytes(state["meta"]).decode())
+    new = _new_exchange(meta["specs"], meta["owners"])
+    _restore(new, state)
+    new.clock = ex.clock
+    if journal is not None:
+        new.journal = Journal(new, journal, fsync=fsync)
+    return new
+
+
+# --- audit ----------------------------------------------------------------------------------------
+_AUDIT = ((RecordType.INPUT, "input", EVENT_DTYPE), (RecordType.REPORTS, "report", REPORT_DTYPE),
+          (RecordType.FILLS, "fill", FILL_DTYPE))
+
+
+def read(path) -> pd.DataFrame:
+    """Every journaled input, report and fill as one DataFrame (column ``record``: input/report/fill),
+    in file order, with the record's sequence number and offset."""
+    records, _ = _load_records(path, repair_tail=False)
+    frames = []
+    for rtype, name, dtype in _AUDIT:
+        # one array per record type (not one DataFrame per record: a per-call journal holds millions)
+        mine = [(k, r) for k, r in enumerate(records) if r.type == rtype]
+        if not mine:
+            continue
+        a = np.frombuffer(b"".join(r.payload for _, r in mine), dtype=dtype)
+        counts = np.fromiter((len(r.payload) // dtype.itemsize for _, r in mine), np.int64, len(mine))
+        # an input's "reserved" byte is the edge rejection reason: keep it
+        cols = {("out_seq" if n == "seq" else n): a[n] for n in dtype.names
+                if name == "input" or not n.startswith("reserved")}
+        df = pd.DataFrame({"record": name, "record_seq": np.repeat([r.seq for _, r in mine], counts),
+                           "offset": np.repeat([r.offset for _, r in mine], counts), **cols})
+        df["_order"] = np.repeat([k for k, _ in mine], counts)
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=["record", "record_seq", "offset"])
+    out = pd.concat(frames, ignore_index=True)
+    out = out.sort_values("_order", kind="stable").drop(columns="_order")
+    return out.reset_index(drop=True)
+
+
+def export(path, out, fmt: str | None = None) -> Path:
+    """Write :func:`read` of a journal to CSV or Parquet (by ``fmt`` or the suffix of ``out``)."""
+    out = Path(out)
+    fmt = (fmt or out.suffix.lstrip(".")).lower()
+    df = read(path)
+    if fmt == "csv":
+        df.to_csv(out, index=False)
+    elif fmt == "parquet":
+        df.to_parquet(out, index=False)
+    else:
+        raise ConfigError(f"fmt must be csv or parquet, got {fmt!r}")
+    return out
+
+
+def verify(path) -> dict:
+    """Check every record of a journal; return a summary (raises ``JournalCorruptError`` on corruption)."""
+    root, file, _ = _paths(path)
+    if not file.exists():
+        raise JournalError(f"no journal at {root}")
+    result = scan(file, keep_payload=False)
+    counts = {}
+    for r in result.records:
+        counts[r.type.name.lower()] = counts.get(r.type.name.lower(), 0) + 1
+    return dict(path=str(file), records=len(result.records), bytes=result.end, file_size=result.file_size,
+                last_seq=result.records[-1].seq if result.records else None, torn_tail_at=result.torn_at,
+                counts=counts)
+
+
+def repair(path, truncate_corrupt: bool = False) -> dict:
+    """Truncate a torn tail; with ``truncate_corrupt``, also cut the file at a corrupt record (losing
+    everything after it). Returns what was done."""
+    root, file, _ = _paths(path)
+    try:
+        result = scan(file, keep_payload=False)
+    except JournalCorruptError as e:
+        if not truncate_corrupt:
+            raise
+        off = getattr(e, "offset", None)
+        if off is None:                     # not a record (e.g. a bad magic): nothing safe to cut at
+            raise
+        with open(file, "r+b") as f:
+            f.truncate(off)
+            os.fsync(f.fileno())
+        return dict(action="truncated_corrupt", offset=off, **verify(path))
+    cut = truncate_torn_tail(file, result)
+    return dict(action="truncated_torn_tail" if cut else "nothing_to_do", offset=result.torn_at, **verify(path))
