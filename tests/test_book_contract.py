@@ -615,3 +615,11 @@ def test_raw_engine_rejects_unknown_codes_like_the_reference():
     rr, fr = r.run(*rows)
     assert re_.tobytes() == rr.tobytes() and len(fe) == len(fr) == 0
     assert rr["reason"].tolist() == [Reason.INVALID_ORDER] * 5 + [0]
+
+
+def test_reference_book_refuses_bad_specs():
+    with pytest.raises(lob.errors.ConfigError, match="one dict per symbol"):
+        ReferenceBook(2, [{}])
+    with pytest.raises(lob.errors.ConfigError, match="stpp"):
+        ReferenceBook(1, [{"stpp": 1}])
+    assert len(ReferenceBook(3).books) == 3
