@@ -424,6 +424,8 @@ class Hub:
         self._cursor[s] += 1
         self._history[s].append((self._cursor[s], msg))
         self._last_pub[s] = self.clock()
+        if msg["type"] == "level2_update":
+            msg["ts_ns"] = time.time_ns()   # publication time: clients measure their delivery lag from it
         self._pending.setdefault(s, []).append(msg)
         self._schedule()
 
@@ -482,13 +484,21 @@ class Hub:
             subs = self._by_symbol.get(s)
             if not subs:
                 continue
-            texts = [(m["type"], m.get("seq", 0), json.dumps(m, separators=(",", ":"))) for m in msgs]
+            trades = [json.dumps(m, separators=(",", ":")) for m in msgs if m["type"] != "level2_update"]
+            deltas = [m for m in msgs if m["type"] == "level2_update"]
+            whole = _conflate(deltas)
+            whole_text = json.dumps(whole, separators=(",", ":")) if whole else None
             for sub in list(subs):
                 ch = sub.channels.get(s, ())
-                floor = sub.snap_seq.get(s, -1)
-                batch = [t for kind, seq, t in texts
-                         if (kind == "level2_update" and "level2" in ch and seq > floor)
-                         or (kind == "trade" and "trades" in ch)]
+                batch = list(trades) if "trades" in ch else []
+                if whole and "level2" in ch:
+                    floor = sub.snap_seq.get(s, -1)
+                    if floor < deltas[0]["seq"]:
+                        batch.append(whole_text)
+                    else:               # subscribed in the middle of this batch: only what follows its snapshot
+                        part = _conflate([m for m in deltas if m["seq"] > floor])
+                        if part:
+                            batch.append(json.dumps(part, separators=(",", ":")))
                 if batch and not sub.push(batch):
                     self._dropped(sub)
                 n += len(batch)
@@ -626,6 +636,22 @@ def _number(body: dict, field: str, required: bool = False):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v < _MAX_NUMBER:
         raise ApiError(400, f"field {field!r} must be a number in (0, 1e12), got {v!r}", "invalid_field")
     return v
+
+
+def _conflate(deltas: list[dict]) -> dict | None:
+    """Merge consecutive level-2 deltas of one symbol into one (``prev_seq`` of the first, ``seq`` of the last);
+    the last quantity of each level wins, so a client applying it reaches the same book."""
+    if not deltas:
+        return None
+    if len(deltas) == 1:
+        return deltas[0]
+    levels: dict[tuple, float] = {}
+    for m in deltas:
+        for side, price, qty in m["changes"]:
+            levels[(side, price)] = qty
+    last = deltas[-1]
+    return dict(type="level2_update", symbol=last["symbol"], seq=last["seq"], prev_seq=deltas[0]["prev_seq"],
+                snapshot=False, ts_ns=last.get("ts_ns"), changes=[[side, p, q] for (side, p), q in levels.items()])
 
 
 def _finite(x):

@@ -1,0 +1,40 @@
+"""schemathesis against the OpenAPI document of a live server: no 5xx, every response matches the schema."""
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import checks
+
+from lob.server.openapi import openapi_document
+
+from server_support import LiveServer
+
+schema = schemathesis.openapi.from_dict(openapi_document())
+CHECKS = [checks.not_a_server_error, checks.response_schema_conformance, checks.content_type_conformance,
+          checks.status_code_conformance]
+
+
+@pytest.fixture(scope="module")
+def live():
+    with LiveServer(seed=9, read_rate=0, write_rate=0) as srv:
+        yield srv
+
+
+def test_the_served_document_is_the_one_tested(live):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(live.url + "/api/openapi.json") as r:
+        assert json.loads(r.read()) == json.loads(json.dumps(openapi_document()))
+
+
+@schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_api_conforms(case, live):
+    case.call_and_validate(base_url=live.url, headers={"Authorization": "Bearer tok-alice-0001"}, checks=CHECKS)
+
+
+def test_schemathesis_really_sent_requests(live):
+    # runs after the parametrized test above (file order): the API saw many generated requests
+    assert live.call(lambda: live.hub.stats["http_requests"]) > 100
