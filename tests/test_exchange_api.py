@@ -308,3 +308,30 @@ def test_malformed_batch_messages_name_the_problem(ex):
 def test_an_empty_batch_is_fine(ex):
     reports, fills = ex.apply(lob.empty_events(0))
     assert reports.dtype == lob.REPORT_DTYPE and len(reports) == 0 and len(fills) == 0 and ex.seq == 0
+
+
+def test_auto_ids_never_wrap_to_zero():
+    # docs/matching.md: auto ids are "always above every id seen"; an id of 2**64-1 must not make the next
+    # assigned id 0 (an order nobody can address). Proposed rule: an ADD id >= 2**63 is malformed.
+    ex = lob.Exchange()
+    ex.add_symbol("S", tick_size=1)
+    ev = lob.empty_events(2)
+    ev["price_ticks"], ev["qty_lots"], ev["order_id"] = 5, 1, [2 ** 64 - 1, 0]
+    try:
+        reports, _ = ex.apply(ev)
+    except InvalidEventError as e:
+        assert "order_id" in str(e) and ex.seq == 0
+        return
+    assert 0 not in reports["order_id"].tolist()
+
+
+def test_notional_never_wraps():
+    # price_ticks * qty_lots beyond int64: the engine must reject it (or report it exactly), never wrap
+    ex = lob.Exchange()
+    ex.add_symbol("S", tick_size=1)
+    ev = lob.empty_events(2)
+    ev["side"], ev["price_ticks"], ev["qty_lots"] = [1, 0], 10 ** 12, 10 ** 7
+    reports, fills = ex.apply(ev)
+    for r in reports:
+        assert r["status"] == lob.Status.REJECTED or r["notional"] == sum(
+            int(f["price_ticks"]) * int(f["qty_lots"]) for f in fills if f["taker_order_id"] == r["order_id"])
