@@ -45,7 +45,14 @@ def test_dashboard_draws_and_updates(tmp_path):
             page.wait_for_function(f"(first) => ({_DEPTH})() !== first", arg=first, timeout=30_000)
             second = page.evaluate(_DEPTH)
             assert second != first
-            time.sleep(1.5)        # let the slow panels (latency, health, incidents) fill in
+            # a failing agent: the incident (failure, then restart after the backoff) reaches the dashboard
+            srv.call(lambda: setattr(srv.hub.market.agent("noise-2"), "fail_next", 1))
+            page.wait_for_function("""() => {
+                const src = Bokeh.documents[0].get_model_by_name('incidents');
+                const m = src.data.get ? src.data.get('message') : src.data.message;
+                return Array.from(m || []).some(x => x.includes('noise-2 restarted'));
+            }""", timeout=30_000)
+            time.sleep(1.2)        # let the slow panels (latency, health) refresh
             shot = tmp_path / "dashboard.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000

@@ -15,7 +15,7 @@ from typing import Callable
 
 from bokeh.document import Document
 from bokeh.layouts import column, row
-from bokeh.models import (ColumnDataSource, DataTable, DatetimeTickFormatter, Div, HoverTool, LinearAxis,
+from bokeh.models import (ColumnDataSource, DataTable, DatetimeTickFormatter, Div, HoverTool, LinearAxis, LogTicker,
                           Range1d, Select, TableColumn)
 from bokeh.plotting import figure
 
@@ -95,6 +95,7 @@ class Dashboard:
         f.add_tools(HoverTool(tooltips=[("≤ µs", "@right{0.0}"), ("count", "@count")]))
         f.y_range.start = 0
         f.xaxis.axis_label = "µs"
+        f.xaxis.ticker = LogTicker(mantissas=[1])      # decades only: the labels of a narrow range never collide
         self.lat_fig = f
         self.tp = ColumnDataSource({"x": [], "current": []}, name="throughput")
         f = figure(width=_W - _W // 2, height=250, x_axis_type="datetime", title="throughput (events/s)",
