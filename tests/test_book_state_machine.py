@@ -231,3 +231,52 @@ class EngineMatchesReference(RuleBasedStateMachine):
 
 
 TestEngineMatchesReference = EngineMatchesReference.TestCase
+
+
+def _random_batch(rng, n, n_sym, max_id):
+    # a large random flow: wide prices and many ids so pools, id maps and level indexes must grow
+    ev = lob.empty_events(n)
+    ev["ts_ns"] = np.arange(1, n + 1)
+    ev["symbol"] = rng.integers(0, n_sym, n)
+    ev["action"] = rng.choice([ADD] * 12 + [CANCEL] * 3 + [MODIFY] * 3 + [REDUCE, SESSION_END], n)
+    ev["side"] = rng.integers(0, 2, n)
+    ev["type"] = rng.choice([LIMIT] * 12 + [MARKET, STOP, STOP_LIMIT], n)
+    ev["tif"] = rng.choice([0] * 6 + [1, 2, 3], n)
+    ev["flags"] = rng.choice([0] * 8 + [1, 2], n)
+    ev["owner"] = rng.integers(0, 6, n)
+    ev["order_id"] = np.where(ev["action"] == ADD, rng.choice([0, 0, 1], n) * rng.integers(1, max_id, n),
+                              rng.integers(1, max_id, n))
+    mid = 1000 + (np.arange(n) // 500) * 7          # the market drifts, so levels come and go
+    away = rng.integers(-8, 90, n)                  # mostly passive, so books get deep; sometimes crossing
+    price = np.where(ev["side"] == 0, mid - away, mid + away)
+    ev["price_ticks"] = np.where(ev["action"] == MODIFY, rng.choice([0, 1], n), 1) * price
+    ev["stop_ticks"] = mid + rng.integers(-30, 31, n)
+    ev["qty_lots"] = np.where(ev["action"] == REDUCE, rng.integers(1, 5, n), rng.integers(1, 40, n))
+    ev["display_lots"] = rng.choice([0] * 6 + [5], n)
+    return ev
+
+
+def test_large_random_batches_agree_and_grow_cleanly():
+    for seed, stp, policy in ((1, 0, 0), (2, 4, 1), (3, 2, 0)):
+        rng = np.random.default_rng(seed)
+        specs = [dict(stp=stp, modify_policy=policy), dict(stp=1, band_bps=2000, ref_price=1000)]
+        ex = lob.Exchange(marketdata=False)
+        for i, s in enumerate(specs):
+            ex.add_symbol(f"S{i}", tick_size=1)
+            full = {**{"min_qty": 1, "max_qty": 0, "band_bps": 0, "ref_price": 0, "market_band_ticks": 0,
+                       "stp": 0, "modify_policy": 0}, **s}
+            ex._engine.set_spec(i, full["min_qty"], full["max_qty"], full["band_bps"], full["ref_price"],
+                                full["market_band_ticks"], full["stp"], full["modify_policy"])
+        ref = ReferenceBook(2, specs)
+        for _ in range(2):
+            ev = _random_batch(rng, 2500, 2, 4000)
+            r1, f1 = ex.apply(ev)
+            r2, f2 = ref.apply(ev)
+            assert np.array_equal(r1, r2) and np.array_equal(f1, f2), seed
+            for i in range(2):
+                assert np.array_equal(ex._engine.orders(i), ref.orders(i)), seed
+            ex.check_integrity()
+        # it really traded, and grew past the engine's first pool (256), level (64) and stop (16) allocations
+        assert len(f1) > 100 and max(len(ref.orders(i)) for i in range(2)) > 300
+        assert max(len(ref.books[i].bids) + len(ref.books[i].asks) for i in range(2)) > 64
+        assert max(len(ref.books[i].stops) for i in range(2)) > 16
