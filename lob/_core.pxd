@@ -84,6 +84,18 @@ cdef enum:
     FLAG_POST_ONLY = 1        # reject if it would take liquidity
     FLAG_POST_ONLY_SLIDE = 2  # reprice to the best non-crossing price instead of rejecting
 
+# Bounds that keep every product price x qty and every sum of them inside int64 (2**32 x 2**30 = 2**62),
+# and every engine-assigned id addressable.
+cdef enum:
+    MAX_PRICE_TICKS = 4294967295      # 2**32 - 1
+    MAX_QTY_LOTS = 1073741823         # 2**30 - 1
+
+cdef extern from *:
+    """
+    #define LOB_MAX_ORDER_ID 9223372036854775807ULL
+    """
+    const unsigned long long MAX_ORDER_ID "LOB_MAX_ORDER_ID"
+
 cdef enum:
     STATE_FREE = 0
     STATE_RESTING = 1
@@ -119,7 +131,8 @@ cdef struct Report:           # one row of REPORT_DTYPE (88 bytes): the outcome 
     int64_t  notional         # sum(price_ticks * qty_lots) of this request's fills
     int64_t  event_index      # row of the input batch that caused this report
     uint16_t symbol
-    uint8_t  action           # Action of the request (ADD for a triggered stop or a resting order cancelled by STP)
+    uint8_t  action           # Action of the request; side effects: ADD for a triggered stop, CANCEL for a resting
+                              # order cancelled by STP or expired, REDUCE for an STP decrement
     uint8_t  side
     uint8_t  status           # Status
     uint8_t  reason           # Reason

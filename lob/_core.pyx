@@ -16,6 +16,7 @@ Nothing here holds a Python object; every routine that touches a book runs witho
 """
 cimport cython
 from cpython.mem cimport PyMem_Free
+from cpython.ref cimport Py_INCREF
 from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset
@@ -42,7 +43,24 @@ REPORT_DTYPE = np.asarray(<Report[:1]>(&_report_dummy)).dtype
 FILL_DTYPE = np.asarray(<Fill[:1]>(&_fill_dummy)).dtype
 ORDER_DTYPE = np.asarray(<OrderView[:1]>(&_order_dummy)).dtype
 
+cdef cnp.dtype _EVENT_DESCR = EVENT_DTYPE
+cdef cnp.dtype _REPORT_DESCR = REPORT_DTYPE
+cdef cnp.dtype _FILL_DESCR = FILL_DTYPE
+
+
+cdef extern from "numpy/arrayobject.h":
+    object _PyArray_Empty "PyArray_Empty"(int nd, cnp.npy_intp* dims, cnp.dtype descr, int fortran)
+
+
+cdef inline object _empty(cnp.dtype descr, cnp.npy_intp n):
+    # np.empty(n, dtype=descr) without the Python-level call (~1 us -> ~100 ns for a structured dtype);
+    # PyArray_Empty steals a reference to the descriptor
+    Py_INCREF(descr)
+    return _PyArray_Empty(1, &n, descr, 0)
+
+
 SIZEOF_ORDER = sizeof(Order)
+LIMITS = dict(max_price_ticks=MAX_PRICE_TICKS, max_qty_lots=MAX_QTY_LOTS, max_order_id=MAX_ORDER_ID)
 SIZEOF_LEVEL = sizeof(Level)
 
 # ----------------------------------------------------------------------------------------------------
@@ -989,7 +1007,7 @@ cdef class Engine:
     cdef int _check_price(self, BookC* b, int64_t price) noexcept nogil:
         # reason code for a limit price, 0 when acceptable
         cdef int64_t ref, diff
-        if price <= 0:
+        if price <= 0 or price > MAX_PRICE_TICKS:
             return INVALID_PRICE
         if b.spec.band_bps > 0:
             ref = b.last_price if b.last_price else b.spec.ref_price
@@ -1000,7 +1018,7 @@ cdef class Engine:
         return 0
 
     cdef int _check_qty(self, BookC* b, int64_t qty) noexcept nogil:
-        if qty <= 0 or qty < b.spec.min_qty or (b.spec.max_qty > 0 and qty > b.spec.max_qty):
+        if qty <= 0 or qty > MAX_QTY_LOTS or qty < b.spec.min_qty or (b.spec.max_qty > 0 and qty > b.spec.max_qty):
             return INVALID_QTY
         return 0
 
@@ -1012,15 +1030,16 @@ cdef class Engine:
         cdef uint64_t oid = ev.order_id
         cdef int32_t s
         cdef Order* o
-        if ev.side > 1 or ev.type > 3 or ev.tif > 3 or ev.flags > 3 or ev.owner < 0 or ev.owner > <int64_t>4294967295:
+        if (ev.side > 1 or ev.type > 3 or ev.tif > 3 or ev.flags > 3 or ev.owner < 0
+                or ev.owner > <int64_t>4294967295 or ev.order_id > MAX_ORDER_ID):
             reason = INVALID_ORDER
         elif b.halted:
             reason = HALTED
-        elif self._check_qty(b, ev.qty_lots) or ev.display_lots < 0:
+        elif self._check_qty(b, ev.qty_lots) or ev.display_lots < 0 or ev.display_lots > MAX_QTY_LOTS:
             reason = INVALID_QTY
         elif type == LIMIT or type == STOP_LIMIT:
             reason = self._check_price(b, ev.price_ticks)
-        if reason == 0 and (type == STOP or type == STOP_LIMIT) and ev.stop_ticks <= 0:
+        if reason == 0 and (type == STOP or type == STOP_LIMIT) and (ev.stop_ticks <= 0 or ev.stop_ticks > MAX_PRICE_TICKS):
             reason = INVALID_PRICE
         if reason == 0:
             if oid == 0:
@@ -1119,7 +1138,7 @@ cdef class Engine:
         cdef int64_t newv
         if s == -1:
             return 0
-        if ev.qty_lots <= 0:
+        if ev.qty_lots <= 0 or ev.qty_lots > MAX_QTY_LOTS:
             r.reason = INVALID_QTY
             return 0
         o = &b.pool[s]
@@ -1159,7 +1178,7 @@ cdef class Engine:
         r.cum_filled_lots = o.filled
         cur = self._order_price(b, s)
         r.price_ticks = cur
-        if ev.qty_lots <= 0 or (b.spec.max_qty > 0 and ev.qty_lots > b.spec.max_qty):
+        if ev.qty_lots <= 0 or ev.qty_lots > MAX_QTY_LOTS or (b.spec.max_qty > 0 and ev.qty_lots > b.spec.max_qty):
             r.reason = INVALID_QTY
             r.remaining_lots = o.qty
             return 0
@@ -1182,7 +1201,7 @@ cdef class Engine:
             o.visible = new_open
             if o.type == STOP_LIMIT and ev.price_ticks != 0:
                 b.stops[i].limit_ticks = ev.price_ticks
-            if ev.stop_ticks > 0:
+            if 0 < ev.stop_ticks <= MAX_PRICE_TICKS:
                 b.stops[i].stop_ticks = ev.stop_ticks
             r.price_ticks = b.stops[i].limit_ticks
             r.remaining_lots = o.qty
@@ -1279,7 +1298,9 @@ cdef class Engine:
                 elif ev[i].owner < 0 or ev[i].owner > <int64_t>4294967295:
                     field = 3
                 elif ev[i].action == ADD:
-                    if ev[i].side > 1:
+                    if ev[i].order_id > MAX_ORDER_ID:
+                        field = 8
+                    elif ev[i].side > 1:
                         field = 4
                     elif ev[i].type > 3:
                         field = 5
@@ -1291,7 +1312,7 @@ cdef class Engine:
                     break
         if not field:
             return None
-        return i, ("", "symbol", "action", "owner", "side", "type", "tif", "flags")[field]
+        return i, ("", "symbol", "action", "owner", "side", "type", "tif", "flags", "order_id")[field]
 
     cdef int _reset_outputs(self, int64_t rep_hint, int64_t fill_hint) except -1:
         cdef Report* rp
@@ -1365,8 +1386,8 @@ cdef class Engine:
 
     def outputs_copy(self):
         """Copies of the outputs of the last per-call request (for listeners)."""
-        reports = np.empty(self.rep_n, dtype=REPORT_DTYPE)
-        fills = np.empty(self.fill_n, dtype=FILL_DTYPE)
+        reports = _empty(_REPORT_DESCR, self.rep_n)
+        fills = _empty(_FILL_DESCR, self.fill_n)
         if self.rep_n:
             memcpy(cnp.PyArray_DATA(reports), self.rep_buf, self.rep_n * sizeof(Report))
         if self.fill_n:
@@ -1936,9 +1957,13 @@ cdef inline int64_t _ticks(SymbolInfo si, object value, str field, bint* off) ex
     # price -> ticks; raises for NaN/inf/negative/non-numbers; sets off when not on the tick grid
     cdef double v, x
     cdef int64_t t
-    if isinstance(value, int) and not isinstance(value, bool) and si.tick_size == 1.0:
+    if isinstance(value, bool):
+        raise InvalidOrderError(f"{field} must be a number, got {value!r} (bool)")
+    if isinstance(value, int) and si.tick_size == 1.0:
         if value < 0:
             raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
+        if value >= 2 ** 62:
+            raise InvalidOrderError(f"{field} {value!r} is out of range")
         return value
     try:
         v = value
@@ -1949,7 +1974,7 @@ cdef inline int64_t _ticks(SymbolInfo si, object value, str field, bint* off) ex
     if v < 0:
         raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
     x = v / si.tick_size
-    if x > 9.2e18:
+    if x >= 4.6e18:
         raise InvalidOrderError(f"{field} {value!r} is out of range")
     t = <int64_t>(x + 0.5)
     if abs(x - t) > 1e-6 * (1.0 if x < 1e6 else x / 1e6):
@@ -1960,9 +1985,13 @@ cdef inline int64_t _ticks(SymbolInfo si, object value, str field, bint* off) ex
 cdef inline int64_t _lots(SymbolInfo si, object value, str field, bint* off) except? -1:
     cdef double v, x
     cdef int64_t t
-    if isinstance(value, int) and not isinstance(value, bool) and si.lot_size == 1.0:
+    if isinstance(value, bool):
+        raise InvalidOrderError(f"{field} must be a number, got {value!r} (bool)")
+    if isinstance(value, int) and si.lot_size == 1.0:
         if value < 0:
             raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
+        if value >= 2 ** 62:
+            raise InvalidOrderError(f"{field} {value!r} is out of range")
         return value
     try:
         v = value
@@ -1973,7 +2002,7 @@ cdef inline int64_t _lots(SymbolInfo si, object value, str field, bint* off) exc
     if v < 0:
         raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
     x = v / si.lot_size
-    if x > 9.2e18:
+    if x >= 4.6e18:
         raise InvalidOrderError(f"{field} {value!r} is out of range")
     t = <int64_t>(x + 0.5)
     if abs(x - t) > 1e-6:
@@ -2176,7 +2205,7 @@ cdef class ExchangeCore:
         ev.reserved = <uint8_t>reject_reason      # an edge rejection still goes through the engine's output path
         events = None
         if self._wal is not None or self._listeners:
-            events = np.empty(1, dtype=EVENT_DTYPE)
+            events = _empty(_EVENT_DESCR, 1)
             memcpy(cnp.PyArray_DATA(events), ev, sizeof(Event))
         if self._wal is not None:
             try:
@@ -2309,7 +2338,7 @@ cdef class ExchangeCore:
         ev.symbol = <uint16_t>si.index
         ev.action = <uint8_t>action
         ev.ts_ns = self._now(ts_ns)
-        events = np.empty(1, dtype=EVENT_DTYPE)
+        events = _empty(_EVENT_DESCR, 1)
         memcpy(cnp.PyArray_DATA(events), &ev, sizeof(Event))
         if self._wal is not None:
             if self._intake_error is not None:

@@ -12,6 +12,7 @@ _RULES = {
     "type": "must be an lob.OrderType code 0..3",
     "tif": "must be an lob.TIF code 0..3",
     "flags": "must be 0, 1 (post-only) or 2 (post-only slide)",
+    "order_id": "must be below 2**63 on an ADD (0 asks the engine for one)",
 }
 
 

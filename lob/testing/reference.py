@@ -28,6 +28,7 @@ from lob.errors import ConfigError
 __all__ = ["ReferenceBook"]
 
 BUY, SELL = 0, 1
+MAX_PRICE, MAX_QTY, MAX_ID = 2 ** 32 - 1, 2 ** 30 - 1, 2 ** 63 - 1
 POST_ONLY, SLIDE = 1, 2
 RESTING, STOP = 1, 2
 
@@ -190,7 +191,7 @@ class ReferenceBook:
 
     # --- validation -----------------------------------------------------------------------------
     def _price_reason(self, b, price):
-        if price <= 0:
+        if price <= 0 or price > MAX_PRICE:
             return int(Reason.INVALID_PRICE)
         if b.spec["band_bps"] > 0:
             ref = b.last or b.spec["ref_price"]
@@ -199,7 +200,7 @@ class ReferenceBook:
         return 0
 
     def _qty_bad(self, b, qty):
-        return qty <= 0 or qty < b.spec["min_qty"] or (b.spec["max_qty"] > 0 and qty > b.spec["max_qty"])
+        return qty <= 0 or qty > MAX_QTY or qty < b.spec["min_qty"] or (b.spec["max_qty"] > 0 and qty > b.spec["max_qty"])
 
     # --- add ------------------------------------------------------------------------------------
     def _add(self, b, sym, ev, idx):
@@ -208,15 +209,15 @@ class ReferenceBook:
         owner, qty, price = int(ev["owner"]), int(ev["qty_lots"]), int(ev["price_ticks"])
         stop, display, ts, oid = int(ev["stop_ticks"]), int(ev["display_lots"]), int(ev["ts_ns"]), int(ev["order_id"])
         reason = 0
-        if side > 1 or typ > 3 or tif > 3 or flags > 3 or owner < 0 or owner >= 2 ** 32:
+        if side > 1 or typ > 3 or tif > 3 or flags > 3 or owner < 0 or owner >= 2 ** 32 or oid > MAX_ID:
             reason = Reason.INVALID_ORDER
         elif b.halted:
             reason = Reason.HALTED
-        elif self._qty_bad(b, qty) or display < 0:
+        elif self._qty_bad(b, qty) or display < 0 or display > MAX_QTY:
             reason = Reason.INVALID_QTY
         elif typ in (OrderType.LIMIT, OrderType.STOP_LIMIT):
             reason = self._price_reason(b, price)
-        if not reason and typ in (OrderType.STOP, OrderType.STOP_LIMIT) and stop <= 0:
+        if not reason and typ in (OrderType.STOP, OrderType.STOP_LIMIT) and not 0 < stop <= MAX_PRICE:
             reason = Reason.INVALID_PRICE
         if not reason:
             if oid == 0:
@@ -430,7 +431,7 @@ class ReferenceBook:
         if o is None:
             return
         by = int(ev["qty_lots"])
-        if by <= 0:
+        if by <= 0 or by > MAX_QTY:
             r["reason"] = int(Reason.INVALID_QTY)
             return
         r.update(price_ticks=o.price, cum_filled_lots=o.filled)
@@ -452,7 +453,7 @@ class ReferenceBook:
             return
         total, new_price, ts = int(ev["qty_lots"]), int(ev["price_ticks"]), int(ev["ts_ns"])
         r.update(cum_filled_lots=o.filled, price_ticks=o.price)
-        if total <= 0 or (b.spec["max_qty"] > 0 and total > b.spec["max_qty"]):
+        if total <= 0 or total > MAX_QTY or (b.spec["max_qty"] > 0 and total > b.spec["max_qty"]):
             r.update(reason=int(Reason.INVALID_QTY), remaining_lots=o.qty)
             return
         if new_price != 0 and o.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
@@ -469,7 +470,7 @@ class ReferenceBook:
             o.qty = o.visible = new_open
             if o.type == OrderType.STOP_LIMIT and new_price != 0:
                 o.price = new_price
-            if int(ev["stop_ticks"]) > 0:
+            if 0 < int(ev["stop_ticks"]) <= MAX_PRICE:
                 o.stop = int(ev["stop_ticks"])
             r.update(price_ticks=o.price, remaining_lots=o.qty, status=int(Status.NEW))
             self._release_stops(b, sym, ts, idx)
