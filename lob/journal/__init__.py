@@ -5,8 +5,8 @@ A journal is a directory::
     PATH/journal.lobj                 framed records (lob.journal.format)
     PATH/snapshots/snap-<seq>.npz     whole-exchange snapshots
 
-``lob.Exchange(journal=PATH, fsync=...)`` writes every input before it reaches the engine (write-ahead:
-a failed write rejects the request and stops order intake, failing closed) and its reports and fills after.
+``lob.Exchange(journal=PATH, fsync=...)`` journals every input before it reaches the engine and its reports
+and fills after (write-ahead, failing closed: see the policies below for when a write failure is seen).
 ``lob.Exchange.open(PATH)`` recovers: the latest snapshot plus the journal tail, ending with the state hash
 the exchange had. ``ex.at(seq)`` rebuilds the exchange as it was after ``seq``; ``ex.fork()`` continues
 from the current state in memory without touching the journal.
@@ -14,14 +14,29 @@ from the current state in memory without touching the journal.
 fsync policies (``fsync=``):
 
 ``"always"``
-    flush and fsync after every request: every acknowledged request survives a crash or power loss.
+    the input reaches the OS before the engine sees it and every request is fsynced before its
+    acknowledgement returns: every acknowledged request survives a crash or a power loss.
 ``"batch"`` (default)
-    group commit: flush and fsync once ``batch_records`` inputs (default 256) have accumulated or
-    ``batch_ms`` (default 5 ms) have passed since the last commit, checked at each write, and on
-    ``commit()`` / ``close()``. A crash loses at most the requests written since the last commit: fewer
-    than ``batch_records`` inputs, and none older than ``batch_ms`` before the last write.
+    group commit: records are coalesced in memory and handed to the OS once ``batch_records`` requests
+    (default 256) have accumulated; a background thread hands over the rest and fsyncs every ``batch_ms``
+    (default 5 ms), so the caller never waits for the disk. A *process* crash (SIGKILL, a segfault) loses at
+    most the requests still in memory: fewer than ``batch_records``, none acknowledged more than about
+    ``batch_ms`` before the crash (plus the time the thread waits for the GIL under load, at most
+    ``sys.getswitchinterval()``, 5 ms by default). A *machine* crash or power loss also loses what the OS
+    had not written: at most the requests acknowledged since the last completed fsync, i.e. within about
+    ``batch_ms`` plus one fsync's duration. Always the newest requests: the journal stays a prefix.
 ``"never"``
-    no fsync; data reaches the OS when the write buffer fills or on ``commit()``/``close()``.
+    no fsync and no thread: records reach the OS every ``batch_records`` requests and on
+    ``commit()`` / ``close()`` / ``snapshot()``; the OS writes them back when it chooses.
+
+A write failure (a full disk, an I/O error) stops order intake: under ``"always"`` the request that met it is
+rejected with reason ``journal_unavailable`` before it reaches the book; under ``"batch"`` the group commit
+finds it within ``batch_ms`` and the requests after it are rejected (those acknowledged in between are the
+loss window above).
+
+Records are written without copies (checksums computed over the arrays in place, ``os.writev``), so the
+batch path costs little more than the bytes it writes. See ``benchmarks/bench_journal.py`` for the
+measured costs of journaling and recovery.
 """
 from lob.journal.journal import Journal, open_exchange, exchange_at, fork, read, export, verify, repair
 

@@ -34,6 +34,8 @@ from lob.errors import JournalCorruptError, JournalError
 MAGIC = b"LOBJNL02"
 HEADER = struct.Struct("<IBQII")
 _HEAD = struct.Struct("<IBQI")          # the part hcrc covers
+_TS = struct.Struct("<BQ")
+_U32 = struct.Struct("<I")
 MAX_PAYLOAD = 1 << 31
 
 
@@ -56,7 +58,17 @@ class Record:
 
 
 def _crc(rtype: int, seq: int, payload: bytes) -> int:
-    return crc32c.crc32c(payload, crc32c.crc32c(struct.pack("<BQ", rtype, seq)))
+    return crc32c.crc32c(payload, crc32c.crc32c(_TS.pack(rtype, seq)))
+
+
+def header(rtype: int, seq: int, payload) -> bytes:
+    """The 21-byte header of a record whose payload is ``payload`` (any C-contiguous buffer: the checksum
+    is computed over it in place, so an array goes to the file without a copy)."""
+    n = payload.nbytes if isinstance(payload, memoryview) else len(payload)
+    if n >= MAX_PAYLOAD:
+        raise JournalError(f"record payload of {n} bytes is too large")
+    head = _HEAD.pack(n, rtype, seq, crc32c.crc32c(payload, crc32c.crc32c(_TS.pack(rtype, seq))))
+    return head + _U32.pack(crc32c.crc32c(head))
 
 
 def frame(rtype: int, seq: int, payload: bytes) -> bytes:
