@@ -623,3 +623,39 @@ def test_reference_book_refuses_bad_specs():
     with pytest.raises(lob.errors.ConfigError, match="stpp"):
         ReferenceBook(1, [{"stpp": 1}])
     assert len(ReferenceBook(3).books) == 3
+
+
+def test_integer_bounds_keep_notional_exact(impl):
+    # docs/matching.md "Bounds": prices and stops in [1, 2**32), quantities in [1, 2**30), so every
+    # price x quantity sum fits in int64
+    b = impl()
+    reports, _ = b.run(add(1, BUY, 2 ** 32, 1), add(2, BUY, 5, 2 ** 30), add(3, BUY, 5, 2, display_lots=2 ** 30),
+                       add(4, BUY, 0, 1, type=OrderType.STOP, stop_ticks=2 ** 32),
+                       add(5, SELL, 2 ** 32 - 1, 2 ** 30 - 1), add(6, BUY, 2 ** 32 - 1, 2 ** 30 - 1))
+    assert reports["reason"].tolist() == [Reason.INVALID_PRICE, Reason.INVALID_QTY, Reason.INVALID_QTY,
+                                          Reason.INVALID_PRICE, 0, 0]
+    assert reports[5]["notional"] == (2 ** 32 - 1) * (2 ** 30 - 1) and reports[5]["status"] == Status.FILLED
+    b.run(add(7, BUY, 10, 5))
+    reports, _ = b.run(modify(7, 2 ** 30), modify(7, 5, price=2 ** 32), reduce(7, 2 ** 30))
+    assert reports["reason"].tolist() == [Reason.INVALID_QTY, Reason.INVALID_PRICE, Reason.INVALID_QTY]
+    assert b.orders()[["order_id", "qty_lots", "price_ticks"]].tolist() == [(7, 5, 10)]
+
+
+def test_raw_engine_rejects_ids_from_2_63_like_the_reference():
+    rows = [add(2 ** 63, BUY, 5, 1), add(2 ** 64 - 1, BUY, 5, 1), add(0, BUY, 5, 1)]
+    e, r = Engine(), Reference()
+    re_, _ = e.ex._engine.apply(_events(rows))
+    rr, _ = r.run(*rows)
+    assert re_.tobytes() == rr.tobytes()
+    assert rr["reason"].tolist() == [Reason.INVALID_ORDER, Reason.INVALID_ORDER, 0] and rr[2]["order_id"] == 1
+
+
+def test_modify_validates_a_given_stop_price_like_an_add(impl):
+    # "a new price is validated like an ADD": an ADD with stop_ticks <= 0 or >= 2**32 is invalid_price;
+    # a modify that gives such a stop price must not be acknowledged while silently keeping the old stop
+    b = impl()
+    b.run(add(1, BUY, 0, 5, type=OrderType.STOP, stop_ticks=50))
+    reports, _ = b.run(dict(action=Action.MODIFY, order_id=1, qty_lots=5, stop_ticks=2 ** 32),
+                       dict(action=Action.MODIFY, order_id=1, qty_lots=5, stop_ticks=-7))
+    assert reports[["status", "reason"]].tolist() == [(Status.REJECTED, Reason.INVALID_PRICE)] * 2
+    assert b.orders()["stop_ticks"].tolist() == [50]
