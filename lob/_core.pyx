@@ -2356,3 +2356,32 @@ cdef class ExchangeCore:
             for fn in self._listeners:
                 fn(events, reports, fills)
         return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Binary framing for replay readers
+# ----------------------------------------------------------------------------------------------------
+def frame_be16(const uint8_t[::1] buf not None, Py_ssize_t n=-1):
+    """Start offsets of the payloads of ``[u16 big-endian length][payload]`` frames in ``buf[:n]``.
+
+    Framing is a sequential chain (each length gives the next start), so it runs as one nogil C loop.
+    Returns ``(starts int64 array, tail)``: ``starts[i]`` is the offset of frame i's first payload byte
+    (its message type for ITCH) and ``tail`` the offset of the first incomplete frame (``n`` when the
+    data ends on a frame boundary).
+    """
+    cdef Py_ssize_t size = buf.shape[0] if n < 0 else n
+    cdef Py_ssize_t pos = 0, k = 0, L
+    if size > buf.shape[0]:
+        raise ValueError(f"n {n} is past the buffer's end ({buf.shape[0]} bytes)")
+    out = np.empty(size // 3 + 1, dtype=np.int64)     # a frame is at least 3 bytes
+    cdef int64_t[::1] o = out
+    cdef const uint8_t* p = &buf[0] if size else NULL
+    with nogil:
+        while pos + 2 <= size:
+            L = (<Py_ssize_t>p[pos] << 8) | p[pos + 1]
+            if pos + 2 + L > size:
+                break
+            o[k] = pos + 2
+            k += 1
+            pos += 2 + L
+    return out[:k].copy(), pos
