@@ -113,16 +113,19 @@ def test_a_zero_filled_tail_is_torn_and_garbage_is_not(tmp_path):
         scan(tmp_path / "j.lobj")
 
 
-def test_a_damaged_length_in_a_journal_stops_recovery_and_repair_cuts_there(tmp_path, capsys):
-    ex = lob.Exchange(symbols=["A"], journal=tmp_path / "j", marketdata=False)
-    hashes = {}
+@pytest.mark.parametrize("policy", ["always", "batch"])
+def test_a_damaged_length_in_a_journal_stops_recovery_and_repair_cuts_there(tmp_path, capsys, policy):
+    ex = lob.Exchange(symbols=["A"], journal=tmp_path / "j", marketdata=False, fsync=policy)
+    ex.journal.batch_records = 8            # batch: group-commit blocks of at most 8 requests
+    hashes = {0: ex.state_hash()}
     for i in range(120):
         ex.submit("A", "buy" if i % 2 else "sell", 3, price=10 + (i % 5) / 100, ts_ns=i)
         hashes[ex.seq] = ex.state_hash()
     ex.close()
     f = tmp_path / "j" / "journal.lobj"
     recs = scan(f).records
-    target = next(r for r in recs[len(recs) // 2:] if r.type == RecordType.INPUT)
+    k = next(k for k in range(len(recs) // 2, len(recs)) if recs[k].type in (RecordType.INPUT, RecordType.BLOCK))
+    target, before = recs[k], recs[k - 1]
     data = bytearray(f.read_bytes())
     data[target.offset + 3] ^= 0x40            # the length now points far past the end of the file
     f.write_bytes(bytes(data))
@@ -141,6 +144,6 @@ def test_a_damaged_length_in_a_journal_stops_recovery_and_repair_cuts_there(tmp_
     with warnings.catch_warnings():
         warnings.simplefilter("error")           # a clean cut: no torn tail left to warn about
         rec = lob.Exchange.open(tmp_path / "j")
-    # everything up to the damaged request's input survives: the state after the request before it
-    assert rec.seq == target.seq and rec.state_hash() == hashes[target.seq]
+    # everything before the damaged record survives: the state after the last request it completed
+    assert rec.seq == before.seq and rec.state_hash() == hashes[before.seq]
     rec.close()

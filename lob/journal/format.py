@@ -25,9 +25,10 @@ import os
 import struct
 import warnings
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import NamedTuple
 
 import crc32c
+import numpy as np
 
 from lob.errors import JournalCorruptError, JournalError
 
@@ -47,14 +48,44 @@ class RecordType(enum.IntEnum):
     OWNERS = 4      # JSON: owner names registered since the last OWNERS record, with their ids
     SNAPSHOT = 5    # JSON: name of a snapshot file taken at seq
     SPEC = 6        # JSON: a symbol listed after the journal started
+    BLOCK = 7       # a group commit of small requests (see below); seq = the exchange's seq after the last
 
 
-@dataclass
-class Record:
+# A BLOCK payload holds n requests column-wise, so that recovery joins their events in one go:
+#   u32 n, u32 n_events, u32 n_reports, u32 n_fills
+#   n x BLOCK_INDEX (seq_before, seq_after, events, reports, fills of each request)
+#   the events (EVENT_DTYPE rows), then the reports (REPORT_DTYPE), then the fills (FILL_DTYPE)
+BLOCK_HEAD = struct.Struct("<IIII")
+BLOCK_ENTRY = struct.Struct("<QQIIII")
+BLOCK_INDEX = np.dtype([("seq_before", "<u8"), ("seq_after", "<u8"), ("n_events", "<u4"), ("n_reports", "<u4"),
+                        ("n_fills", "<u4"), ("reserved", "<u4")])
+assert BLOCK_INDEX.itemsize == BLOCK_ENTRY.size
+
+
+def split_block(payload, event_dtype, report_dtype, fill_dtype):
+    """(index, events, reports, fills) arrays of a BLOCK payload; ``JournalCorruptError`` if its sizes
+    disagree (a checksum that passed over an inconsistent block means a writer bug, not disk damage)."""
+    n, ne, nr, nf = BLOCK_HEAD.unpack_from(payload, 0)
+    off = BLOCK_HEAD.size
+    idx = np.frombuffer(payload, BLOCK_INDEX, count=n, offset=off)
+    off += n * BLOCK_INDEX.itemsize
+    parts = []
+    for count, dt in ((ne, event_dtype), (nr, report_dtype), (nf, fill_dtype)):
+        parts.append(np.frombuffer(payload, dt, count=count, offset=off))
+        off += count * dt.itemsize
+    if off != len(payload) or (n and (int(idx["n_events"].sum()), int(idx["n_reports"].sum()),
+                                      int(idx["n_fills"].sum())) != (ne, nr, nf)):
+        raise JournalCorruptError(f"block of {n} requests is inconsistent ({len(payload)} bytes, "
+                                  f"{ne}/{nr}/{nf} rows)")
+    return (idx, *parts)
+
+
+class Record(NamedTuple):
+    """One record as :func:`scan` found it (a tuple: scanning millions of records must stay cheap)."""
     offset: int
     type: RecordType
     seq: int
-    payload: bytes
+    payload: bytes          # a memoryview into the file's bytes when kept, else b""
 
 
 def _crc(rtype: int, seq: int, payload: bytes) -> int:
@@ -68,6 +99,18 @@ def header(rtype: int, seq: int, payload) -> bytes:
     if n >= MAX_PAYLOAD:
         raise JournalError(f"record payload of {n} bytes is too large")
     head = _HEAD.pack(n, rtype, seq, crc32c.crc32c(payload, crc32c.crc32c(_TS.pack(rtype, seq))))
+    return head + _U32.pack(crc32c.crc32c(head))
+
+
+def header_parts(rtype: int, seq: int, parts) -> bytes:
+    """The header of a record whose payload is the concatenation of ``parts`` (buffers), without joining them."""
+    n = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
+    if n >= MAX_PAYLOAD:
+        raise JournalError(f"record payload of {n} bytes is too large")
+    crc = crc32c.crc32c(_TS.pack(rtype, seq))
+    for p in parts:
+        crc = crc32c.crc32c(p, crc)
+    head = _HEAD.pack(n, rtype, seq, crc)
     return head + _U32.pack(crc32c.crc32c(head))
 
 
@@ -95,57 +138,58 @@ def _corrupt(path, off, seq, rtype, length, what, last_seq):
     return err
 
 
-def _zeros_to_end(f, off: int, size: int) -> bool:
-    f.seek(off)
-    while True:
-        block = f.read(1 << 20)
-        if not block:
-            return True
-        if block.count(0) != len(block):
-            return False
+_TYPES = {int(t): t for t in RecordType}
 
 
 def scan(path, keep_payload: bool = True) -> ScanResult:
-    """Read every record of a journal file; detect a torn tail, raise on a corrupt record."""
-    size = os.path.getsize(path)
-    records = []
+    """Read every record of a journal file; detect a torn tail, raise on a corrupt record.
+
+    The file is read once into memory and records are checked in place (payloads are memoryviews of it).
+    """
     with open(path, "rb") as f:
-        magic = f.read(len(MAGIC))
-        if magic != MAGIC:
-            if len(magic) < len(MAGIC) and MAGIC.startswith(magic):
-                return ScanResult([], 0, 0, size)
-            raise JournalCorruptError(f"{path}: not a lob journal (magic {magic!r} at offset 0)")
-        off = len(MAGIC)
-        torn = None
-        last_seq = None
-        while off < size:
-            head = f.read(HEADER.size)
-            if len(head) < HEADER.size:
-                torn = off                  # the file ends inside a header
+        data = f.read()
+    size = len(data)
+    if data[:len(MAGIC)] != MAGIC:
+        if size < len(MAGIC) and MAGIC.startswith(data):
+            return ScanResult([], 0, 0, size)
+        raise JournalCorruptError(f"{path}: not a lob journal (magic {data[:len(MAGIC)]!r} at offset 0)")
+    mv = memoryview(data)
+    records = []
+    append = records.append
+    unpack = HEADER.unpack_from
+    hs, hcs = HEADER.size, _HEAD.size
+    crc, ts = crc32c.crc32c, _TS.pack
+    types = _TYPES
+    off = len(MAGIC)
+    torn = None
+    last_seq = None
+    while off < size:
+        if size - off < hs:
+            torn = off                      # the file ends inside a header
+            break
+        length, rtype, seq, pcrc, hcrc = unpack(data, off)
+        if crc(mv[off:off + hcs]) != hcrc:
+            # a complete header that fails its own check: only a zero-filled tail is a torn write
+            if data.count(0, off) == size - off:
+                torn = off
                 break
-            length, rtype, seq, crc, hcrc = HEADER.unpack(head)
-            if crc32c.crc32c(head[:_HEAD.size]) != hcrc:
-                # a complete header that fails its own check: only a zero-filled tail is a torn write
-                if _zeros_to_end(f, off, size):
-                    torn = off
-                    break
-                raise _corrupt(path, off, seq, rtype, length, "header checksum failed (length, type and seq "
-                               "unreliable)", last_seq)
-            if off + HEADER.size + length > size:
-                torn = off                  # the header made it to disk, the payload did not
+            raise _corrupt(path, off, seq, rtype, length, "header checksum failed (length, type and seq "
+                           "unreliable)", last_seq)
+        end = off + hs + length
+        if end > size:
+            torn = off                      # the header made it to disk, the payload did not
+            break
+        payload = mv[off + hs:end]
+        t = types.get(rtype)
+        if t is None or crc(payload, crc(ts(rtype, seq))) != pcrc:
+            if end == size or data.count(0, end) == size - end:
+                torn = off                  # the last write was cut short
                 break
-            payload = f.read(length)
-            bad = rtype not in RecordType._value2member_map_ or _crc(rtype, seq, payload) != crc
-            if bad:
-                if off + HEADER.size + length == size or _zeros_to_end(f, off + HEADER.size + length, size):
-                    torn = off              # the last write was cut short
-                    break
-                raise _corrupt(path, off, seq, rtype, length, "checksum or type check failed", last_seq)
-            records.append(Record(off, RecordType(rtype), seq, payload if keep_payload else b""))
-            last_seq = seq
-            off += HEADER.size + length
-        end = off if torn is None else torn
-    return ScanResult(records, end, torn, size)
+            raise _corrupt(path, off, seq, rtype, length, "checksum or type check failed", last_seq)
+        append(Record(off, t, seq, payload if keep_payload else b""))
+        last_seq = seq
+        off = end
+    return ScanResult(records, off if torn is None else torn, torn, size)
 
 
 def truncate_torn_tail(path, result: ScanResult) -> bool:

@@ -11,7 +11,8 @@ import pandas as pd
 
 from lob._core import EVENT_DTYPE, FILL_DTYPE, ORDER_DTYPE, REPORT_DTYPE
 from lob.errors import ConfigError, JournalCorruptError, JournalError
-from lob.journal.format import MAGIC, RecordType, header, scan, truncate_torn_tail
+from lob.journal.format import (BLOCK_ENTRY, BLOCK_HEAD, MAGIC, RecordType, header, header_parts, scan,
+                                split_block, truncate_torn_tail)
 
 __all__ = ["Journal", "open_exchange", "exchange_at", "fork", "read", "export", "verify", "repair"]
 
@@ -53,6 +54,9 @@ class Journal:
         self._owners_written = len(exchange._owner_names)
         self._closed = False
         self._buf = bytearray()         # coalesced small records not yet written to the OS
+        self._new_block()               # small requests, column-wise, until the next group commit
+        self._direct = True
+        self._seq_before = exchange.seq
         self._dirty = False             # written to the OS since the last fsync
         self._error = None              # a failure of the background thread, raised at the next write
         self._lock = threading.Lock()
@@ -86,6 +90,7 @@ class Journal:
     # --- writing --------------------------------------------------------------------------------
     def _append(self, rtype, seq, payload) -> None:
         # caller holds the lock (or is the only thread); arrays are framed in place
+        self._close_block()
         if isinstance(payload, np.ndarray):
             payload = memoryview(np.ascontiguousarray(payload).view(np.uint8))
         head = header(rtype, seq, payload)
@@ -96,6 +101,21 @@ class Journal:
             self._write([self._buf, head, payload] if self._buf else [head, payload])
             self._buf = bytearray()
 
+    def _new_block(self) -> None:
+        self._bn = self._bne = self._bnr = self._bnf = 0
+        self._bseq = 0
+        self._bidx, self._bev, self._brep, self._bfill = bytearray(), bytearray(), bytearray(), bytearray()
+
+    def _close_block(self) -> None:
+        # frame the open block of small requests (one record, one checksum) into the write buffer
+        if self._bn:
+            parts = (BLOCK_HEAD.pack(self._bn, self._bne, self._bnr, self._bnf), self._bidx, self._bev,
+                     self._brep, self._bfill)
+            self._buf += header_parts(RecordType.BLOCK, self._bseq, parts)
+            for part in parts:
+                self._buf += part
+            self._new_block()
+
     def _write(self, parts) -> None:
         total = sum(len(p) for p in parts)
         done = os.writev(self._fd, parts)
@@ -105,6 +125,7 @@ class Journal:
         self._dirty = True
 
     def _flush_locked(self) -> None:
+        self._close_block()
         if self._buf:
             buf, self._buf = self._buf, bytearray()
             self._write([buf])
@@ -122,18 +143,34 @@ class Journal:
                 new = {i: ex._owner_names[i] for i in range(self._owners_written, len(ex._owner_names))}
                 self._append(RecordType.OWNERS, ex.seq, json.dumps(new).encode())
                 self._owners_written = len(ex._owner_names)
-            self._append(RecordType.INPUT, ex.seq, events)
-            if self.fsync == "always":
-                # write-ahead to the OS: a write failure rejects the request before it reaches the book
-                self._flush_locked()
+            self._seq_before = ex.seq
+            self._direct = self.fsync == "always" or events.nbytes >= _SMALL
+            if self._direct:
+                # its own records: a large batch goes to the file without a copy; under "always" the input
+                # reaches the OS before the engine sees it, so a failed write rejects the request
+                self._append(RecordType.INPUT, ex.seq, events)
+                if self.fsync == "always":
+                    self._flush_locked()
+            # else: the request joins the open block when its outputs arrive (_write_outputs)
 
     def _write_outputs(self, events, reports, fills) -> None:
         seq = self.exchange.seq
         with self._lock:
-            if len(reports):
-                self._append(RecordType.REPORTS, seq, reports)
-            if len(fills):
-                self._append(RecordType.FILLS, seq, fills)
+            if self._direct:
+                if len(reports):
+                    self._append(RecordType.REPORTS, seq, reports)
+                if len(fills):
+                    self._append(RecordType.FILLS, seq, fills)
+            else:
+                self._bidx += BLOCK_ENTRY.pack(self._seq_before, seq, len(events), len(reports), len(fills), 0)
+                self._bev += events.tobytes()
+                self._brep += reports.tobytes()
+                self._bfill += fills.tobytes()
+                self._bn += 1
+                self._bne += len(events)
+                self._bnr += len(reports)
+                self._bnf += len(fills)
+                self._bseq = seq
             self._pending += 1
             if self._pending >= self.batch_records or self.fsync == "always":
                 self._flush_locked()
@@ -276,14 +313,14 @@ def _load_records(path, repair_tail: bool):
 def _replay(path, upto_seq: int | None, repair_tail: bool, use_snapshots: bool = True, **ex_kwargs):
     """Build an exchange from a journal: the latest usable snapshot, then the inputs after it."""
     records, snap_dir = _load_records(path, repair_tail)
-    header = json.loads(records[0].payload)
-    specs, owners = list(header["specs"]), list(header["owners"])
+    head = json.loads(bytes(records[0].payload))
+    specs, owners = list(head["specs"]), list(head["owners"])
     start = 1
     snapshot = None
     if use_snapshots:
         for k, r in enumerate(records):
             if r.type == RecordType.SNAPSHOT and (upto_seq is None or r.seq <= upto_seq):
-                f = snap_dir / json.loads(r.payload)["file"]
+                f = snap_dir / json.loads(bytes(r.payload))["file"]
                 if f.exists():
                     snapshot, start = f, k + 1
     if snapshot is not None:
@@ -293,37 +330,59 @@ def _replay(path, upto_seq: int | None, repair_tail: bool, use_snapshots: bool =
         _restore(ex, state)
     else:
         ex = _new_exchange(specs, owners, **ex_kwargs)
-    # each input's outputs end at the seq of the output records that follow it (before the next input)
-    end_seq = {}
-    current = None
-    for k in range(start, len(records)):
-        r = records[k]
-        if r.type == RecordType.INPUT:
-            current = k
-            end_seq[k] = r.seq
-        elif r.type in (RecordType.REPORTS, RecordType.FILLS) and current is not None:
-            end_seq[current] = r.seq
-    batch = []          # consecutive inputs are replayed as one batch: same outputs, one call
+    INPUT, BLOCK, OUTPUTS = RecordType.INPUT, RecordType.BLOCK, (RecordType.REPORTS, RecordType.FILLS)
+    batch = []          # raw event bytes of consecutive requests, replayed as one batch: same outputs, one call
+    pending = None      # [payload, seq after] of an INPUT record whose outputs may follow
 
     def flush():
         if batch:
-            ex.apply(np.concatenate(batch) if len(batch) > 1 else batch[0])
+            # one join of the raw payloads: np.concatenate of many structured arrays is far slower
+            ex.apply(np.frombuffer(b"".join(batch), dtype=EVENT_DTYPE))
             batch.clear()
 
+    def take_pending() -> bool:
+        # time travel stops at the last request completed by upto_seq; return whether to go on
+        nonlocal pending
+        if pending is None:
+            return True
+        payload, after = pending
+        pending = None
+        if upto_seq is not None and after > upto_seq:
+            return False
+        batch.append(payload)
+        return True
+
+    go_on = True
     for k in range(start, len(records)):
         r = records[k]
-        if r.type == RecordType.INPUT:
-            if upto_seq is not None and end_seq[k] > upto_seq:
-                break                   # time travel stops at the last request completed by upto_seq
-            batch.append(np.frombuffer(r.payload, dtype=EVENT_DTYPE))
-        elif r.type == RecordType.OWNERS:
+        t = r.type
+        if t in OUTPUTS:
+            if pending is not None:
+                pending[1] = r.seq
+            continue
+        go_on = take_pending()
+        if not go_on:
+            break
+        if t == INPUT:
+            pending = [r.payload, r.seq]
+        elif t == BLOCK:
+            idx, events, _, _ = split_block(r.payload, EVENT_DTYPE, REPORT_DTYPE, FILL_DTYPE)
+            if upto_seq is not None and len(idx) and int(idx["seq_after"][-1]) > upto_seq:
+                j = int(np.argmax(idx["seq_after"] > upto_seq))
+                batch.append(events[:int(idx["n_events"][:j].sum())].view(np.uint8))
+                go_on = False
+                break
+            batch.append(events.view(np.uint8))
+        elif t == RecordType.OWNERS:
             flush()
-            for i, name in sorted(json.loads(r.payload).items(), key=lambda kv: int(kv[0])):
+            for i, name in sorted(json.loads(bytes(r.payload)).items(), key=lambda kv: int(kv[0])):
                 if ex.owner_id(name) != int(i):
                     raise JournalCorruptError(f"owner {name!r} recovers as id {ex.owner_id(name)}, journal says {i}")
-        elif r.type == RecordType.SPEC:
+        elif t == RecordType.SPEC:
             flush()
-            ex.add_symbol(**json.loads(r.payload))
+            ex.add_symbol(**json.loads(bytes(r.payload)))
+    if go_on:
+        take_pending()
     flush()
     return ex
 
@@ -365,27 +424,56 @@ _AUDIT = ((RecordType.INPUT, "input", EVENT_DTYPE), (RecordType.REPORTS, "report
 
 def read(path) -> pd.DataFrame:
     """Every journaled input, report and fill as one DataFrame (column ``record``: input/report/fill),
-    in file order, with the record's sequence number and offset."""
+    in file order, with the record's sequence number and offset.
+
+    ``record_seq`` is the exchange's sequence number before an input and after a request's outputs;
+    ``offset`` is the byte offset of the record holding the row (a group-commit block holds many requests).
+    """
     records, _ = _load_records(path, repair_tail=False)
+    kinds = {t: (name, dtype, rank) for rank, (t, name, dtype) in enumerate(_AUDIT)}
+    # per kind: direct records (one unit each, scalars) and block requests (arrays), kept in two groups
+    direct = {name: ([], [], [], [], []) for _, name, _ in _AUDIT}         # payload, count, seq, offset, record
+    blocks = {name: ([], [], [], [], [], []) for _, name, _ in _AUDIT}     # + request index within the block
+    for k, r in enumerate(records):
+        if r.type in kinds:
+            name, dtype, _ = kinds[r.type]
+            for lst, v in zip(direct[name], (r.payload, len(r.payload) // dtype.itemsize, r.seq, r.offset, k)):
+                lst.append(v)
+        elif r.type == RecordType.BLOCK:
+            idx, ev, rep, fill = split_block(r.payload, EVENT_DTYPE, REPORT_DTYPE, FILL_DTYPE)
+            n = len(idx)
+            for name, arr, count, seq in (("input", ev, idx["n_events"], idx["seq_before"]),
+                                          ("report", rep, idx["n_reports"], idx["seq_after"]),
+                                          ("fill", fill, idx["n_fills"], idx["seq_after"])):
+                for lst, v in zip(blocks[name], (arr.view(np.uint8), count.astype(np.int64), seq.astype(np.int64),
+                                                 np.full(n, r.offset, np.int64), np.full(n, k, np.int64),
+                                                 np.arange(n, dtype=np.int64))):
+                    lst.append(v)
     frames = []
     for rtype, name, dtype in _AUDIT:
-        # one array per record type (not one DataFrame per record: a per-call journal holds millions)
-        mine = [(k, r) for k, r in enumerate(records) if r.type == rtype]
-        if not mine:
+        d, b = direct[name], blocks[name]
+        if not d[0] and not b[0]:
             continue
-        a = np.frombuffer(b"".join(r.payload for _, r in mine), dtype=dtype)
-        counts = np.fromiter((len(r.payload) // dtype.itemsize for _, r in mine), np.int64, len(mine))
+        a = np.frombuffer(b"".join(d[0] + b[0]), dtype=dtype)
+
+        def col(j, d=d, b=b):
+            return np.concatenate([np.asarray(d[j], dtype=np.int64)] + b[j])
+
+        counts = col(1)
         # an input's "reserved" byte is the edge rejection reason: keep it
         cols = {("out_seq" if n == "seq" else n): a[n] for n in dtype.names
                 if name == "input" or not n.startswith("reserved")}
-        df = pd.DataFrame({"record": name, "record_seq": np.repeat([r.seq for _, r in mine], counts),
-                           "offset": np.repeat([r.offset for _, r in mine], counts), **cols})
-        df["_order"] = np.repeat([k for k, _ in mine], counts)
+        df = pd.DataFrame({"record": name, "record_seq": np.repeat(col(2), counts),
+                           "offset": np.repeat(col(3), counts), **cols})
+        df["_record"] = np.repeat(col(4), counts)
+        df["_request"] = np.repeat(np.concatenate([np.zeros(len(d[0]), np.int64)] + b[5]), counts)
+        df["_rank"] = kinds[rtype][2]
         frames.append(df)
     if not frames:
         return pd.DataFrame(columns=["record", "record_seq", "offset"])
     out = pd.concat(frames, ignore_index=True)
-    out = out.sort_values("_order", kind="stable").drop(columns="_order")
+    order = np.lexsort((out["_rank"].to_numpy(), out["_request"].to_numpy(), out["_record"].to_numpy()))
+    out = out.iloc[order].drop(columns=["_record", "_request", "_rank"])
     return out.reset_index(drop=True)
 
 
