@@ -19,6 +19,7 @@ __all__ = ["Journal", "open_exchange", "exchange_at", "fork", "read", "export", 
 VERSION = 1
 FSYNC = ("always", "batch", "never")
 _SMALL = 1 << 16          # records smaller than this are coalesced in memory
+_ENTRY = BLOCK_ENTRY.pack
 
 
 def _paths(path) -> tuple[Path, Path, Path]:
@@ -102,15 +103,15 @@ class Journal:
             self._buf = bytearray()
 
     def _new_block(self) -> None:
-        self._bn = self._bne = self._bnr = self._bnf = 0
         self._bseq = 0
         self._bidx, self._bev, self._brep, self._bfill = bytearray(), bytearray(), bytearray(), bytearray()
 
     def _close_block(self) -> None:
         # frame the open block of small requests (one record, one checksum) into the write buffer
-        if self._bn:
-            parts = (BLOCK_HEAD.pack(self._bn, self._bne, self._bnr, self._bnf), self._bidx, self._bev,
-                     self._brep, self._bfill)
+        if self._bidx:
+            parts = (BLOCK_HEAD.pack(len(self._bidx) // BLOCK_ENTRY.size, len(self._bev) // EVENT_DTYPE.itemsize,
+                                     len(self._brep) // REPORT_DTYPE.itemsize, len(self._bfill) // FILL_DTYPE.itemsize),
+                     self._bidx, self._bev, self._brep, self._bfill)
             self._buf += header_parts(RecordType.BLOCK, self._bseq, parts)
             for part in parts:
                 self._buf += part
@@ -133,11 +134,15 @@ class Journal:
 
     def _write_input(self, events: np.ndarray) -> None:
         # called before the engine sees the events: if this raises, the request is rejected
-        if self._closed:
-            raise JournalError("the journal is closed")
-        if self._error is not None:
-            raise JournalError(f"the journal's background commit failed: {self._error}")
+        if self._closed or self._error is not None:
+            raise JournalError("the journal is closed" if self._closed else
+                               f"the journal's background commit failed: {self._error}")
         ex = self.exchange
+        if (self.fsync != "always" and events.nbytes < _SMALL and len(ex._owner_names) == self._owners_written):
+            # the common per-call case: the request joins the open block when its outputs arrive
+            self._seq_before = ex.seq
+            self._direct = False
+            return
         with self._lock:
             if len(ex._owner_names) > self._owners_written:
                 new = {i: ex._owner_names[i] for i in range(self._owners_written, len(ex._owner_names))}
@@ -151,32 +156,32 @@ class Journal:
                 self._append(RecordType.INPUT, ex.seq, events)
                 if self.fsync == "always":
                     self._flush_locked()
-            # else: the request joins the open block when its outputs arrive (_write_outputs)
 
     def _write_outputs(self, events, reports, fills) -> None:
         seq = self.exchange.seq
-        with self._lock:
-            if self._direct:
+        if not self._direct:
+            # the per-call path: a few small appends, no framing until the block closes
+            with self._lock:
+                self._bidx += _ENTRY(self._seq_before, seq, len(events), len(reports), len(fills), 0)
+                self._bev += events.tobytes()
+                self._brep += reports.tobytes()
+                self._bfill += fills.tobytes()
+                self._bseq = seq
+                self._pending += 1
+                if self._pending >= self.batch_records:
+                    self._flush_locked()
+        else:
+            with self._lock:
                 if len(reports):
                     self._append(RecordType.REPORTS, seq, reports)
                 if len(fills):
                     self._append(RecordType.FILLS, seq, fills)
-            else:
-                self._bidx += BLOCK_ENTRY.pack(self._seq_before, seq, len(events), len(reports), len(fills), 0)
-                self._bev += events.tobytes()
-                self._brep += reports.tobytes()
-                self._bfill += fills.tobytes()
-                self._bn += 1
-                self._bne += len(events)
-                self._bnr += len(reports)
-                self._bnf += len(fills)
-                self._bseq = seq
-            self._pending += 1
-            if self._pending >= self.batch_records or self.fsync == "always":
-                self._flush_locked()
-        if self.fsync == "always":
-            os.fsync(self._fd)          # durable before the caller sees its acknowledgement
-            self._dirty = False
+                self._pending += 1
+                if self._pending >= self.batch_records or self.fsync == "always":
+                    self._flush_locked()
+            if self.fsync == "always":
+                os.fsync(self._fd)      # durable before the caller sees its acknowledgement
+                self._dirty = False
         self._since_snapshot += len(events)
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
