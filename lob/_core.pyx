@@ -1183,6 +1183,10 @@ cdef class Engine:
             r.remaining_lots = o.qty
             return 0
         newp = ev.price_ticks if ev.price_ticks != 0 else cur
+        if ev.stop_ticks != 0 and (ev.stop_ticks < 0 or ev.stop_ticks > MAX_PRICE_TICKS):
+            r.reason = INVALID_PRICE
+            r.remaining_lots = o.qty
+            return 0
         if ev.price_ticks != 0 and (o.type == LIMIT or o.type == STOP_LIMIT):
             reason = self._check_price(b, ev.price_ticks)
             if reason:
@@ -1201,7 +1205,7 @@ cdef class Engine:
             o.visible = new_open
             if o.type == STOP_LIMIT and ev.price_ticks != 0:
                 b.stops[i].limit_ticks = ev.price_ticks
-            if 0 < ev.stop_ticks <= MAX_PRICE_TICKS:
+            if ev.stop_ticks > 0:
                 b.stops[i].stop_ticks = ev.stop_ticks
             r.price_ticks = b.stops[i].limit_ticks
             r.remaining_lots = o.qty

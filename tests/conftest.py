@@ -6,6 +6,6 @@ from hypothesis import HealthCheck, settings
 # HYPOTHESIS_PROFILE=long pytest tests/test_book_state_machine.py
 settings.register_profile("ci", max_examples=150, stateful_step_count=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=3000, stateful_step_count=120, deadline=None,
+settings.register_profile("long", max_examples=1000, stateful_step_count=120, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -456,6 +456,10 @@ class ReferenceBook:
         if total <= 0 or total > MAX_QTY or (b.spec["max_qty"] > 0 and total > b.spec["max_qty"]):
             r.update(reason=int(Reason.INVALID_QTY), remaining_lots=o.qty)
             return
+        stop = int(ev["stop_ticks"])
+        if stop != 0 and not 0 < stop <= MAX_PRICE:
+            r.update(reason=int(Reason.INVALID_PRICE), remaining_lots=o.qty)
+            return
         if new_price != 0 and o.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
             reason = self._price_reason(b, new_price)
             if reason:
@@ -470,8 +474,8 @@ class ReferenceBook:
             o.qty = o.visible = new_open
             if o.type == OrderType.STOP_LIMIT and new_price != 0:
                 o.price = new_price
-            if 0 < int(ev["stop_ticks"]) <= MAX_PRICE:
-                o.stop = int(ev["stop_ticks"])
+            if stop > 0:
+                o.stop = stop
             r.update(price_ticks=o.price, remaining_lots=o.qty, status=int(Status.NEW))
             self._release_stops(b, sym, ts, idx)
             return
