@@ -21,6 +21,7 @@ would pass for a torn tail, and recovery would silently cut every later record.
 from __future__ import annotations
 
 import enum
+import mmap
 import os
 import struct
 import warnings
@@ -141,16 +142,28 @@ def _corrupt(path, off, seq, rtype, length, what, last_seq):
 _TYPES = {int(t): t for t in RecordType}
 
 
+def _zeros_from(data, off: int, size: int) -> bool:
+    """Whether every byte from ``off`` to the end is zero (a file extended by a crash, its data lost)."""
+    step = 1 << 20
+    while off < size:
+        block = data[off:min(off + step, size)]
+        if block.count(0) != len(block):
+            return False
+        off += step
+    return True
+
+
 def scan(path, keep_payload: bool = True) -> ScanResult:
     """Read every record of a journal file; detect a torn tail, raise on a corrupt record.
 
-    The file is read once into memory and records are checked in place (payloads are memoryviews of it).
+    The file is mapped into memory and records are checked in place: payloads are memoryviews of the
+    mapping (it stays open while any of them is alive), so nothing is copied.
     """
     with open(path, "rb") as f:
-        data = f.read()
-    size = len(data)
+        size = os.fstat(f.fileno()).st_size
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     if data[:len(MAGIC)] != MAGIC:
-        if size < len(MAGIC) and MAGIC.startswith(data):
+        if size < len(MAGIC) and MAGIC.startswith(data[:size]):
             return ScanResult([], 0, 0, size)
         raise JournalCorruptError(f"{path}: not a lob journal (magic {data[:len(MAGIC)]!r} at offset 0)")
     mv = memoryview(data)
@@ -170,7 +183,7 @@ def scan(path, keep_payload: bool = True) -> ScanResult:
         length, rtype, seq, pcrc, hcrc = unpack(data, off)
         if crc(mv[off:off + hcs]) != hcrc:
             # a complete header that fails its own check: only a zero-filled tail is a torn write
-            if data.count(0, off) == size - off:
+            if _zeros_from(data, off, size):
                 torn = off
                 break
             raise _corrupt(path, off, seq, rtype, length, "header checksum failed (length, type and seq "
@@ -182,7 +195,7 @@ def scan(path, keep_payload: bool = True) -> ScanResult:
         payload = mv[off + hs:end]
         t = types.get(rtype)
         if t is None or crc(payload, crc(ts(rtype, seq))) != pcrc:
-            if end == size or data.count(0, end) == size - end:
+            if end == size or _zeros_from(data, end, size):
                 torn = off                  # the last write was cut short
                 break
             raise _corrupt(path, off, seq, rtype, length, "checksum or type check failed", last_seq)

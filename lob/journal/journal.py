@@ -18,8 +18,9 @@ __all__ = ["Journal", "open_exchange", "exchange_at", "fork", "read", "export", 
 
 VERSION = 1
 FSYNC = ("always", "batch", "never")
-_SMALL = 1 << 16          # records smaller than this are coalesced in memory
+_SMALL = 1 << 12          # records (and requests' events) smaller than this are coalesced in memory
 _ENTRY = BLOCK_ENTRY.pack
+_REPLAY_CHUNK = 1 << 16    # events per apply during recovery
 
 
 def _paths(path) -> tuple[Path, Path, Path]:
@@ -341,9 +342,12 @@ def _replay(path, upto_seq: int | None, repair_tail: bool, use_snapshots: bool =
 
     def flush():
         if batch:
-            # one join of the raw payloads: np.concatenate of many structured arrays is far slower
-            ex.apply(np.frombuffer(b"".join(batch), dtype=EVENT_DTYPE))
+            # one join of the raw payloads (np.concatenate of many structured arrays is far slower), applied
+            # in slices that keep the output arrays cache- and memory-friendly
+            events = np.frombuffer(b"".join(batch), dtype=EVENT_DTYPE)
             batch.clear()
+            for i in range(0, len(events), _REPLAY_CHUNK):
+                ex.apply(events[i:i + _REPLAY_CHUNK])
 
     def take_pending() -> bool:
         # time travel stops at the last request completed by upto_seq; return whether to go on
