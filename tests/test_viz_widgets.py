@@ -342,3 +342,22 @@ def test_order_ticket_market_and_stop_orders():
     assert r.status == "filled" and r.avg_price == 10.0
     # the market trade at 10.0 triggers the buy stop: it takes 5 more at the maker's price
     assert ex.book("X").best_ask() == (10.0, 2)
+
+
+def test_depth_area_outline_follows_the_step_lines():
+    from lob.viz.depth import _step_area
+
+    rng = np.random.default_rng(9)
+    for mode in ("before", "after"):
+        for n in (0, 1, 2, 7):
+            x = sorted(rng.choice(np.arange(100), n, replace=False).tolist())
+            y = rng.integers(1, 50, n).tolist()
+            out = _step_area({"price": x, "cum": y}, mode)
+            assert len(out["x"]) == max(0, 2 * n - 1)
+            for i in range(n - 1):
+                mid = (x[i] + x[i + 1]) / 2
+                # the outline's height strictly inside the interval (points are sorted by x; no vertical there)
+                seg = [(a, b) for a, b in zip(zip(out["x"], out["y"]), zip(out["x"][1:], out["y"][1:]))
+                       if a[0] < mid < b[0]]
+                assert len(seg) == 1 and seg[0][0][1] == seg[0][1][1]
+                assert seg[0][0][1] == (y[i + 1] if mode == "before" else y[i])

@@ -52,6 +52,23 @@ def depth_columns(book, levels: int = 10) -> tuple[dict, dict]:
     return out[0], out[1]
 
 
+def _step_area(cols: dict, mode: str) -> dict:
+    """The outline of a step line as plain points, for a ``varea`` under it.
+
+    ``mode="before"``: between two prices the value of the right one (bids); ``"after"``: of the left one
+    (asks). BokehJS 3.9's own ``varea_step`` hangs the page when its source is empty (an empty book), so
+    the area is drawn with ``varea`` over these points instead.
+    """
+    x, y = cols["price"], cols["cum"]
+    if not x:
+        return {"x": [], "y": []}
+    xs, ys = [x[0]], [y[0]]
+    for i in range(1, len(x)):
+        xs += [x[i - 1], x[i]] if mode == "before" else [x[i], x[i]]
+        ys += [y[i], y[i]] if mode == "before" else [y[i - 1], y[i]]
+    return {"x": xs, "y": ys}
+
+
 def _update_source(source: ColumnDataSource, new: dict) -> str:
     """Send only what changed: ``patch`` the changed cells when the row count holds, else replace the data.
 
@@ -114,6 +131,8 @@ class DepthChart:
         bids, asks = depth_columns(book, self.levels)
         self.bids = ColumnDataSource(bids, name="bids")
         self.asks = ColumnDataSource(asks, name="asks")
+        self._areas = {"before": ColumnDataSource(_step_area(bids, "before"), name="bids_area"),
+                       "after": ColumnDataSource(_step_area(asks, "after"), name="asks_area")}
         tick = book.tick_size
         f = figure(width=width, height=height, title=title or f"{book.symbol} depth",
                    x_axis_label="price", y_axis_label="quantity", toolbar_location="above",
@@ -121,7 +140,7 @@ class DepthChart:
         for src, colour, mode in ((self.bids, BID, "before"), (self.asks, ASK, "after")):
             f.vbar(x="price", top="qty", width=tick * 0.8, source=src, fill_color=colour, line_color=None,
                    fill_alpha=0.25)
-            f.varea_step(x="price", y1=0, y2="cum", step_mode=mode, source=src, fill_color=colour, fill_alpha=0.12)
+            f.varea(x="x", y1=0, y2="y", source=self._areas[mode], fill_color=colour, fill_alpha=0.12)
             f.step(x="price", y="cum", mode=mode, source=src, line_color=colour, line_width=2)
             f.scatter(x="price", y="cum", source=src, size=5, color=colour)
         f.add_tools(HoverTool(tooltips=[("price", "@price{0.00[00]}"), ("level qty", "@qty{0,0}"),
@@ -148,7 +167,9 @@ class DepthChart:
         """Redraw from the book's current state; return what was sent for the bids (patch/replace/none)."""
         bids, asks = depth_columns(self.book, self.levels)
         what = _update_source(self.bids, bids)
-        _update_source(self.asks, asks)
+        if _update_source(self.asks, asks) != "none" or what != "none":
+            self._areas["before"].data = _step_area(bids, "before")
+            self._areas["after"].data = _step_area(asks, "after")
         self._set_title()
         return what
 

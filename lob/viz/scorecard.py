@@ -88,8 +88,10 @@ def scorecard_figure(df: pd.DataFrame, time: str | None = None, fills: pd.DataFr
     def panel(ylabel, first=False):
         kw = dict(x_range=panels[0].x_range) if panels else {}
         p = figure(width=width, height=panel_height, x_axis_type="datetime" if is_dt else "linear",
-                   y_axis_label=ylabel, tools="xpan,xwheel_zoom,box_zoom,reset,save", toolbar_location="right",
-                   title=title if first else None, **kw)
+                   y_axis_label=ylabel, tools="xpan,xwheel_zoom,box_zoom,reset,save",
+                   # one toolbar for the stack: the panels share the x range, so its tools move them all
+                   toolbar_location="right" if not panels else None, title=title if first else None, **kw)
+        p.min_border_right = 40 if panels else 0
         if is_dt:
             p.xaxis.formatter = DatetimeTickFormatter(seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M",
                                                       hourmin="%H:%M", hours="%H:%M")
@@ -107,6 +109,7 @@ def scorecard_figure(df: pd.DataFrame, time: str | None = None, fills: pd.DataFr
                                                           ("drawdown", "@drawdown{0,0.00}")], formatters=fmt))
         p.legend.location = "top_left"
         p.legend.orientation = "horizontal"
+        p.legend.background_fill_alpha = 0.6
     if "inventory" in data:
         p = panel("inventory", first=not panels)
         line = p.step(x="time", y="inventory", source=src, mode="after", line_color=MID, line_width=2)
