@@ -28,3 +28,37 @@ def test_each_analyzer_has_its_own_registry_read_at_scrape_time():
     assert _samples(t1b, "lob_latency_samples", stage="end_to_end", msg_type="cancel") == [1]
     # nothing leaks into prometheus-client's process-wide default registry
     assert "lob_latency_ns" not in generate_latest(REGISTRY).decode()
+
+
+def test_periodic_persistence_thread_and_concurrent_scrapes(tmp_path):
+    import threading
+    import time
+
+    from lob.perf import read_metrics
+
+    ex = lob.Exchange(symbols=["X"], marketdata=False)
+    perf = PerfAnalyzer(ex, sample_every=1, db_path=tmp_path / "m.db")
+    perf.start(interval_s=0.02)
+    scrapes, stop = [], threading.Event()
+
+    def scraper():                       # a /metrics endpoint on another thread, while orders flow
+        while not stop.is_set():
+            scrapes.append(perf.prometheus())
+
+    t = threading.Thread(target=scraper)
+    t.start()
+    deadline = time.monotonic() + 20
+    i = 0
+    while time.monotonic() < deadline:
+        ex.submit("X", "buy" if i % 2 else "sell", 1, price=10.0 + (i % 5) / 100, ts_ns=i)
+        i += 1
+        if i % 500 == 0 and len(perf.read()["throughput"]) >= 3 and len(scrapes) >= 3:
+            break
+    stop.set()
+    t.join()
+    perf.close()                          # stops the thread after a last row set
+    m = read_metrics(tmp_path / "m.db")
+    assert m["throughput"]["t"].nunique() >= 3
+    last = m["latency"][(m["latency"]["t"] == m["latency"]["t"].max()) & (m["latency"]["stage"] == "end_to_end")]
+    assert int(last["count"].sum()) == i     # every request timed exactly once, none lost to a race
+    assert m["throughput"]["events"].iloc[-1] == i

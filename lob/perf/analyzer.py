@@ -9,8 +9,10 @@ path is timed per batch (message type ``batch``; stages parse = validation, matc
 """
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +26,14 @@ from lob.errors import ConfigError
 __all__ = ["PerfAnalyzer", "read_metrics"]
 
 _PCTS = (50.0, 90.0, 99.0, 99.9)
+
+
+def _locked(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class PerfAnalyzer:
@@ -74,6 +84,11 @@ class PerfAnalyzer:
         self._db = sqlite3.connect(self.db_path, check_same_thread=False)
         self._init_db()
         self._registry = None
+        # the order path drains the ring on its thread; a scrape, the persistence thread or a notebook
+        # may read the histograms on another: one re-entrant lock keeps the histograms whole
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread = None
         if exchange is not None:
             self.attach(exchange)
 
@@ -92,6 +107,7 @@ class PerfAnalyzer:
         """Requests and batch events processed since the analyzer started."""
         return self._ring.counter + self._batch_events
 
+    @_locked
     def tick(self, now: float | None = None) -> None:
         """Sample the event counter for the throughput figures (the queries call it too)."""
         now = time.monotonic() if now is None else now
@@ -125,6 +141,10 @@ class PerfAnalyzer:
         return h
 
     def _drain(self) -> None:
+        with self._lock:
+            self._drain_locked()
+
+    def _drain_locked(self) -> None:
         lat, kinds = self._ring.drain()
         if not len(lat):
             return
@@ -138,6 +158,7 @@ class PerfAnalyzer:
                     h.record_value(v, c)
 
     # --- views ----------------------------------------------------------------------------------
+    @_locked
     def latency_frame(self) -> pd.DataFrame:
         """One row per (stage, message type): count, mean, p50, p90, p99, p99.9, max (ns)."""
         self._drain()
@@ -149,6 +170,7 @@ class PerfAnalyzer:
                              **{f"p{p:g}": h.get_value_at_percentile(p) for p in _PCTS}, max=h.get_max_value()))
         return pd.DataFrame(rows, columns=["stage", "msg_type", "count", "mean"] + [f"p{p:g}" for p in _PCTS] + ["max"])
 
+    @_locked
     def histogram(self, stage: str = "end_to_end", msg_type: str | None = None) -> pd.DataFrame:
         """Bucketed counts of one stage (all message types merged unless one is given): value_ns, count."""
         self._drain()
@@ -160,6 +182,7 @@ class PerfAnalyzer:
                 for it in merged.get_log_iterator(100, 1.5) if it.count_added_in_this_iter_step]
         return pd.DataFrame(rows, columns=["value_ns", "count"])
 
+    @_locked
     def throughput(self) -> dict:
         """Events per second: current (last window), peak (over full windows) and average since start."""
         self.tick()
@@ -213,6 +236,10 @@ class PerfAnalyzer:
 
     def persist(self, now: float | None = None) -> None:
         """Write the current figures to the metrics database (one timestamped row set)."""
+        with self._lock:
+            self._persist(now)
+
+    def _persist(self, now):
         t = time.time() if now is None else now
         lat = self.latency_frame()
         tp = self.throughput()
@@ -233,11 +260,38 @@ class PerfAnalyzer:
             return True
         return False
 
+    @_locked
     def read(self) -> dict[str, pd.DataFrame]:
         """The metrics database of this analyzer as DataFrames (latency, throughput, memory)."""
         return _read(self._db)
 
+    def start(self, interval_s: float | None = None) -> None:
+        """Persist every ``interval_s`` seconds (default ``persist_interval_s``) from a daemon thread until
+        :meth:`stop` or :meth:`close`: the periodic metrics database of a running exchange."""
+        interval = self.persist_interval_s if interval_s is None else interval_s
+        if not interval > 0:
+            raise ConfigError(f"interval_s must be > 0, got {interval_s!r}")
+        if self._thread is not None:
+            raise ConfigError("persistence is already running: stop() it first")
+        self._stop.clear()
+
+        def run():
+            while not self._stop.wait(interval):
+                self.persist()
+
+        self._thread = threading.Thread(target=run, name="lob-perf-persist", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the persistence thread (after one last row set)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            self.persist()
+
     def close(self) -> None:
+        self.stop()
         self._db.close()
 
 
