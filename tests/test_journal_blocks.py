@@ -105,3 +105,10 @@ def test_export_round_trips(journaled, tmp_path):
     lob.journal.export(path, tmp_path / "a.parquet")
     back = pd.read_parquet(tmp_path / "a.parquet")
     pd.testing.assert_frame_equal(back, df, check_dtype=False)
+
+
+def test_verify_counts_requests_and_events(journaled):
+    path, ex, seen, _ = journaled
+    v = lob.journal.verify(path)
+    assert v["requests"] == len(seen) and v["events"] == sum(len(s[1]) for s in seen)
+    assert v["torn_tail_at"] is None and v["bytes"] == v["file_size"] and v["last_seq"] == ex.seq

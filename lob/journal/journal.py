@@ -505,13 +505,21 @@ def verify(path) -> dict:
     root, file, _ = _paths(path)
     if not file.exists():
         raise JournalError(f"no journal at {root}")
-    result = scan(file, keep_payload=False)
+    result = scan(file)
     counts = {}
+    requests = events = 0
     for r in result.records:
         counts[r.type.name.lower()] = counts.get(r.type.name.lower(), 0) + 1
-    return dict(path=str(file), records=len(result.records), bytes=result.end, file_size=result.file_size,
-                last_seq=result.records[-1].seq if result.records else None, torn_tail_at=result.torn_at,
-                counts=counts)
+        if r.type == RecordType.INPUT:
+            requests += 1
+            events += len(r.payload) // EVENT_DTYPE.itemsize
+        elif r.type == RecordType.BLOCK:
+            idx, ev, _, _ = split_block(r.payload, EVENT_DTYPE, REPORT_DTYPE, FILL_DTYPE)
+            requests += len(idx)
+            events += len(ev)
+    return dict(path=str(file), records=len(result.records), requests=requests, events=events, bytes=result.end,
+                file_size=result.file_size, last_seq=result.records[-1].seq if result.records else None,
+                torn_tail_at=result.torn_at, counts=counts)
 
 
 def repair(path, truncate_corrupt: bool = False) -> dict:
