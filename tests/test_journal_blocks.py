@@ -112,3 +112,31 @@ def test_verify_counts_requests_and_events(journaled):
     v = lob.journal.verify(path)
     assert v["requests"] == len(seen) and v["events"] == sum(len(s[1]) for s in seen)
     assert v["torn_tail_at"] is None and v["bytes"] == v["file_size"] and v["last_seq"] == ex.seq
+
+
+def test_a_journal_left_open_is_committed_at_exit_and_can_be_collected(tmp_path):
+    import gc
+    import subprocess
+    import time
+    import sys
+    import weakref
+
+    code = (f"import lob\nex = lob.Exchange(symbols=['A'], journal={str(tmp_path / 'j')!r})\n"
+            "for i in range(50): ex.submit('A', 'buy', 1, price=10.0 - i / 100, ts_ns=i)\n"
+            "print(ex.state_hash())\n")                      # no close(): the interpreter just ends
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    rec = lob.Exchange.open(tmp_path / "j")
+    assert rec.state_hash() == out.strip()
+    rec.close()
+    # dropped without close(): the group-commit thread does not keep it alive
+    ex = lob.Exchange(symbols=["A"], journal=tmp_path / "k")
+    ex.submit("A", "buy", 1, price=10.0, ts_ns=1)
+    ref = weakref.ref(ex.journal)
+    del ex
+    for _ in range(100):            # the thread may hold it for the microseconds of a group commit
+        gc.collect()
+        if ref() is None:
+            break
+        time.sleep(0.01)
+    assert ref() is None
+    assert lob.journal.verify(tmp_path / "k")["requests"] == 1      # and its last records reached the file

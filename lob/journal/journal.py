@@ -1,9 +1,11 @@
 """Journal writer, snapshots, recovery, time travel, forks and the audit views."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ FSYNC = ("always", "batch", "never")
 _SMALL = 1 << 12          # records (and requests' events) smaller than this are coalesced in memory
 _ENTRY = BLOCK_ENTRY.pack
 _REPLAY_CHUNK = 1 << 16    # events per apply during recovery
+_OPEN = weakref.WeakSet()   # journals not closed yet, committed at interpreter exit
 
 
 def _paths(path) -> tuple[Path, Path, Path]:
@@ -83,11 +86,13 @@ class Journal:
         else:
             self._fd = os.open(self.file, os.O_WRONLY | os.O_APPEND)
         if fsync == "batch":
-            self._thread = threading.Thread(target=self._group_commit, name=f"lob-journal-{self.root.name}",
-                                            daemon=True)
+            # the thread holds the journal weakly: an exchange dropped without close() can still be collected
+            self._thread = threading.Thread(target=_group_commit, args=(weakref.ref(self),),
+                                            name=f"lob-journal-{self.root.name}", daemon=True)
             self._thread.start()
         exchange._wal = self._write_input
         exchange.add_listener(self._write_outputs)
+        _OPEN.add(self)
 
     # --- writing --------------------------------------------------------------------------------
     def _append(self, rtype, seq, payload) -> None:
@@ -187,23 +192,29 @@ class Journal:
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
 
-    def _group_commit(self) -> None:
-        # fsync="batch": every batch_ms, hand the coalesced records to the OS and fsync them; the caller's
-        # thread never waits for the disk (os.write and os.fsync release the GIL)
-        while not self._closed:
-            self._wake.wait(self.batch_ms / 1000)
-            if self._closed:
-                return
-            try:
-                with self._lock:
-                    self._flush_locked()
-                    dirty, self._dirty = self._dirty, False
-                if dirty:
-                    os.fsync(self._fd)
-            except Exception as e:      # fail closed: the next request is rejected
-                self._error = f"{type(e).__name__}: {e}"
-                self.exchange._intake_error = f"journal write failed: {self._error}"
-                return
+    def _commit_tick(self) -> bool:
+        # one group commit of the background thread; False once the thread should end
+        if self._closed:
+            return False
+        try:
+            with self._lock:
+                self._flush_locked()
+                dirty, self._dirty = self._dirty, False
+            if dirty:
+                os.fsync(self._fd)
+        except Exception as e:          # fail closed: the next request is rejected
+            self._error = f"{type(e).__name__}: {e}"
+            self.exchange._intake_error = f"journal write failed: {self._error}"
+            return False
+        return True
+
+    def __del__(self):
+        # a journal dropped without close(): still hand its last records to the disk
+        try:
+            if not self._closed and self._fd is not None:
+                self.close()
+        except Exception:
+            pass
 
     def write_spec(self, spec: dict) -> None:
         with self._lock:
@@ -243,8 +254,9 @@ class Journal:
         if self._closed:
             return
         self._closed = True
+        _OPEN.discard(self)
         self._wake.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         try:
             self.commit(fsync=self.fsync != "never")
@@ -255,6 +267,32 @@ class Journal:
                 self.exchange._wal = None
             if self._write_outputs in self.exchange._listeners:
                 self.exchange.remove_listener(self._write_outputs)
+
+
+def _group_commit(ref) -> None:
+    # fsync="batch": every batch_ms, hand the coalesced records to the OS and fsync them; the caller's thread
+    # never waits for the disk (os.write and os.fsync release the GIL)
+    journal = ref()
+    if journal is None:
+        return
+    wake, interval = journal._wake, journal.batch_ms / 1000
+    del journal
+    while True:
+        wake.wait(interval)
+        journal = ref()
+        if journal is None or not journal._commit_tick():
+            return
+        del journal
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    # an interpreter that ends without close(): commit what the journals still hold in memory
+    for journal in list(_OPEN):
+        try:
+            journal.close()
+        except Exception:
+            pass
 
 
 def _fsync_dir(path) -> None:
