@@ -361,3 +361,25 @@ def test_depth_area_outline_follows_the_step_lines():
                        if a[0] < mid < b[0]]
                 assert len(seg) == 1 and seg[0][0][1] == seg[0][1][1]
                 assert seg[0][0][1] == (y[i + 1] if mode == "before" else y[i])
+
+
+def test_journal_player_time_travels_to_request_boundaries(tmp_path):
+    ex = lob.Exchange(symbols=["X"], journal=tmp_path / "j")
+    seen = [(ex.book("X").depth(50), [])]          # the live book after each request, recorded as it happens
+    rng = np.random.default_rng(12)
+    for i in range(40):
+        side = "buy" if rng.random() < 0.5 else "sell"
+        px = round(100 + int(rng.integers(-3, 4)) * 0.01, 2)
+        ex.submit("X", side, int(rng.integers(1, 10)), price=px, ts_ns=10**9 * (i + 1))
+        seen.append((ex.book("X").depth(50), ex.book("X").orders()["order_id"].tolist()))
+    p = viz.ReplayPlayer.from_journal(ex, step=4)
+    assert p.n_steps == 10
+    for k in (10, 3, 0, 7, 8):
+        p.step_to(k)
+        depth, ids = seen[k * 4]
+        assert p.book.depth(50) == depth
+        assert p.book.orders()["order_id"].tolist() == ids
+        assert f"requests {k * 4}/40" in p.status.value and p.slider.value == k
+        same_cols(p.depth.bids.data, depth_from_orders(p.book, 10)[0])
+    with pytest.raises(lob.errors.ConfigError, match="price"):
+        viz.ReplayPlayer.from_journal(ex, views=("price",))

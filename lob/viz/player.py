@@ -20,6 +20,14 @@ SPEEDS = (0.25, 0.5, 1, 2, 5, 10, 50)
 _MIN_INTERVAL_MS = 50     # faster ticks than this flood the comm; go faster by taking bigger steps instead
 
 
+def _check(step, views) -> None:
+    if not isinstance(step, (int, np.integer)) or step < 1:
+        raise ConfigError(f"step must be a positive int, got {step!r}")
+    bad = set(views) - {"depth", "ladder", "price"}
+    if bad:
+        raise ConfigError(f"views must be among 'depth', 'ladder', 'price', got {sorted(bad)}")
+
+
 class ReplayPlayer:
     """Step through a ``lob.EVENT_DTYPE`` stream on a fresh exchange, with the book drawn as it goes.
 
@@ -77,18 +85,19 @@ class ReplayPlayer:
                  interval_ms: int = 200, views=("depth", "ladder", "price")):
         if not isinstance(events, np.ndarray) or events.dtype != lob.EVENT_DTYPE:
             raise ConfigError(f"events must be a lob.EVENT_DTYPE array, got {getattr(events, 'dtype', type(events))}")
-        if not isinstance(step, (int, np.integer)) or step < 1:
-            raise ConfigError(f"step must be a positive int, got {step!r}")
-        bad = set(views) - {"depth", "ladder", "price"}
-        if bad:
-            raise ConfigError(f"views must be among 'depth', 'ladder', 'price', got {sorted(bad)}")
-        self.events = np.ascontiguousarray(events)
-        self.step = int(step)
-        self.n_steps = math.ceil(len(events) / self.step)
+        _check(step, views)
         if exchange_factory is None:
-            n_sym = int(self.events["symbol"].max()) + 1 if len(self.events) else 1
+            n_sym = int(events["symbol"].max()) + 1 if len(events) else 1
             names = list(symbols) if symbols is not None else [f"S{i}" for i in range(n_sym)]
             exchange_factory = lambda: lob.Exchange(symbols=names)  # noqa: E731
+        self._journal = None
+        self._init(events, exchange_factory, symbol, step, levels, interval_ms, views,
+                   n_steps=math.ceil(len(events) / int(step)))
+
+    def _init(self, events, exchange_factory, symbol, step, levels, interval_ms, views, n_steps):
+        self.events = np.ascontiguousarray(events)
+        self.step = int(step)
+        self.n_steps = n_steps
         self._factory = exchange_factory
         self.exchange = self._factory()
         self.symbol = symbol if symbol is not None else self.exchange.symbols[0]
@@ -130,6 +139,47 @@ class ReplayPlayer:
         events, _ = lobster_events(message_file, orderbook_file, max_rows=max_rows)
         return cls(events, symbols=[symbol], step=step, **kwargs)
 
+    @classmethod
+    def from_journal(cls, source, symbol: str | None = None, step: int = 1, levels: int = 10,
+                     interval_ms: int = 200, views=("depth", "ladder")) -> "ReplayPlayer":
+        """A player over an event journal: position ``k`` is the exchange after ``k * step`` requests,
+        rebuilt by time travel (:func:`lob.journal.exchange_at`, what ``Exchange.at(seq)`` does), so a
+        scrub in either direction costs one rebuild from the nearest snapshot.
+
+        Parameters
+        ----------
+        source : lob.Exchange with a journal, or a journal directory
+        symbol : str, optional
+        step : int
+            Requests per step.
+        views : tuple of {"depth", "ladder"}
+            (The price chart needs the fills as they happen, which time travel does not replay.)
+        """
+        from lob.journal import exchange_at, read
+
+        _check(step, views)
+        if "price" in views:
+            raise ConfigError("views of a journal player are among 'depth', 'ladder', got 'price'")
+        journal = getattr(source, "journal", None)
+        if journal is not None:
+            journal.commit()
+            path = journal.root
+        else:
+            path = source
+        df = read(path)
+        inputs = df[df["record"] == "input"]
+        if len(inputs) == 0:
+            raise ConfigError(f"the journal at {path} holds no requests")
+        # request boundaries: the sequence number before each request, and after the last one
+        first = inputs.drop_duplicates("record_seq")
+        seqs = first["record_seq"].to_numpy(np.int64).tolist() + [int(df["record_seq"].max())]
+        ts = first["ts_ns"].to_numpy(np.int64).tolist() + [int(inputs["ts_ns"].iloc[-1])]
+        self = cls.__new__(cls)
+        self._journal = (path, seqs, ts, exchange_at)
+        self._init(lob.empty_events(0), lambda: exchange_at(path, 0), symbol, step, levels, interval_ms, views,
+                   n_steps=math.ceil((len(seqs) - 1) / int(step)))
+        return self
+
     # --- state --------------------------------------------------------------------------------------
     @property
     def book(self):
@@ -138,6 +188,9 @@ class ReplayPlayer:
 
     @property
     def events_applied(self) -> int:
+        """Events applied (event streams) or requests replayed (journals) to reach the position."""
+        if self._journal is not None:
+            return min(self.position * self.step, len(self._journal[1]) - 1)
         return min(self.position * self.step, len(self.events))
 
     def _views(self):
@@ -155,14 +208,22 @@ class ReplayPlayer:
     def step_to(self, k: int) -> int:
         """Show the state after ``k`` steps (clipped to ``[0, n_steps]``); return the position reached."""
         k = max(0, min(int(k), self.n_steps))
-        if k < self.position:
+        if self._journal is not None:
+            path, seqs, _, exchange_at = self._journal
+            if k != self.position:
+                self.exchange = exchange_at(path, seqs[min(k * self.step, len(seqs) - 1)])
+                self.position = k
+                for v in self._views():
+                    v.bind(self.book)
+        elif k < self.position:
             self.exchange = self._factory()
             self.position = 0
             for v in self._views():
                 v.bind(self.book)
             if self.price is not None:
                 self.price.sample(int(self.events["ts_ns"][0]) if len(self.events) else 0)
-        self._advance(k)
+        if self._journal is None:
+            self._advance(k)
         for v in (self.depth, self.ladder):
             if v is not None:
                 v.update()
@@ -193,13 +254,18 @@ class ReplayPlayer:
 
     def _render_status(self) -> None:
         n = self.events_applied
-        ts = int(self.events["ts_ns"][n - 1]) if n else None
+        if self._journal is not None:
+            ts = self._journal[2][n - 1] if n else None
+            what = f"requests {n:,}/{len(self._journal[1]) - 1:,}"
+        else:
+            ts = int(self.events["ts_ns"][n - 1]) if n else None
+            what = f"events {n:,}/{len(self.events):,}"
         t = "-" if ts is None else pd.Timestamp(ts, unit="ns").strftime("%H:%M:%S.%f")[:-3]
         b = self.book
         bid, ask = b.best_bid(), b.best_ask()
         fmt = lambda x: "-" if x is None else f"{x[0]:g} x {x[1]:g}"  # noqa: E731
         self.status.value = (f"<span style='font-family:monospace'>step {self.position}/{self.n_steps} · "
-                             f"events {n:,}/{len(self.events):,} · time {t} · seq {self.exchange.seq:,} · "
+                             f"{what} · time {t} · seq {self.exchange.seq:,} · "
                              f"bid {fmt(bid)} · ask {fmt(ask)}</span>")
 
     @property
