@@ -94,6 +94,11 @@ class Journal:
         exchange.add_listener(self._write_outputs)
         _OPEN.add(self)
 
+    @property
+    def path(self) -> Path:
+        """The journal's directory."""
+        return self.root
+
     # --- writing --------------------------------------------------------------------------------
     def _append(self, rtype, seq, payload) -> None:
         # caller holds the lock (or is the only thread); arrays are framed in place
