@@ -140,3 +140,13 @@ def test_a_journal_left_open_is_committed_at_exit_and_can_be_collected(tmp_path)
         time.sleep(0.01)
     assert ref() is None
     assert lob.journal.verify(tmp_path / "k")["requests"] == 1      # and its last records reached the file
+
+
+def test_a_recovered_exchange_has_the_same_tape_and_bars(journaled):
+    path, ex, seen, _ = journaled
+    rec = lob.Exchange.open(path)
+    for s in ("A", "B"):
+        pd.testing.assert_frame_equal(rec.trades(s), ex.trades(s))
+        pd.testing.assert_frame_equal(rec.bars(s, "100ns"), ex.bars(s, "100ns"))
+        assert rec.marketdata.bbo(s)["bid"] == ex.marketdata.bbo(s)["bid"]
+    rec.close()
