@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import json
 import os
 import threading
@@ -54,12 +55,12 @@ class Journal:
         self.batch_records = int(batch_records)
         self.batch_ms = float(batch_ms)
         self.snapshot_every = snapshot_every
-        self._pending = 0               # requests in self._buf
+        self._pending = 0               # direct (own-record) requests since the last write
         self._since_snapshot = 0
         self._owners_written = len(exchange._owner_names)
         self._closed = False
         self._buf = bytearray()         # coalesced small records not yet written to the OS
-        self._new_block()               # small requests, column-wise, until the next group commit
+        self._queue = collections.deque()   # small requests (entry, events, reports, fills, seq) for the next block
         self._direct = True
         self._seq_before = exchange.seq
         self._dirty = False             # written to the OS since the last fsync
@@ -113,20 +114,21 @@ class Journal:
             self._write([self._buf, head, payload] if self._buf else [head, payload])
             self._buf = bytearray()
 
-    def _new_block(self) -> None:
-        self._bseq = 0
-        self._bidx, self._bev, self._brep, self._bfill = bytearray(), bytearray(), bytearray(), bytearray()
-
     def _close_block(self) -> None:
-        # frame the open block of small requests (one record, one checksum) into the write buffer
-        if self._bidx:
-            parts = (BLOCK_HEAD.pack(len(self._bidx) // BLOCK_ENTRY.size, len(self._bev) // EVENT_DTYPE.itemsize,
-                                     len(self._brep) // REPORT_DTYPE.itemsize, len(self._bfill) // FILL_DTYPE.itemsize),
-                     self._bidx, self._bev, self._brep, self._bfill)
-            self._buf += header_parts(RecordType.BLOCK, self._bseq, parts)
-            for part in parts:
-                self._buf += part
-            self._new_block()
+        # frame the small requests queued so far as one BLOCK record (one header, one checksum) in the write
+        # buffer; the caller holds the lock. The order path appends to the deque without the lock (deque
+        # appends and pops are atomic), so requests queued meanwhile simply wait for the next block.
+        q = self._queue
+        n = len(q)
+        if not n:
+            return
+        items = [q.popleft() for _ in range(n)]
+        idx, ev, rep, fill = (b"".join([it[k] for it in items]) for k in range(4))
+        parts = (BLOCK_HEAD.pack(n, len(ev) // EVENT_DTYPE.itemsize, len(rep) // REPORT_DTYPE.itemsize,
+                                 len(fill) // FILL_DTYPE.itemsize), idx, ev, rep, fill)
+        self._buf += header_parts(RecordType.BLOCK, items[-1][4], parts)
+        for part in parts:
+            self._buf += part
 
     def _write(self, parts) -> None:
         total = sum(len(p) for p in parts)
@@ -171,15 +173,12 @@ class Journal:
     def _write_outputs(self, events, reports, fills) -> None:
         seq = self.exchange.seq
         if not self._direct:
-            # the per-call path: a few small appends, no framing until the block closes
-            with self._lock:
-                self._bidx += _ENTRY(self._seq_before, seq, len(events), len(reports), len(fills), 0)
-                self._bev += events.tobytes()
-                self._brep += reports.tobytes()
-                self._bfill += fills.tobytes()
-                self._bseq = seq
-                self._pending += 1
-                if self._pending >= self.batch_records:
+            # the per-call path: one lock-free append; framing waits for the group commit
+            q = self._queue
+            q.append((_ENTRY(self._seq_before, seq, len(events), len(reports), len(fills), 0),
+                      events.tobytes(), reports.tobytes(), fills.tobytes(), seq))
+            if len(q) >= self.batch_records:
+                with self._lock:
                     self._flush_locked()
         else:
             with self._lock:
