@@ -1881,7 +1881,7 @@ cdef class ExecReport:
         """Average price of this request's fills, or None without fills."""
         if self.filled_lots == 0:
             return None
-        return self.notional / self.filled_lots * self.info.tick_size
+        return <double>self.notional / self.filled_lots * self.info.tick_size
 
     @property
     def owner(self):

@@ -335,3 +335,12 @@ def test_notional_never_wraps():
     for r in reports:
         assert r["status"] == lob.Status.REJECTED or r["notional"] == sum(
             int(f["price_ticks"]) * int(f["qty_lots"]) for f in fills if f["taker_order_id"] == r["order_id"])
+
+
+def test_avg_price_is_the_exact_volume_weighted_price():
+    ex = lob.Exchange(symbols=["X"], marketdata=False)
+    ex.submit("X", "sell", 5, price=10.00)
+    ex.submit("X", "sell", 5, price=10.00)
+    ex.submit("X", "sell", 10, price=10.01)
+    r = ex.submit("X", "buy", 15, price=10.05)
+    assert r.avg_price == pytest.approx((10 * 10.00 + 5 * 10.01) / 15, abs=1e-12)
