@@ -26,6 +26,7 @@ import numpy as np
 from sortedcontainers import SortedDict
 
 import lob
+from lob.testing.streams import bench_events
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.path.join(HERE, "..", "..", "shared", "bench")
@@ -157,20 +158,7 @@ def load_stream(name):
     return np.load(path)
 
 
-def to_events(a):
-    ev = lob.empty_events(len(a))
-    if "symbol" in a.dtype.names:
-        ev["symbol"] = a["symbol"]
-    ev["order_id"] = a["order_id"]
-    ev["side"] = a["side"]
-    ev["price_ticks"] = a["price_ticks"]
-    ev["qty_lots"] = a["qty"]
-    kind = a["kind"]
-    ev["action"][kind == 1] = lob.Action.CANCEL
-    ev["type"][kind == 2] = lob.OrderType.MARKET
-    ev["price_ticks"][kind == 2] = 0
-    ev["ts_ns"] = np.arange(len(a))
-    return ev
+to_events = bench_events
 
 
 def run_plain(a, n=None):

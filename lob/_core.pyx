@@ -1957,13 +1957,14 @@ cdef ExecReport _local_reject(SymbolInfo si, Event* ev, int reason):
     return _make_report(si, &r)
 
 
-cdef inline int64_t _ticks(SymbolInfo si, object value, str field, bint* off) except? -1:
-    # price -> ticks; raises for NaN/inf/negative/non-numbers; sets off when not on the tick grid
+cdef inline int64_t _to_units(object value, double unit, str field, bint* off) except? -1:
+    # price -> ticks or quantity -> lots; raises for NaN/inf/negative/non-numbers/bools and values out of
+    # int64 range; sets off when the value is not on the unit's grid (the engine then rejects it)
     cdef double v, x
     cdef int64_t t
     if isinstance(value, bool):
         raise InvalidOrderError(f"{field} must be a number, got {value!r} (bool)")
-    if isinstance(value, int) and si.tick_size == 1.0:
+    if isinstance(value, int) and unit == 1.0:
         if value < 0:
             raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
         if value >= 2 ** 62:
@@ -1977,7 +1978,7 @@ cdef inline int64_t _ticks(SymbolInfo si, object value, str field, bint* off) ex
         raise InvalidOrderError(f"{field} must be finite, got {value!r}")
     if v < 0:
         raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
-    x = v / si.tick_size
+    x = v / unit
     if x >= 4.6e18:
         raise InvalidOrderError(f"{field} {value!r} is out of range")
     t = <int64_t>(x + 0.5)
@@ -1986,32 +1987,12 @@ cdef inline int64_t _ticks(SymbolInfo si, object value, str field, bint* off) ex
     return t
 
 
+cdef inline int64_t _ticks(SymbolInfo si, object value, str field, bint* off) except? -1:
+    return _to_units(value, si.tick_size, field, off)
+
+
 cdef inline int64_t _lots(SymbolInfo si, object value, str field, bint* off) except? -1:
-    cdef double v, x
-    cdef int64_t t
-    if isinstance(value, bool):
-        raise InvalidOrderError(f"{field} must be a number, got {value!r} (bool)")
-    if isinstance(value, int) and si.lot_size == 1.0:
-        if value < 0:
-            raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
-        if value >= 2 ** 62:
-            raise InvalidOrderError(f"{field} {value!r} is out of range")
-        return value
-    try:
-        v = value
-    except TypeError:
-        raise InvalidOrderError(f"{field} must be a number, got {value!r} ({type(value).__name__})") from None
-    if v != v or v == float("inf") or v == float("-inf"):
-        raise InvalidOrderError(f"{field} must be finite, got {value!r}")
-    if v < 0:
-        raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
-    x = v / si.lot_size
-    if x >= 4.6e18:
-        raise InvalidOrderError(f"{field} {value!r} is out of range")
-    t = <int64_t>(x + 0.5)
-    if abs(x - t) > 1e-6:
-        off[0] = True
-    return t
+    return _to_units(value, si.lot_size, field, off)
 
 
 cdef inline int _code(object value, dict names, str field, int n) except -1:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import lob
+from lob.testing.streams import bench_events
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench")
 
@@ -21,19 +22,7 @@ def _stream(name):
     return np.load(path), json.load(open(path.replace(".npy", ".meta.json")))
 
 
-def _events(a):
-    ev = lob.empty_events(len(a))
-    if "symbol" in a.dtype.names:
-        ev["symbol"] = a["symbol"]
-    ev["order_id"] = a["order_id"]
-    ev["side"] = a["side"]
-    ev["price_ticks"] = a["price_ticks"]
-    ev["qty_lots"] = a["qty"]
-    ev["action"][a["kind"] == 1] = lob.Action.CANCEL
-    ev["type"][a["kind"] == 2] = lob.OrderType.MARKET
-    ev["price_ticks"][a["kind"] == 2] = 0
-    ev["ts_ns"] = np.arange(len(a))
-    return ev
+_events = bench_events
 
 
 def _check_book(book, facts):
