@@ -438,26 +438,91 @@ def _replay(path, upto_seq: int | None, repair_tail: bool, use_snapshots: bool =
     return ex
 
 
-def open_exchange(path, fsync: str = "batch", **journal_kwargs):
-    """Recover an exchange from its journal and keep journaling to it (``lob.Exchange.open``)."""
-    ex = _replay(path, None, repair_tail=True)
+def open_exchange(path, fsync: str = "batch", marketdata=True, **journal_kwargs):
+    """Recover an exchange from its journal and keep journaling to it (what ``lob.Exchange.open`` does).
+
+    Parameters
+    ----------
+    path : str or Path
+        The journal directory.
+    fsync : {"batch", "always", "never"}
+        Durability policy for the requests that follow.
+    marketdata : bool or dict
+        Market-data recording of the recovered exchange (as in ``lob.Exchange``); the replay fills its tape
+        and bars with every journaled trade.
+    **journal_kwargs
+        ``batch_records``, ``batch_ms``, ``snapshot_every`` of the new :class:`Journal`.
+
+    Returns
+    -------
+    lob.Exchange
+        The latest snapshot plus the journal tail replayed: the state hash the exchange had.
+
+    Raises
+    ------
+    lob.errors.JournalCorruptError
+        A record fails its checks with more data after it (its offset and sequence number are named). A
+        torn tail is cut with a ``RuntimeWarning`` instead.
+
+    Examples
+    --------
+    >>> import lob, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> ex = lob.Exchange(symbols=["X"], journal=d)
+    >>> _ = ex.submit("X", "buy", 5, price=9.5, ts_ns=1)
+    >>> ex.close()
+    >>> lob.Exchange.open(d).state_hash() == ex.state_hash()
+    True
+    """
+    ex = _replay(path, None, repair_tail=True, marketdata=marketdata)
     ex.journal = Journal(ex, path, fsync=fsync, _resume=True, **journal_kwargs)
     return ex
 
 
-def exchange_at(source, seq: int):
-    """The exchange as it was after ``seq`` (a request boundary), rebuilt from a journal (no journal of
-    its own). ``source`` is a journal path or a journaling exchange."""
+def exchange_at(source, seq: int, marketdata=True):
+    """The exchange as it was after ``seq``, rebuilt from a journal (what ``ex.at(seq)`` does).
+
+    Parameters
+    ----------
+    source : lob.Exchange or path
+        A journaling exchange (its journal is committed first) or a journal directory.
+    seq : int
+        An exchange sequence number. Time travel lands on request boundaries: the result is the exchange
+        after the last request whose outputs all have sequence numbers ``<= seq``.
+    marketdata : bool or dict
+        Market-data recording of the rebuilt exchange (False is faster when only the books matter).
+
+    Returns
+    -------
+    lob.Exchange
+        An independent exchange without a journal; the original and its journal are untouched.
+    """
     path = source.journal.root if hasattr(source, "journal") and source.journal is not None else source
     if hasattr(source, "journal") and source.journal is not None:
         source.journal.commit()
-    if not isinstance(seq, (int, np.integer)) or seq < 0:
+    if isinstance(seq, bool) or not isinstance(seq, (int, np.integer)) or seq < 0:
         raise ConfigError(f"seq must be a non-negative int, got {seq!r}")
-    return _replay(path, int(seq), repair_tail=False)
+    return _replay(path, int(seq), repair_tail=False, marketdata=marketdata)
 
 
 def fork(ex, journal=None, fsync: str = "batch"):
-    """An independent copy of an exchange's current state (optionally journaling to a new path)."""
+    """An independent copy of an exchange's current state (what ``ex.fork()`` does).
+
+    Parameters
+    ----------
+    ex : lob.Exchange
+        The exchange to copy (its books, pending stops, owners, symbols and counters); it and its journal
+        are left untouched.
+    journal : path, optional
+        Journal the fork to this new directory (its first record is a snapshot of the copied state).
+    fsync : {"batch", "always", "never"}
+        The fork's journal policy.
+
+    Returns
+    -------
+    lob.Exchange
+        The copy, with the same ``state_hash()`` and ``seq``; continue it with any requests.
+    """
     state = _state_arrays(ex)
     meta = json.loads(bytes(state["meta"]).decode())
     new = _new_exchange(meta["specs"], meta["owners"])
@@ -529,7 +594,22 @@ def read(path) -> pd.DataFrame:
 
 
 def export(path, out, fmt: str | None = None) -> Path:
-    """Write :func:`read` of a journal to CSV or Parquet (by ``fmt`` or the suffix of ``out``)."""
+    """Write :func:`read` of a journal to a file.
+
+    Parameters
+    ----------
+    path : path
+        The journal directory.
+    out : path
+        The file to write.
+    fmt : {"csv", "parquet"}, optional
+        Defaults to the suffix of ``out``.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     df = read(path)
@@ -543,7 +623,19 @@ def export(path, out, fmt: str | None = None) -> Path:
 
 
 def verify(path) -> dict:
-    """Check every record of a journal; return a summary (raises ``JournalCorruptError`` on corruption)."""
+    """Check every record of a journal (framing and checksums) without changing it.
+
+    Returns
+    -------
+    dict
+        ``records``, ``requests``, ``events``, ``bytes`` (good bytes), ``file_size``, ``last_seq``,
+        ``torn_tail_at`` (offset or None) and ``counts`` per record type.
+
+    Raises
+    ------
+    lob.errors.JournalCorruptError
+        A corrupt record, naming its offset and sequence number.
+    """
     root, file, _ = _paths(path)
     if not file.exists():
         raise JournalError(f"no journal at {root}")
@@ -565,8 +657,22 @@ def verify(path) -> dict:
 
 
 def repair(path, truncate_corrupt: bool = False) -> dict:
-    """Truncate a torn tail; with ``truncate_corrupt``, also cut the file at a corrupt record (losing
-    everything after it). Returns what was done."""
+    """Truncate a torn tail; with ``truncate_corrupt``, also cut the file at a corrupt record.
+
+    Parameters
+    ----------
+    path : path
+        The journal directory.
+    truncate_corrupt : bool
+        Cut at a corrupt record too, losing every record from it on (recovery then ends at the request
+        before it). Without it a corrupt record raises ``JournalCorruptError``.
+
+    Returns
+    -------
+    dict
+        ``action`` (``"nothing_to_do"``, ``"truncated_torn_tail"`` or ``"truncated_corrupt"``), ``offset`` and
+        the :func:`verify` summary after the repair.
+    """
     root, file, _ = _paths(path)
     try:
         result = scan(file, keep_payload=False)
