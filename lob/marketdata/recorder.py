@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lob._core import FILL_DTYPE
 from lob.errors import ConfigError
 
 __all__ = ["MarketData"]
@@ -19,9 +20,24 @@ class _SymbolData:
         self.trades_ts: list[np.ndarray] = []                 # every trade, for bars (columns appended per batch)
         self.trades_px: list[np.ndarray] = []
         self.trades_qty: list[np.ndarray] = []
+        self.pending: list[tuple] = []                         # per-call trades (ts, px, qty) not yet in arrays
         self.snapshots = collections.deque()                  # (ts_ns, seq, bids (k,3), asks (k,3))
         self.next_snapshot_ts = None
         self.bbo = None                                        # (ts_ns, bid, bid_qty, ask, ask_qty)
+
+
+_FIELDS = FILL_DTYPE.names
+_SEQ, _TS, _PX, _QTY, _AGG = (_FIELDS.index(n) for n in ("seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"))
+
+
+def _flush_pending(d: _SymbolData) -> None:
+    # per-call trades (Python tuples) join the column arrays in one conversion
+    if d.pending:
+        a = np.array(d.pending, dtype=np.int64).reshape(-1, 5)
+        d.trades_ts.append(a[:, 1].copy())
+        d.trades_px.append(a[:, 2].copy())
+        d.trades_qty.append(a[:, 3].copy())
+        d.pending.clear()
 
 
 def _px(info, ticks):
@@ -85,16 +101,19 @@ class MarketData:
             i = int(events["symbol"][0])
             if len(fills):
                 d = self._sym(i)
-                d.tape.extend(fills[["seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"]].tolist())
-                d.trades_ts.append(fills["ts_ns"].copy())
-                d.trades_px.append(fills["price_ticks"].copy())
-                d.trades_qty.append(fills["qty_lots"].copy())
+                # plain tuples: a multi-field view or small array copies per request cost microseconds
+                rows = [(r[_SEQ], r[_TS], r[_PX], r[_QTY], r[_AGG]) for r in fills.tolist()]
+                d.tape.extend(rows)
+                d.pending.extend(rows)
+                if len(d.pending) >= 4096:
+                    _flush_pending(d)
             self._after(i, int(events["ts_ns"][0]))
             return
         if len(fills):
             for i in np.unique(fills["symbol"]):
                 f = fills[fills["symbol"] == i]
                 d = self._sym(int(i))
+                _flush_pending(d)                               # keep the trades in order
                 # only the newest tape_size trades can stay on the rolling tape: convert no more than that
                 d.tape.extend(f[-self.tape_size:][["seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"]].tolist())
                 d.trades_ts.append(f["ts_ns"].copy())
@@ -142,6 +161,7 @@ class MarketData:
         """Every trade of a symbol since recording started (ts_ns, time, price, qty)."""
         info = self._info(symbol)
         d = self._sym(info.index)
+        _flush_pending(d)
         ts = np.concatenate(d.trades_ts) if d.trades_ts else np.empty(0, np.int64)
         px = np.concatenate(d.trades_px) if d.trades_px else np.empty(0, np.int64)
         q = np.concatenate(d.trades_qty) if d.trades_qty else np.empty(0, np.int64)
