@@ -18,7 +18,12 @@ from typing import Callable
 
 import numpy as np
 
+from lob._core import FILL_DTYPE
+
 __all__ = ["L2Feed", "BookBuilder"]
+
+_SYM, _SEQ, _TS, _PX, _QTY, _AGG = (FILL_DTYPE.names.index(n) for n in
+                                    ("symbol", "seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"))
 
 
 class L2Feed:
@@ -42,8 +47,7 @@ class L2Feed:
 
     def _levels(self, i: int):
         eng = self.exchange._engine
-        return ({int(p): int(q) for p, q, *_ in eng.depth(i, 0, self.depth)},
-                {int(p): int(q) for p, q, *_ in eng.depth(i, 1, self.depth)})
+        return (dict(eng.depth(i, 0, self.depth)[:, :2].tolist()), dict(eng.depth(i, 1, self.depth)[:, :2].tolist()))
 
     def snapshot(self, symbol) -> dict:
         """The current full-depth message of a symbol (what a new subscriber receives first)."""
@@ -80,13 +84,15 @@ class L2Feed:
         if not len(events):
             return
         if len(fills):
-            for f in fills:
-                i = int(f["symbol"])
-                info = self.exchange._infos[i]
-                self._emit(i, {"type": "trade", "symbol": info.name, "seq": int(f["seq"]),
-                               "price": info.price(int(f["price_ticks"])), "qty": info.qty(int(f["qty_lots"])),
-                               "aggressor": "buy" if f["aggressor"] == 0 else "sell", "ts_ns": int(f["ts_ns"])})
-        for i in np.unique(events["symbol"]).tolist():
+            infos = self.exchange._infos
+            for row in fills.tolist():
+                i = row[_SYM]
+                info = infos[i]
+                self._emit(i, {"type": "trade", "symbol": info.name, "seq": row[_SEQ],
+                               "price": info.price(row[_PX]), "qty": info.qty(row[_QTY]),
+                               "aggressor": "buy" if row[_AGG] == 0 else "sell", "ts_ns": row[_TS]})
+        syms = [int(events["symbol"][0])] if len(events) == 1 else np.unique(events["symbol"]).tolist()
+        for i in syms:
             if i not in self._last and not self._subs.get(i) and not self._all:
                 continue
             old = self._last.get(i) or ({}, {})
@@ -94,9 +100,12 @@ class L2Feed:
             changes = []
             for side, name in ((0, "buy"), (1, "sell")):
                 o, n = old[side], new[side]
-                for p in sorted(set(o) | set(n)):
-                    if o.get(p, 0) != n.get(p, 0):
-                        changes.append((name, p, n.get(p, 0)))
+                if o == n:
+                    continue
+                side_changes = [(p, q) for p, q in n.items() if o.get(p) != q]
+                side_changes += [(p, 0) for p in o if p not in n]
+                side_changes.sort()
+                changes += [(name, p, q) for p, q in side_changes]
             self._last[i] = new
             if not changes:
                 continue
