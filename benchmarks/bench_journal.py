@@ -40,7 +40,8 @@ import lob
 from lob.journal import Journal, open_exchange
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_core import load_stream, to_events  # noqa: E402
+from bench_core import load_stream  # noqa: E402
+from lob.testing.streams import bench_events as to_events  # noqa: E402
 
 
 def _exchange(journal=None, fsync="batch", snapshot_every=None, perf=None):
