@@ -1,4 +1,5 @@
-"""Render the depth chart, the price chart, the scorecard and the replay player of notebook 07 to PNG.
+"""Render the depth chart, the scorecard and the replay player of notebook 07 (and notebook 03's GOOG
+player) to PNG.
 
 Runs the notebook's code (its seeded flow, so the pictures match the stored outputs), writes each view
 as a standalone HTML page with inline BokehJS (:func:`lob.viz.save_html`) and screenshots it with headless
@@ -63,6 +64,9 @@ def main(outdir: str) -> list[Path]:
     views = {"depth": viz.DepthChart(ns["ex"].book("SIM"), levels=12, height=320),
              "scorecard": viz.scorecard_figure(ns["run_df"], title="owner 'me': PnL, inventory, mid"),
              "player": player.static_layout()}
+    goog = viz.ReplayPlayer.from_lobster(max_rows=30_000, step=200, levels=10)   # as in notebook 03
+    goog.step_to(goog.n_steps)
+    views["goog_player"] = goog.static_layout()
     pngs = []
     for name, view in views.items():
         html = viz.save_html(view, out / f"lob_{name}.html", title=f"lob {name}")
