@@ -2084,8 +2084,17 @@ cdef class LatencyRing:
         return lat, kinds
 
 
+cdef enum:
+    _REP_CAP = 32
+    _FILL_CAP = 256
+
+
 cdef class ExchangeCore:
-    """Compiled base of ``lob.Exchange``: symbols, owners and the per-call order path."""
+    """Compiled base of ``lob.Exchange``: symbols, owners and the per-call order path.
+
+    Listeners of the per-call path receive arrays that are valid only during the call (they are views of
+    reusable buffers): a listener copies what it keeps.
+    """
     cdef readonly Engine _engine
     cdef dict _sym_by_name
     cdef readonly list _infos
@@ -2097,6 +2106,10 @@ cdef class ExchangeCore:
     cdef public object _intake_error     # set (to a message) when order intake must stop (journal failure)
     cdef public LatencyRing _latency     # per-stage latencies of sampled per-call requests (lob.perf)
     cdef public object _wal              # journal: called with the input before the engine sees it
+    cdef object _ev_arr                  # reusable 1-row input array handed to the journal and listeners
+    cdef list _rep_views                 # views [:n] of one reusable report array, n = 0 .. _REP_CAP
+    cdef list _fill_views
+    cdef int _depth                      # > 0 while listeners run (a listener may place orders itself)
 
     def __cinit__(self, *args, **kwargs):
         import time
@@ -2111,6 +2124,12 @@ cdef class ExchangeCore:
         self._intake_error = None
         self._latency = None
         self._wal = None
+        self._depth = 0
+        self._ev_arr = _empty(_EVENT_DESCR, 1)
+        rep = _empty(_REPORT_DESCR, _REP_CAP)
+        fill = _empty(_FILL_DESCR, _FILL_CAP)
+        self._rep_views = [rep[:n] for n in range(_REP_CAP + 1)]
+        self._fill_views = [fill[:n] for n in range(_FILL_CAP + 1)]
 
     # --- symbols and owners ---------------------------------------------------------------------
     def _add_info(self, str name, double tick_size, double lot_size):
@@ -2189,15 +2208,19 @@ cdef class ExchangeCore:
             t2 = _now_ns()
         ev.reserved = <uint8_t>reject_reason      # an edge rejection still goes through the engine's output path
         events = None
+        cdef bint shared = self._depth == 0      # nested requests (placed by a listener) get fresh arrays
         if self._wal is not None or self._listeners:
-            events = _empty(_EVENT_DESCR, 1)
+            events = self._ev_arr if shared else _empty(_EVENT_DESCR, 1)
             memcpy(cnp.PyArray_DATA(events), ev, sizeof(Event))
         if self._wal is not None:
             try:
+                self._depth += 1
                 self._wal(events)
             except Exception as e:       # fail closed: nothing unjournaled reaches the book
                 self._intake_error = f"journal write failed: {type(e).__name__}: {e}"
                 return _local_reject(si, ev, JOURNAL_UNAVAILABLE)
+            finally:
+                self._depth -= 1
         eng.process_single(ev)
         if t0:
             t3 = _now_ns()
@@ -2209,9 +2232,21 @@ cdef class ExchangeCore:
             if eng.fill_buf[i].taker_order_id == first.order_id:
                 first.trades.append(_make_trade(si, &eng.fill_buf[i]))
         if self._listeners:
-            reports, fills = eng.outputs_copy()
-            for fn in self._listeners:
-                fn(events, reports, fills)
+            if shared and eng.rep_n <= _REP_CAP and eng.fill_n <= _FILL_CAP:
+                reports = self._rep_views[eng.rep_n]
+                fills = self._fill_views[eng.fill_n]
+                if eng.rep_n:
+                    memcpy(cnp.PyArray_DATA(reports), eng.rep_buf, eng.rep_n * sizeof(Report))
+                if eng.fill_n:
+                    memcpy(cnp.PyArray_DATA(fills), eng.fill_buf, eng.fill_n * sizeof(Fill))
+            else:
+                reports, fills = eng.outputs_copy()
+            self._depth += 1
+            try:
+                for fn in self._listeners:
+                    fn(events, reports, fills)
+            finally:
+                self._depth -= 1
         if t0:
             t4 = _now_ns()
             self._latency.add(ev.action if ev.action <= REDUCE else 4, t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)

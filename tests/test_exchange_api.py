@@ -344,3 +344,26 @@ def test_avg_price_is_the_exact_volume_weighted_price():
     ex.submit("X", "sell", 10, price=10.01)
     r = ex.submit("X", "buy", 15, price=10.05)
     assert r.avg_price == pytest.approx((10 * 10.00 + 5 * 10.01) / 15, abs=1e-12)
+
+
+def test_listener_arrays_are_per_call_and_nested_requests_are_isolated():
+    # per-call listeners get views of reusable buffers (valid during the call); a listener that places an
+    # order itself must not overwrite what the listeners after it see
+    ex = lob.Exchange(symbols=["X"], marketdata=False)
+    seen = []
+
+    def nested(events, reports, fills):
+        if int(events["order_id"][0]) == 2:
+            ex.submit("X", "sell", 1, price=20.0, order_id=99, ts_ns=9)
+
+    def recorder(events, reports, fills):
+        seen.append((events.copy(), reports.copy(), fills.copy()))
+
+    ex.add_listener(nested)
+    ex.add_listener(recorder)
+    ex.submit("X", "sell", 5, price=10.0, order_id=1, ts_ns=1)
+    ex.submit("X", "buy", 2, price=10.0, order_id=2, ts_ns=2)
+    ids = [int(e["order_id"][0]) for e, _, _ in seen]
+    assert ids == [1, 99, 2]                       # the nested order's call finished first
+    e2, r2, f2 = seen[2]
+    assert int(r2["order_id"][0]) == 2 and f2["qty_lots"].tolist() == [2]
