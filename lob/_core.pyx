@@ -1788,6 +1788,12 @@ cdef class Trade:
         return (f"Trade({self.symbol} {self.qty} @ {self.price}, aggressor={self.aggressor}, "
                 f"maker={self.maker_order_id}, taker={self.taker_order_id}, seq={self.seq})")
 
+    def _repr_html_(self):
+        colour = "#1b5e20" if self.aggressor_code == 0 else "#b00020"
+        return (f"<span><b>{self.symbol}</b> <span style='color:{colour}'>{self.aggressor}</span> "
+                f"{self.qty} @ <b>{self.price}</b> (maker {self.maker_order_id} {self.maker_owner or ''}, "
+                f"taker {self.taker_order_id} {self.taker_owner or ''}, seq {self.seq})</span>")
+
     def __eq__(self, other):
         if not isinstance(other, Trade):
             return NotImplemented

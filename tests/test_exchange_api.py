@@ -367,3 +367,13 @@ def test_listener_arrays_are_per_call_and_nested_requests_are_isolated():
     assert ids == [1, 99, 2]                       # the nested order's call finished first
     e2, r2, f2 = seen[2]
     assert int(r2["order_id"][0]) == 2 and f2["qty_lots"].tolist() == [2]
+
+
+def test_every_user_facing_object_renders_in_jupyter():
+    ex = lob.Exchange(symbols=["X"])
+    perf = ex.perf
+    ex.submit("X", "sell", 5, price=1.0)
+    r = ex.submit("X", "buy", 5, price=1.0)
+    for obj in (ex, ex.book("X"), r, r.trades[0], ex.marketdata, perf):
+        html = obj._repr_html_()
+        assert isinstance(html, str) and html.startswith("<") and len(html) > 40, type(obj)

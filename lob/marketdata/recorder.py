@@ -140,6 +140,20 @@ class MarketData:
             while d.snapshots and d.snapshots[0][0] < ts - self.retention_ns:
                 d.snapshots.popleft()
 
+    def __repr__(self) -> str:
+        return (f"MarketData({len(self.exchange.symbols)} symbols, tape {self.tape_size}, snapshots every "
+                f"{self.snapshot_interval_ns / 1e6:g} ms)")
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for name in self.exchange.symbols:
+            b = self.bbo(name) or {}
+            n = len(self.trades(name))
+            rows.append(f"<tr><td><b>{name}</b></td><td>{b.get('bid', '-')}</td><td>{b.get('ask', '-')}</td>"
+                        f"<td>{n}</td></tr>")
+        return ("<div><b>MarketData</b><table><tr><th>symbol</th><th>bid</th><th>ask</th><th>trades on tape</th></tr>"
+                + "".join(rows) + "</table></div>")
+
     # --- views ----------------------------------------------------------------------------------
     def _info(self, symbol):
         return self.exchange.info(symbol)

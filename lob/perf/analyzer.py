@@ -205,6 +205,16 @@ class PerfAnalyzer:
         return dict(latency=self.latency_frame().to_dict("records"), throughput=self.throughput(),
                     memory=self.memory())
 
+    def __repr__(self) -> str:
+        return f"PerfAnalyzer(sample_every={self.sample_every}, events={self.events_total})"
+
+    def _repr_html_(self) -> str:
+        lat = self.latency_frame()
+        tp = self.throughput()
+        table = lat.to_html(index=False, float_format=lambda x: f"{x:,.0f}") if len(lat) else "<i>no latencies yet</i>"
+        return (f"<div><b>PerfAnalyzer</b>: {tp['events']:,} events, current {tp['current']:,.0f}/s, peak "
+                f"{tp['peak']:,.0f}/s, average {tp['average']:,.0f}/s (latencies in ns){table}</div>")
+
     # --- Prometheus -----------------------------------------------------------------------------
     @property
     def registry(self):
