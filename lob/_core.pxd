@@ -155,17 +155,17 @@ cdef struct Fill:             # one row of FILL_DTYPE (72 bytes)
     uint32_t reserved1
 
 
-cdef struct Order:            # a slot of the order pool (72 bytes); also one row of ORDER_DTYPE views
+cdef struct Order:            # a slot of the order pool (56 bytes); quantities fit int32 (< MAX_QTY_LOTS = 2**30)
     uint64_t order_id
-    int64_t  qty              # open quantity, displayed + hidden
-    int64_t  visible          # displayed part of qty
-    int64_t  display          # iceberg peak; 0 = fully displayed
-    int64_t  filled           # filled over the order's life
     int64_t  ts_ns            # time it took its current queue position
+    int32_t  qty              # open quantity, displayed + hidden
+    int32_t  visible          # displayed part of qty
+    int32_t  display          # iceberg peak; 0 = fully displayed
+    int32_t  filled           # filled over the order's life
     uint32_t owner            # account id (< 2**32)
     int32_t  prev             # FIFO links inside the level (pool slots), -1 at the ends
     int32_t  next             # also the free-list link of a free slot
-    int32_t  level            # level slot while resting; stop-list slot while a pending stop
+    int32_t  level            # level slot while resting; -1 while a pending stop
     uint8_t  side
     uint8_t  type
     uint8_t  tif

@@ -1515,6 +1515,9 @@ cdef class Engine:
         for i in range(views.shape[0]):
             if _id_find(b, views[i].order_id) != -1:
                 raise ValueError(f"duplicate order_id {views[i].order_id} in snapshot")
+            if not (0 < views[i].qty_lots <= MAX_QTY_LOTS and 0 <= views[i].visible_lots <= views[i].qty_lots
+                    and 0 <= views[i].display_lots <= MAX_QTY_LOTS and 0 <= views[i].filled_lots <= MAX_QTY_LOTS):
+                raise ValueError(f"order {views[i].order_id} in snapshot has quantities out of bounds")
             s = _pool_alloc(b)
             o = &b.pool[s]
             o.order_id = views[i].order_id
