@@ -1,0 +1,352 @@
+"""Simulation agents: zero-intelligence limit-order traders, Poisson noise (market-order) traders, momentum
+traders, and :class:`StrategyAgent`, which runs any :mod:`lob.mm` strategy against the exchange.
+
+Every agent calls the exchange's per-call API (``submit``/``cancel``/``modify``) with ``ts_ns`` from the
+simulator's clock and draws every random number from its own ``numpy.random.Generator`` (seeded by the
+simulator per agent), so a run is a function of the seed.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from lob.enums import Status
+from lob.errors import ConfigError
+
+__all__ = ["Agent", "ZeroIntelligenceTrader", "NoiseTrader", "MomentumTrader", "StrategyAgent", "OrderTracker"]
+
+_TERMINAL = (int(Status.FILLED), int(Status.CANCELLED), int(Status.REJECTED))
+
+
+class OrderTracker:
+    """An owner's open orders and position, kept from the exchange's output stream (reports and fills).
+
+    Used by agents that must know their orders; ``orders[(symbol, order_id)] = [side, price_ticks, lots]``.
+    """
+
+    def __init__(self, exchange, owner: str):
+        self.exchange = exchange
+        self.owner_id = exchange.owner_id(owner)
+        self.orders: dict[tuple[int, int], list] = {}
+        self.position: dict[int, int] = {}          # symbol -> lots
+        self.cash: dict[int, int] = {}              # symbol -> tick-lots
+        self.fills: deque = deque()                 # (symbol, fill dict) not yet handed out
+        self.trades: deque = deque()                # (symbol, trade dict) not yet handed out
+        self.watch_trades: set[int] = set()
+        exchange.add_listener(self.on_apply)
+
+    def on_apply(self, events, reports, fills) -> None:
+        me = self.owner_id
+        if len(reports):
+            for r in reports.tolist():
+                if r[3] != me:
+                    continue
+                key = (r[10], r[2])
+                if r[7] > 0 and r[13] not in _TERMINAL:
+                    self.orders[key] = [r[12], r[4], r[7]]
+                else:
+                    self.orders.pop(key, None)
+        if len(fills):
+            for f in fills.tolist():
+                ts, _, price, qty, moid, toid, mo, to, sym, aggr, _, _ = f
+                if sym in self.watch_trades:
+                    self.trades.append((sym, ts, price, qty, aggr))
+                for mine, oid, sign, maker in ((mo == me, moid, -1 if aggr == 0 else 1, True),
+                                               (to == me, toid, 1 if aggr == 0 else -1, False)):
+                    if not mine:
+                        continue
+                    self.position[sym] = self.position.get(sym, 0) + sign * qty
+                    self.cash[sym] = self.cash.get(sym, 0) - sign * price * qty
+                    if maker:
+                        o = self.orders.get((sym, oid))
+                        if o is not None:
+                            o[2] -= qty
+                            if o[2] <= 0:
+                                del self.orders[(sym, oid)]
+                    self.fills.append((sym, ts, oid, sign, price, qty, maker))
+
+    def open_orders(self, symbol: int) -> dict:
+        return {oid: {"side": o[0], "price": o[1], "qty": o[2]} for (s, oid), o in self.orders.items()
+                if s == symbol}
+
+    def cancel_all(self, sim) -> None:
+        for (s, oid) in list(self.orders):
+            sim.exchange.cancel(s, oid, owner=self.owner_id, ts_ns=sim.now_ns)
+        self.orders.clear()
+
+
+class Agent:
+    """Base of the simulator's agents.
+
+    Subclasses implement :meth:`step` (and optionally :meth:`start`); the simulator sets ``rng`` (this
+    agent's own generator) in :meth:`bind` and calls :meth:`restart` after a failure's backoff.
+    """
+
+    kind = "agent"
+
+    def __init__(self, name: str, owner: str | None = None):
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"agent name must be a non-empty string, got {name!r}")
+        self.name = name
+        self.owner = owner or name
+        self.rng: np.random.Generator | None = None
+        self.sim = None
+
+    def bind(self, sim, rng: np.random.Generator) -> None:
+        self.sim, self.rng = sim, rng
+
+    def start(self, sim) -> None:
+        """Called once, at the simulator's first step."""
+
+    def step(self, sim) -> None:
+        raise NotImplementedError
+
+    def restart(self, sim) -> None:
+        """Called when the agent comes back after a failure."""
+
+    def _count(self, rate_per_s: float, dt_s: float) -> int:
+        return int(self.rng.poisson(rate_per_s * dt_s)) if rate_per_s > 0 else 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def _reference(sim, sym: int) -> int:
+    """Mid, else last trade, else the symbol's initial price (ticks)."""
+    b, a = sim.exchange._engine.best_prices(sym)
+    if b and a:
+        return (b + a) // 2
+    last = sim.exchange._engine.last_price(sym)
+    if last:
+        return int(last)
+    return sim.initial_ticks[sym]
+
+
+class ZeroIntelligenceTrader(Agent):
+    """Zero-intelligence limit-order flow around a wandering fundamental value.
+
+    Poisson limit orders (``rate_per_s``) on a random side at ``value -/+ (1 + G)`` ticks, ``G`` geometric
+    with mean ``depth_ticks``; ``value`` is the symbol's fundamental (:attr:`Simulator.fundamental`) when
+    the simulator keeps one, else the mid. An order placed through the opposite best trades at once (the
+    flow that moves prices toward the value). Each resting order is cancelled with probability
+    ``cancel_per_s`` per second, the oldest first beyond ``max_orders``.
+    """
+
+    kind = "zero_intelligence"
+
+    def __init__(self, name: str, symbol: str, rate_per_s: float = 20.0, depth_ticks: float = 6.0,
+                 size=(1, 5), lot_multiple: int = 100, cancel_per_s: float = 0.1, max_orders: int = 60,
+                 initial_levels: int = 8, owner: str | None = None):
+        super().__init__(name, owner)
+        self.symbol = symbol
+        self.rate_per_s, self.depth_ticks = rate_per_s, depth_ticks
+        self.size, self.lot_multiple = size, lot_multiple
+        self.cancel_per_s, self.max_orders = cancel_per_s, max_orders
+        self.initial_levels = initial_levels
+        self.live: deque = deque()
+
+    def bind(self, sim, rng):
+        super().bind(sim, rng)
+        self.sym = sim.exchange.symbol_index(self.symbol)
+        self.tracker = OrderTracker(sim.exchange, self.owner)
+
+    def _qty(self) -> int:
+        return int(self.rng.integers(self.size[0], self.size[1] + 1)) * self.lot_multiple
+
+    def _place(self, sim, side: int, price: int) -> None:
+        if price <= 0:
+            return
+        r = sim.exchange.submit(self.sym, "buy" if side == 0 else "sell", self._qty(), price=price * sim.tick[self.sym],
+                                owner=self.owner, ts_ns=sim.now_ns)
+        if r.remaining_lots > 0 and r.status != "rejected":
+            self.live.append(r.order_id)
+
+    def start(self, sim):
+        ref = _reference(sim, self.sym)
+        for lvl in range(1, self.initial_levels + 1):
+            self._place(sim, 0, ref - lvl)
+            self._place(sim, 1, ref + lvl)
+
+    def step(self, sim):
+        dt = sim.step_s
+        orders = self.tracker.orders
+        # drop ids that filled or were cancelled
+        while self.live and (self.sym, self.live[0]) not in orders:
+            self.live.popleft()
+        n_cancel = self._count(self.cancel_per_s * len(orders), dt)
+        if orders and n_cancel:
+            keys = [k for k in orders]
+            for i in self.rng.choice(len(keys), size=min(n_cancel, len(keys)), replace=False):
+                sim.exchange.cancel(self.sym, keys[int(i)][1], owner=self.owner, ts_ns=sim.now_ns)
+        while len(orders) > self.max_orders and self.live:
+            oid = self.live.popleft()
+            if (self.sym, oid) in orders:
+                sim.exchange.cancel(self.sym, oid, owner=self.owner, ts_ns=sim.now_ns)
+        value = sim.fundamental_ticks(self.sym)
+        if value is None:
+            value = _reference(sim, self.sym)
+        p = 1.0 / (1.0 + self.depth_ticks)
+        for _ in range(self._count(self.rate_per_s, dt)):
+            side = int(self.rng.integers(0, 2))
+            d = int(self.rng.geometric(p))
+            self._place(sim, side, value - d if side == 0 else value + d)
+
+    def restart(self, sim):
+        self.tracker.cancel_all(sim)
+        self.live.clear()
+
+
+class NoiseTrader(Agent):
+    """Poisson market orders of random side and size (uninformed liquidity taking)."""
+
+    kind = "noise"
+
+    def __init__(self, name: str, symbols, rate_per_s: float = 2.0, size=(1, 3), lot_multiple: int = 100,
+                 owner: str | None = None):
+        super().__init__(name, owner)
+        self.symbols = [symbols] if isinstance(symbols, str) else list(symbols)
+        self.rate_per_s, self.size, self.lot_multiple = rate_per_s, size, lot_multiple
+
+    def step(self, sim):
+        for _ in range(self._count(self.rate_per_s, sim.step_s)):
+            sym = self.symbols[int(self.rng.integers(0, len(self.symbols)))]
+            side = "buy" if self.rng.integers(0, 2) == 0 else "sell"
+            qty = int(self.rng.integers(self.size[0], self.size[1] + 1)) * self.lot_multiple
+            sim.exchange.submit(sym, side, qty, type="market", owner=self.owner, ts_ns=sim.now_ns)
+
+
+class MomentumTrader(Agent):
+    """Trend follower: when the mid has moved more than ``threshold_ticks`` over ``lookback_s``, buys (or
+    sells) with a market order, at most ``rate_per_s`` times per second, within ``max_position``."""
+
+    kind = "momentum"
+
+    def __init__(self, name: str, symbol: str, lookback_s: float = 5.0, threshold_ticks: int = 3,
+                 rate_per_s: float = 0.5, size: int = 200, max_position: int = 2000, owner: str | None = None):
+        super().__init__(name, owner)
+        self.symbol = symbol
+        self.lookback_s, self.threshold_ticks = lookback_s, threshold_ticks
+        self.rate_per_s, self.size, self.max_position = rate_per_s, size, max_position
+        self.history: deque = deque()
+        self.position = 0
+
+    def bind(self, sim, rng):
+        super().bind(sim, rng)
+        self.sym = sim.exchange.symbol_index(self.symbol)
+
+    def step(self, sim):
+        b, a = sim.exchange._engine.best_prices(self.sym)
+        if not (b and a):
+            return
+        mid = (b + a) / 2
+        h = self.history
+        h.append((sim.now_ns, mid))
+        horizon = sim.now_ns - int(self.lookback_s * 1e9)
+        while len(h) > 1 and h[1][0] <= horizon:
+            h.popleft()
+        if h[0][0] > horizon:
+            return                                   # not a full lookback yet
+        move = mid - h[0][1]
+        if abs(move) < self.threshold_ticks or not self._count(self.rate_per_s, sim.step_s):
+            return
+        side = 0 if move > 0 else 1
+        if (self.position >= self.max_position and side == 0) or (self.position <= -self.max_position and side == 1):
+            return
+        r = sim.exchange.submit(self.sym, "buy" if side == 0 else "sell", self.size, type="market",
+                                owner=self.owner, ts_ns=sim.now_ns)
+        self.position += (1 if side == 0 else -1) * r.filled_lots
+
+
+class _Ctx:
+    """The strategy context of a :class:`StrategyAgent` (see :mod:`lob.mm.base`)."""
+
+    __slots__ = ("agent", "book", "symbol")
+
+    def __init__(self, agent, book, symbol):
+        self.agent, self.book, self.symbol = agent, book, symbol
+
+    @property
+    def ts_ns(self) -> int:
+        return self.agent.sim.now_ns
+
+    @property
+    def position(self) -> float:
+        return self.agent.tracker.position.get(self.agent.sym, 0) * self.book.lot_size
+
+    @property
+    def open_orders(self) -> dict:
+        return self.agent.tracker.open_orders(self.agent.sym)
+
+
+class StrategyAgent(Agent):
+    """Run a :mod:`lob.mm` strategy (anything with ``on_start/on_book/on_trade/on_fill``) on one symbol.
+
+    Each step, the trades and the strategy's fills since the last step are handed to ``on_trade`` /
+    ``on_fill``, then ``on_book`` is called every ``every_steps`` steps; the returned intents go to the
+    exchange at once (``submit``/``cancel``/``modify`` with the simulator's time).
+    """
+
+    kind = "strategy"
+
+    def __init__(self, name: str, strategy, symbol: str, every_steps: int = 1, owner: str | None = None):
+        super().__init__(name, owner)
+        if not (isinstance(every_steps, int) and every_steps >= 1):
+            raise ConfigError(f"every_steps must be an int >= 1, got {every_steps!r}")
+        self.strategy, self.symbol, self.every_steps = strategy, symbol, every_steps
+        self.intents = 0
+        self._n = 0
+
+    def bind(self, sim, rng):
+        super().bind(sim, rng)
+        self.sym = sim.exchange.symbol_index(self.symbol)
+        self.tracker = OrderTracker(sim.exchange, self.owner)
+        self.tracker.watch_trades.add(self.sym)
+        self.ctx = _Ctx(self, sim.exchange.book(self.symbol), self.symbol)
+
+    def _call(self, name, *args):
+        fn = getattr(self.strategy, name, None)
+        if fn is not None:
+            self._execute(fn(self.ctx, *args))
+
+    def start(self, sim):
+        self._call("on_start")
+
+    def step(self, sim):
+        t = self.tracker
+        tick, lot = self.ctx.book.tick_size, self.ctx.book.lot_size
+        while t.trades:
+            _, ts, price, qty, aggr = t.trades.popleft()
+            self._call("on_trade", dict(price=price * tick, qty=qty * lot, aggressor="buy" if aggr == 0 else "sell",
+                                        ts_ns=ts))
+        while t.fills:
+            sym, ts, oid, sign, price, qty, maker = t.fills.popleft()
+            if sym == self.sym:
+                self._call("on_fill", dict(order_id=oid, side="buy" if sign > 0 else "sell", price=price * tick,
+                                           qty=qty * lot, maker=maker, ts_ns=ts))
+        self._n += 1
+        if self._n % self.every_steps == 0:
+            self._call("on_book")
+
+    def _execute(self, intents) -> None:
+        if not intents:
+            return
+        ex, sim = self.sim.exchange, self.sim
+        for it in intents:
+            self.intents += 1
+            sym = it.symbol or self.symbol
+            if it.action == "cancel":
+                ex.cancel(sym, it.order_id, owner=self.owner, ts_ns=sim.now_ns)
+            elif it.action == "modify":
+                ex.modify(sym, it.order_id, qty=it.qty, price=it.price, owner=self.owner, ts_ns=sim.now_ns)
+            else:
+                ex.submit(sym, it.side, it.qty, price=it.price, type="market" if it.price is None else "limit",
+                          tif=it.tif, owner=self.owner, post_only=it.post_only, order_id=it.order_id,
+                          ts_ns=sim.now_ns)
+
+    def restart(self, sim):
+        self.tracker.cancel_all(sim)
+        self.tracker.fills.clear()
+        self.tracker.trades.clear()
+        self._call("on_start")
