@@ -106,7 +106,8 @@ class AvellanedaStoikov(MarketMaker):
     def tau(self, ts_ns: int) -> float:
         if self.rolling:
             return self.horizon_s
-        return max(self.min_tau_s, self.horizon_s - (ts_ns - (self.t0 or ts_ns)) / 1e9)
+        t0 = self.t0 if self.t0 is not None else ts_ns
+        return max(self.min_tau_s, self.horizon_s - (ts_ns - t0) / 1e9)
 
     def quotes(self, ctx, bid, ask):
         mid = (bid + ask) / 2
