@@ -171,3 +171,17 @@ def test_each_strategy_runs_in_the_simulator_with_a_scorecard(make):
         assert np.isfinite(s[h])
     if isinstance(strategy, GLFT):
         assert strategy.fits > 0                        # A, k were fitted from the simulated trades
+
+
+def test_the_simulated_requests_replayed_in_one_batch_give_the_same_venue():
+    sim = Simulator.default(seed=9, record=False)
+    chunks = []
+    sim.exchange.add_listener(lambda events, reports, fills: chunks.append(events.tobytes()))
+    sim.run(steps=800)
+    events = np.frombuffer(b"".join(chunks), dtype=lob.EVENT_DTYPE)
+    assert (events["reserved"] != 0).any() or len(events) > 100      # edge rejections travel in the events
+    ex = lob.Exchange(marketdata=False)
+    for spec in sim.exchange.specs():
+        ex.add_symbol(**spec)
+    ex.apply(np.ascontiguousarray(events))
+    assert ex.state_hash() == sim.exchange.state_hash()

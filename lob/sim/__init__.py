@@ -4,9 +4,9 @@
 zero-intelligence, noise and momentum traders; ``sim.run(steps=N)`` or ``sim.run(until=ts_ns)`` advances it and
 ``sim.exchange`` is its venue. Runs with ``clock="sim"`` are deterministic for a seed.
 """
-from lob.sim.agents import (Agent, MomentumTrader, NoiseTrader, OrderTracker, StrategyAgent,
+from lob.sim.agents import (Agent, MomentumTrader, NoiseTrader, OrderTracker, Router, StrategyAgent,
                             ZeroIntelligenceTrader)
 from lob.sim.simulator import DEFAULT_MARKET, Simulator
 
 __all__ = ["Simulator", "DEFAULT_MARKET", "Agent", "ZeroIntelligenceTrader", "NoiseTrader", "MomentumTrader",
-           "StrategyAgent", "OrderTracker"]
+           "StrategyAgent", "OrderTracker", "Router"]

@@ -20,52 +20,75 @@ __all__ = ["Agent", "ZeroIntelligenceTrader", "NoiseTrader", "MomentumTrader", "
 _TERMINAL = (int(Status.FILLED), int(Status.CANCELLED), int(Status.REJECTED))
 
 
+class Router:
+    """One exchange listener that hands each report and fill to the trackers of its owners (and trades to
+    the trackers that watch the symbol), instead of one listener per agent."""
+
+    def __init__(self, exchange):
+        self.trackers: dict[int, list] = {}
+        self.watchers: dict[int, list] = {}
+        exchange.add_listener(self.on_apply)
+
+    def on_apply(self, events, reports, fills) -> None:
+        trackers = self.trackers
+        if len(reports):
+            for r in reports.tolist():
+                for t in trackers.get(r[3], ()):
+                    t.on_report(r)
+        if len(fills):
+            watchers = self.watchers
+            for f in fills.tolist():
+                for t in watchers.get(f[8], ()):
+                    t.trades.append((f[8], f[0], f[2], f[3], f[9]))
+                for t in trackers.get(f[6], ()):
+                    t.on_fill(f, True)
+                for t in trackers.get(f[7], ()):
+                    t.on_fill(f, False)
+
+
 class OrderTracker:
     """An owner's open orders and position, kept from the exchange's output stream (reports and fills).
 
     Used by agents that must know their orders; ``orders[(symbol, order_id)] = [side, price_ticks, lots]``.
+    With a :class:`Router` (the simulator's), the tracker is fed by it; otherwise it listens itself.
     """
 
-    def __init__(self, exchange, owner: str):
+    def __init__(self, exchange, owner: str, router: Router | None = None):
         self.exchange = exchange
         self.owner_id = exchange.owner_id(owner)
         self.orders: dict[tuple[int, int], list] = {}
         self.position: dict[int, int] = {}          # symbol -> lots
         self.cash: dict[int, int] = {}              # symbol -> tick-lots
-        self.fills: deque = deque()                 # (symbol, fill dict) not yet handed out
-        self.trades: deque = deque()                # (symbol, trade dict) not yet handed out
-        self.watch_trades: set[int] = set()
-        exchange.add_listener(self.on_apply)
+        self.fills: deque = deque()                 # (symbol, ts, order_id, sign, price, qty, maker) to hand out
+        self.trades: deque = deque()                # (symbol, ts, price, qty, aggressor) to hand out
+        self.router = router if router is not None else Router(exchange)
+        self.router.trackers.setdefault(self.owner_id, []).append(self)
 
-    def on_apply(self, events, reports, fills) -> None:
-        me = self.owner_id
-        if len(reports):
-            for r in reports.tolist():
-                if r[3] != me:
-                    continue
-                key = (r[10], r[2])
-                if r[7] > 0 and r[13] not in _TERMINAL:
-                    self.orders[key] = [r[12], r[4], r[7]]
-                else:
-                    self.orders.pop(key, None)
-        if len(fills):
-            for f in fills.tolist():
-                ts, _, price, qty, moid, toid, mo, to, sym, aggr, _, _ = f
-                if sym in self.watch_trades:
-                    self.trades.append((sym, ts, price, qty, aggr))
-                for mine, oid, sign, maker in ((mo == me, moid, -1 if aggr == 0 else 1, True),
-                                               (to == me, toid, 1 if aggr == 0 else -1, False)):
-                    if not mine:
-                        continue
-                    self.position[sym] = self.position.get(sym, 0) + sign * qty
-                    self.cash[sym] = self.cash.get(sym, 0) - sign * price * qty
-                    if maker:
-                        o = self.orders.get((sym, oid))
-                        if o is not None:
-                            o[2] -= qty
-                            if o[2] <= 0:
-                                del self.orders[(sym, oid)]
-                    self.fills.append((sym, ts, oid, sign, price, qty, maker))
+    def watch(self, symbol: int) -> None:
+        """Collect every trade of a symbol in :attr:`trades`."""
+        self.router.watchers.setdefault(symbol, []).append(self)
+
+    def on_report(self, r) -> None:
+        key = (r[10], r[2])
+        if r[7] > 0 and r[13] not in _TERMINAL:
+            self.orders[key] = [r[12], r[4], r[7]]
+        else:
+            self.orders.pop(key, None)
+
+    def on_fill(self, f, maker: bool) -> None:
+        ts, _, price, qty, moid, toid, mo, to, sym, aggr, _, _ = f
+        if maker:
+            oid, sign = moid, (-1 if aggr == 0 else 1)
+            o = self.orders.get((sym, oid))
+            if o is not None:
+                o[2] -= qty
+                if o[2] <= 0:
+                    del self.orders[(sym, oid)]
+        else:
+            oid, sign = toid, (1 if aggr == 0 else -1)
+        self.position[sym] = self.position.get(sym, 0) + sign * qty
+        self.cash[sym] = self.cash.get(sym, 0) - sign * price * qty
+        self.fills.append((sym, ts, oid, sign, price, qty, maker))
 
     def open_orders(self, symbol: int) -> dict:
         return {oid: {"side": o[0], "price": o[1], "qty": o[2]} for (s, oid), o in self.orders.items()
@@ -150,7 +173,7 @@ class ZeroIntelligenceTrader(Agent):
     def bind(self, sim, rng):
         super().bind(sim, rng)
         self.sym = sim.exchange.symbol_index(self.symbol)
-        self.tracker = OrderTracker(sim.exchange, self.owner)
+        self.tracker = OrderTracker(sim.exchange, self.owner, sim.router)
 
     def _qty(self) -> int:
         return int(self.rng.integers(self.size[0], self.size[1] + 1)) * self.lot_multiple
@@ -301,8 +324,8 @@ class StrategyAgent(Agent):
     def bind(self, sim, rng):
         super().bind(sim, rng)
         self.sym = sim.exchange.symbol_index(self.symbol)
-        self.tracker = OrderTracker(sim.exchange, self.owner)
-        self.tracker.watch_trades.add(self.sym)
+        self.tracker = OrderTracker(sim.exchange, self.owner, sim.router)
+        self.tracker.watch(self.sym)
         self.ctx = _Ctx(self, sim.exchange.book(self.symbol), self.symbol)
 
     def _call(self, name, *args):

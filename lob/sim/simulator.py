@@ -100,6 +100,9 @@ class Simulator:
         self._fund = {i: float(t) for i, t in self.initial_ticks.items()} if fundamental_vol_bps > 0 else None
         self._fund_rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(2 ** 31 + 1,)))
         exchange.clock = self._clock
+        from lob.sim.agents import Router
+
+        self.router = Router(exchange)
         self.risk = risk
         if risk is not None:
             risk.attach(exchange, clock=self._clock)
