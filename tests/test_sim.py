@@ -117,6 +117,11 @@ def test_realtime_clock_follows_the_wall():
     t0 = time.time_ns()
     sim.run(steps=5)
     assert t0 <= sim.now_ns <= time.time_ns() and sim.steps == 5
+    # a host stepping at its own period (a server every 100 ms): a step covers the time that passed
+    time.sleep(0.05)
+    before = sim.now_ns
+    sim.step()
+    assert sim.step_s == pytest.approx((sim.now_ns - before) / 1e9) and sim.step_s >= 0.05
 
 
 def test_risk_manager_in_the_simulated_order_path():
@@ -179,7 +184,7 @@ def test_the_simulated_requests_replayed_in_one_batch_give_the_same_venue():
     sim.exchange.add_listener(lambda events, reports, fills: chunks.append(events.tobytes()))
     sim.run(steps=800)
     events = np.frombuffer(b"".join(chunks), dtype=lob.EVENT_DTYPE)
-    assert (events["reserved"] != 0).any() or len(events) > 100      # edge rejections travel in the events
+    assert len(events) > 1000
     ex = lob.Exchange(marketdata=False)
     for spec in sim.exchange.specs():
         ex.add_symbol(**spec)

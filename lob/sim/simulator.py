@@ -48,7 +48,8 @@ class Simulator:
     agents : iterable of lob.sim.Agent
     clock : {"sim", "realtime"}
         ``"sim"``: time advances by ``step_ns`` per step from ``start_ns`` (runs as fast as the machine
-        allows, deterministic for a seed). ``"realtime"``: time is the wall clock (for ``lob serve``).
+        allows, deterministic for a seed). ``"realtime"``: time is the wall clock (for ``lob serve``), and
+        each step covers the wall time since the previous one (``step_s``), whatever the host's period.
     seed : int
         Seeds one ``numpy.random.Generator`` per agent (by its position) and one for the agent order.
     step_ns : int
@@ -158,7 +159,11 @@ class Simulator:
     def step(self) -> None:
         """Advance the clock one step and let every enabled agent act once."""
         if self.clock == "realtime":
-            self.now_ns = max(self.now_ns + 1, time.time_ns())
+            prev = self.now_ns
+            self.now_ns = max(prev + 1, time.time_ns())
+            # agents draw their activity for the time that really passed (a host may step at any period),
+            # at most a second's worth after a pause
+            self.step_s = min(1.0, (self.now_ns - prev) / 1e9)
         else:
             self.now_ns += self.step_ns
         if self._fund is not None:
