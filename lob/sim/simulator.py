@@ -288,7 +288,7 @@ class Simulator:
         agents = []
         for name in market:
             agents.append(StrategyAgent(f"mm_{name}", AdaptiveMarketMaker(
-                base_spread_ticks=4, size=100, max_position=2000, skew_ticks=4, requote_ticks=1), name,
+                base_spread_ticks=2, vol_mult=0.5, size=100, max_position=2000, skew_ticks=4, requote_ticks=1), name,
                 every_steps=5))
             agents.append(ZeroIntelligenceTrader(f"zi_{name}_1", name, rate_per_s=15.0))
             agents.append(ZeroIntelligenceTrader(f"zi_{name}_2", name, rate_per_s=15.0, depth_ticks=10.0))
