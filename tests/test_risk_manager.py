@@ -267,3 +267,16 @@ def test_ledger_books_fill_arrays_for_both_sides():
     assert (m.position, t.position) == (-3, 3)
     assert m.fees == -300 * 100 and t.fees == 300 * 200       # notional 300 tick-lots x rate (1e-6 units)
     assert m.cash + t.cash == -(m.fees + t.fees)              # cash only moves between them, less fees
+
+
+def test_check_latency_goes_to_lob_perf():
+    from lob.perf import PerfAnalyzer
+
+    perf = PerfAnalyzer()
+    ex, rm = _ex(RiskLimits(max_qty=10), perf=perf)
+    for _ in range(20):
+        ex.submit("X", "buy", 1, price=1.0, owner="a")
+    assert rm.latency()["count"] == 20
+    lf = perf.latency_frame()
+    row = lf[lf["stage"] == "risk_check"]
+    assert int(row["count"].sum()) == 20
