@@ -280,3 +280,39 @@ def test_check_latency_goes_to_lob_perf():
     lf = perf.latency_frame()
     row = lf[lf["stage"] == "risk_check"]
     assert int(row["count"].sum()) == 20
+
+
+trade_op = st.tuples(st.sampled_from(["a", "m"]), st.sampled_from([0, 1]), st.integers(1, 5), st.integers(90, 110),
+                     st.booleans())
+
+
+@settings(max_examples=60)
+@given(st.lists(trade_op, min_size=5, max_size=50), st.integers(5, 60))
+def test_kill_switch_fires_exactly_when_the_loss_passes_its_limit_and_then_blocks(ops, max_loss):
+    ex = lob.Exchange(symbols=["X"], marketdata=False)
+    rm = RiskManager(RiskLimits(), measure=False).attach(ex)
+    rm.set_limits(RiskLimits(max_loss=max_loss), owner="a")
+    a = ex.owner_id("a")
+    acct = {"pos": 0, "cash": 0, "mark": None}
+
+    def watch(events, reports, fills):
+        for f in fills:
+            acct["mark"] = int(f["price_ticks"])
+            for who, sign in ((int(f["taker_owner"]), 1 if f["aggressor"] == 0 else -1),
+                              (int(f["maker_owner"]), -1 if f["aggressor"] == 0 else 1)):
+                if who == a:
+                    acct["pos"] += sign * int(f["qty_lots"])
+                    acct["cash"] -= sign * int(f["qty_lots"]) * int(f["price_ticks"])
+    ex.add_listener(watch)
+    tripped = False
+    for owner, side, qty, px, ioc in ops:
+        r = ex.submit("X", "buy" if side == 0 else "sell", qty, price=px / 100, owner=owner,
+                      tif="ioc" if ioc else "gtc")
+        if owner == "a" and tripped:
+            assert r.status == "rejected" and r.reason == "risk_max_loss"
+        if acct["mark"] is not None and acct["cash"] + acct["pos"] * acct["mark"] < -max_loss:
+            tripped = True
+        assert (rm.killed("a") is not None) == tripped
+        if tripped:
+            resting = ex.book("X").orders_array()
+            assert not (resting["owner"] == a).any()

@@ -72,6 +72,7 @@ class RiskManager:
         if not 0 < conservative_factor <= 1:
             raise ConfigError(f"conservative_factor must be in (0, 1], got {conservative_factor!r}")
         self._limits: dict[tuple, RiskLimits] = {(None, None): limits or RiskLimits()}
+        self._loss_limits = self._any_loss_limit()      # False: PnL needs no watching after fills
         self._eff: dict[tuple[int, int], RiskLimits] = {}
         self.conservative = False
         self.conservative_factor = conservative_factor
@@ -103,6 +104,10 @@ class RiskManager:
         self._limits[(self._owner(owner) if owner is not None else None,
                       self._sym(symbol) if symbol is not None else None)] = limits
         self._eff.clear()
+        self._loss_limits = self._any_loss_limit()
+
+    def _any_loss_limit(self) -> bool:
+        return any(l.max_loss is not None or l.max_drawdown is not None for l in self._limits.values())
 
     def limits_for(self, owner: int, symbol: int) -> RiskLimits:
         """The limits in force for an owner in a symbol (conservative mode applied)."""
@@ -294,7 +299,8 @@ class RiskManager:
             else:
                 self.on_fill(fl[j])
                 j += 1
-        self._check_losses({f[8] for f in fl})
+        if self._loss_limits:
+            self._check_losses({f[8] for f in fl})
 
     def on_report(self, r) -> None:
         """One ``REPORT_DTYPE`` row (as a tuple): track the order's open quantity."""
