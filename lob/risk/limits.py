@@ -31,7 +31,7 @@ class RiskLimits:
         Largest absolute worst-case position in a symbol: the position plus every open order on the side
         of the new order, the new order included, as if they all filled (``RISK_POSITION_LIMIT``).
     max_exposure : int
-        Largest sum over symbols of |worst-case position| x reference price (``RISK_EXPOSURE_LIMIT``).
+        Largest sum over symbols of the absolute worst-case position x reference price (``RISK_EXPOSURE_LIMIT``).
     max_open_orders : int
         Open orders of the owner across symbols (``RISK_OPEN_ORDERS``).
     rate_per_s, burst : float, int
