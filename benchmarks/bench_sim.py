@@ -27,7 +27,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     steps = 3_000 if args.quick else args.steps
 
-    sim = Simulator.default(seed=args.seed, record=False)
+    sim = Simulator.default(seed=args.seed, record=False, warmup_s=0)
     chunks = []
     n_fills = [0]
 

@@ -27,10 +27,12 @@ def test_same_seed_same_market_and_another_seed_another():
 
 def test_default_market_looks_live():
     sim = Simulator.default(seed=3)
-    sim.run(steps=6000)                               # one minute of event time
+    # it starts warmed up (5 s of event time), with trades on every tape
+    assert sim.now_ns == DEFAULT_START_NS + 500 * sim.step_ns
+    assert all(len(sim.exchange.trades(s)) > 0 for s in sim.exchange.symbols)
+    sim.run(steps=5500)                               # one minute of event time in all
     ex = sim.exchange
     assert ex.symbols == ["AAPL", "GOOGL", "MSFT", "TSLA"]
-    assert sim.now_ns == DEFAULT_START_NS + 6000 * sim.step_ns
     for s in ex.symbols:
         d = ex.book(s).depth(10)
         assert len(d["bids"]) >= 5 and len(d["asks"]) >= 5, s
@@ -112,6 +114,12 @@ def test_run_until_and_the_exchange_clock():
 def test_realtime_clock_follows_the_wall():
     import time
 
+    t = time.time_ns()
+    live = Simulator.default(seed=1, clock="realtime", warmup_s=2.0)
+    # warmed up in event time that ends now: a tape already, and the clock is the wall's
+    assert live.clock == "realtime" and t - 2_100_000_000 < live.now_ns <= time.time_ns()
+    assert sum(len(live.exchange.trades(s)) for s in live.exchange.symbols) > 0
+
     ex = lob.Exchange(symbols=["X"], ref_price=50.0)
     sim = Simulator(ex, [ZeroIntelligenceTrader("zi", "X")], clock="realtime", step_ns=2_000_000)
     t0 = time.time_ns()
@@ -179,7 +187,7 @@ def test_each_strategy_runs_in_the_simulator_with_a_scorecard(make):
 
 
 def test_the_simulated_requests_replayed_in_one_batch_give_the_same_venue():
-    sim = Simulator.default(seed=9, record=False)
+    sim = Simulator.default(seed=9, record=False, warmup_s=0)
     chunks = []
     sim.exchange.add_listener(lambda events, reports, fills: chunks.append(events.tobytes()))
     sim.run(steps=800)

@@ -251,7 +251,7 @@ class Simulator:
     # --- the default market ---------------------------------------------------------------------
     @classmethod
     def default(cls, seed: int = 0, clock: str = "sim", market: dict | None = None, record: bool = True,
-                risk: bool = True, **kw) -> "Simulator":
+                risk: bool = True, warmup_s: float = 5.0, **kw) -> "Simulator":
         """A live-looking 4-symbol market (AAPL, GOOGL, MSFT, TSLA): per symbol an adaptive market maker,
         zero-intelligence limit-order traders around a wandering fundamental value and a momentum trader;
         noise traders across symbols. Books are several levels deep from the first step.
@@ -267,6 +267,9 @@ class Simulator:
         risk : bool
             Install a :class:`lob.risk.RiskManager` (price collar 10%, max order 10,000, market makers
             limited to 5,000 shares per symbol and 500 orders per second).
+        warmup_s : float
+            Event time simulated before the simulator is returned, so that it starts with a trade tape and
+            bars (in realtime mode the warm-up ends at the current wall time).
         """
         import lob
         from lob.mm import AdaptiveMarketMaker
@@ -296,12 +299,22 @@ class Simulator:
         agents.append(NoiseTrader("noise_1", list(market), rate_per_s=4.0))
         agents.append(NoiseTrader("noise_2", list(market), rate_per_s=4.0, size=(1, 2)))
         kw.setdefault("fundamental_vol_bps", 2.0)
-        sim = cls(ex, agents, clock=clock, seed=seed, risk=rm, **kw)
+        if clock not in ("sim", "realtime"):
+            raise ConfigError(f"clock must be 'sim' or 'realtime', got {clock!r}")
+        if not warmup_s >= 0:
+            raise ConfigError(f"warmup_s must be >= 0, got {warmup_s!r}")
+        step_ns = kw.get("step_ns", 10_000_000)
+        warmup_steps = int(warmup_s * 1e9) // step_ns
+        if clock == "realtime" and kw.get("start_ns") is None:
+            kw["start_ns"] = time.time_ns() - warmup_steps * step_ns
+        sim = cls(ex, agents, clock="sim", seed=seed, risk=rm, **kw)
         if rm is not None:
             for a in sim.market_makers:
                 rm.set_limits(RiskLimits(max_qty=10_000, max_position=5000, rate_per_s=500, burst=100), owner=a.owner)
         if record:
             sim.record()
+        sim.run(steps=warmup_steps)
+        sim.clock = clock
         return sim
 
     def __repr__(self) -> str:
