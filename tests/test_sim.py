@@ -198,3 +198,10 @@ def test_the_simulated_requests_replayed_in_one_batch_give_the_same_venue():
         ex.add_symbol(**spec)
     ex.apply(np.ascontiguousarray(events))
     assert ex.state_hash() == sim.exchange.state_hash()
+
+
+def test_simulator_and_risk_manager_render_in_a_notebook():
+    sim = Simulator.default(seed=0, warmup_s=1.0)
+    html = sim._repr_html_()
+    assert "<b>Simulator</b>" in html and "mm_AAPL" in html and "AAPL" in html
+    assert "<b>RiskManager</b>" in sim.risk._repr_html_()

@@ -437,6 +437,11 @@ class RiskManager:
         return dict(count=h.get_total_count(), mean=h.get_mean_value(), p50=h.get_value_at_percentile(50),
                     p99=h.get_value_at_percentile(99), p999=h.get_value_at_percentile(99.9), max=h.get_max_value())
 
+    def _repr_html_(self) -> str:
+        killed = ", ".join(f"{o}: {r.name.lower()}" for o, r in sorted(self._killed.items())) or "none"
+        return (f"<div><b>RiskManager</b> open orders {len(self._open)}, killed: {killed}, conservative: "
+                f"{self.conservative}, rejections: {self.counts}{self.positions().to_html(index=False)}</div>")
+
     def __repr__(self) -> str:
         return (f"RiskManager(open_orders={len(self._open)}, killed={sorted(self._killed)}, "
                 f"conservative={self.conservative})")

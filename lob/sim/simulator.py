@@ -317,6 +317,11 @@ class Simulator:
         sim.clock = clock
         return sim
 
+    def _repr_html_(self) -> str:
+        return (f"<div><b>Simulator</b> {self.clock} clock, step {self.steps}, {len(self.incidents)} incidents"
+                f"{self.health_frame()[['name', 'kind', 'status', 'failures', 'restarts']].to_html(index=False)}"
+                f"{self.exchange._repr_html_()}</div>")
+
     def __repr__(self) -> str:
         return (f"Simulator(symbols={self.exchange.symbols}, agents={len(self._slots)}, clock={self.clock!r}, "
                 f"steps={self.steps}, incidents={len(self.incidents)})")
