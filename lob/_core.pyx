@@ -2210,9 +2210,14 @@ cdef class ExchangeCore:
             t1 = _now_ns()
         if self._intake_error is not None and ev.action != CANCEL:
             return _local_reject(si, ev, JOURNAL_UNAVAILABLE)
-        if reject_reason == 0 and self.risk is not None and ev.action == ADD:
-            reject_reason = self.risk.check_submit(si.index, ev.side, ev.qty_lots, ev.price_ticks, ev.owner,
-                                                   ev.type)
+        if reject_reason == 0 and self.risk is not None:
+            if ev.action == ADD:
+                reject_reason = self.risk.check_submit(si.index, ev.side, ev.qty_lots, ev.price_ticks, ev.owner,
+                                                       ev.type, ev.ts_ns)
+            elif ev.action == MODIFY and hasattr(self.risk, "check_modify"):
+                # a modify that raises an order's quantity is a new commitment: the limits see it too
+                reject_reason = self.risk.check_modify(si.index, ev.order_id, ev.qty_lots, ev.price_ticks,
+                                                       ev.owner, ev.ts_ns)
         if t0:
             t2 = _now_ns()
         ev.reserved = <uint8_t>reject_reason      # an edge rejection still goes through the engine's output path

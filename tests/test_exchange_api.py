@@ -377,3 +377,26 @@ def test_every_user_facing_object_renders_in_jupyter():
     for obj in (ex, ex.book("X"), r, r.trades[0], ex.marketdata, perf):
         html = obj._repr_html_()
         assert isinstance(html, str) and html.startswith("<") and len(html) > 40, type(obj)
+
+
+def test_risk_hook_sees_submits_with_their_time_and_modifies():
+    seen = []
+
+    class Hook:
+        def check_submit(self, sym, side, qty_lots, price_ticks, owner, type_, ts_ns=None):
+            seen.append(("submit", qty_lots, ts_ns))
+            return int(lob.Reason.RISK_MAX_QTY) if qty_lots > 100 else 0
+
+        def check_modify(self, sym, order_id, qty_lots, price_ticks, owner, ts_ns=None):
+            seen.append(("modify", qty_lots, ts_ns))
+            return int(lob.Reason.RISK_POSITION_LIMIT) if qty_lots > 50 else 0
+
+    ex = lob.Exchange(symbols=["X"], marketdata=False)
+    ex.risk = Hook()
+    assert ex.submit("X", "buy", 101, price=1.0, ts_ns=7).reason == "risk_max_qty"
+    r = ex.submit("X", "buy", 10, price=1.0, ts_ns=8)
+    m = ex.modify("X", r.order_id, qty=60, ts_ns=9)
+    assert (m.status, m.reason) == ("rejected", "risk_position_limit")
+    assert ex.book("X").best_bid() == (1.0, 10)                       # unchanged
+    assert ex.modify("X", r.order_id, qty=20, ts_ns=10).remaining_qty == 20
+    assert seen == [("submit", 101, 7), ("submit", 10, 8), ("modify", 60, 9), ("modify", 20, 10)]

@@ -117,9 +117,14 @@ class _RiskHook:
     def __init__(self, hub: "Hub", inner):
         self.hub, self.inner = hub, inner
 
-    def check_submit(self, sym, side, qty_lots, price_ticks, owner, type_):
+    def check_modify(self, sym, order_id, qty_lots, price_ticks, owner, ts_ns=None):
+        if self.inner is not None and hasattr(self.inner, "check_modify"):
+            return self.inner.check_modify(sym, order_id, qty_lots, price_ticks, owner, ts_ns)
+        return 0
+
+    def check_submit(self, sym, side, qty_lots, price_ticks, owner, type_, ts_ns=None):
         if self.inner is not None:
-            r = self.inner.check_submit(sym, side, qty_lots, price_ticks, owner, type_)
+            r = self.inner.check_submit(sym, side, qty_lots, price_ticks, owner, type_, ts_ns)
             if r:
                 return r
         account = self.hub._accounts_by_owner.get(owner)

@@ -373,7 +373,8 @@ def default_market(seed: int = 0):
         from lob.sim import Simulator
     except ImportError:
         return BotMarket(seed=seed)
-    return SimMarket(Simulator.default(seed))
+    # realtime: each server step covers the wall time since the last one, so the market trades at its rate
+    return SimMarket(Simulator.default(seed, clock="realtime"))
 
 
 def replay_market(path, speed: float = 1.0):
