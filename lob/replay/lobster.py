@@ -11,8 +11,10 @@ Reconstruction (DESIGN §6). A LEVEL-N message file holds only the events inside
 2. submissions (type 1) are ``ADD`` s; partial cancels (2) and visible executions (4) of orders the file
    submitted are ``REDUCE`` s of that order, deletions (3) ``CANCEL`` s (we reduce rather than simulate
    the aggressor of an execution: the file records the resting order's loss, not the incoming order);
-3. cancels, deletions and executions of orders the file never submitted (resting since before the window
-   or entered from outside the top N) are applied at their price level, to the synthetic orders there;
+3. cancels, deletions and executions of orders the file never submitted (resting since before the window,
+   entered from outside the top N, or replaced by the venue under a new id) are applied at their price
+   level: to the synthetic orders there first, then to a file-submitted order of exactly the event's size
+   (a replaced order), then to executions' queue front or the newest orders;
 4. a level that slides into the window from outside (the deepest row level, at a price that was not in the
    window one row before) is taken from the orderbook file: the engine's level is set to the file's size
    with a synthetic order. This is the only use of the orderbook file after row 0, and it is counted
@@ -303,13 +305,27 @@ class _Rebuilder:
             self.synth.pop((side, price), None)
         return qty
 
-    def take_known_at_level(self, side, price, qty, ts):
-        """Remove ``qty`` from the newest file-submitted orders at a level (stale after leaving the window)."""
+    def take_known_at_level(self, side, price, qty, ts, typ=None):
+        """Remove ``qty`` from file-submitted orders at a level, for an event naming an order the file never
+        submitted.
+
+        Such an id is most often an order the venue replaced (a new id for the same resting shares), so an
+        order whose open size equals the event's is taken first: a deletion removes exactly one order's
+        remaining size. An execution then takes from the front of the queue (oldest first), anything else
+        from the newest orders (stale after leaving the window).
+        """
         if qty <= 0:
             return
         o = self.book.orders_array(include_stops=False)
         o = o[(o["side"] == side) & (o["price_ticks"] == price)]
-        for oid, q0 in zip(o["order_id"][::-1].tolist(), o["qty_lots"][::-1].tolist()):
+        take = list(zip(o["order_id"].tolist(), o["qty_lots"].tolist()))     # priority order
+        if typ != 4:
+            take.reverse()
+        if typ in (3, 4):
+            exact = [j for j, (_, q0) in enumerate(take) if q0 == qty]
+            if exact:
+                take.insert(0, take.pop(exact[0]))
+        for oid, q0 in take:
             if qty <= 0:
                 break
             q = min(qty, q0)
@@ -342,7 +358,7 @@ class _Rebuilder:
                 missing = self.take_at_level(side, price, size, ts, oid)
                 if missing:
                     self.overdraw += 1
-                    self.take_known_at_level(side, price, missing, ts)
+                    self.take_known_at_level(side, price, missing, ts, typ)
 
     def drop_crossing(self, side, price, ts):
         """Remove opposite levels that a resting submission at ``price`` proves gone.
@@ -375,6 +391,10 @@ class _Rebuilder:
         worst = exp[-1][0] if exp else None
         n = 2 * L + 16
         eng = self.depth_n(side, n)
+        # every engine level at or better than the row's worst price counts (stale levels can be many)
+        while full and len(eng) == n and (eng[-1][0] >= worst if side == 0 else eng[-1][0] <= worst):
+            n *= 4
+            eng = self.depth_n(side, n)
         if full:
             inside = [(p, q) for p, q in eng if (p >= worst if side == 0 else p <= worst)]
         else:
