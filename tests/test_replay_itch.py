@@ -37,6 +37,64 @@ def test_parse_write_parse_round_trip(n, seed, chunk):
     assert encode_itch(back) == data
 
 
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 2000), seed=st.integers(0, 2**31), chunk=st.sampled_from([1024, 1500, 4099]))
+def test_file_streamed_in_small_chunks_equals_the_messages(n, seed, chunk, tmp_path_factory):
+    # the file path carries each chunk's incomplete last frame into the next buffer
+    m = random_messages(n, seed=seed)
+    path = tmp_path_factory.mktemp("itch") / "d.itch"
+    itch.write_itch(m, path)
+    parts = list(iter_itch(path, chunk_bytes=chunk))
+    assert itch.ItchMessages.concat(parts).equals(m)
+    assert sum(len(p) for p in parts) == n
+
+
+def _python_frames(data: bytes):
+    pos, out = 0, []
+    while pos + 2 <= len(data):
+        (L,) = struct.unpack_from(">H", data, pos)
+        if pos + 2 + L > len(data):
+            break
+        out.append(pos)
+        pos += 2 + L
+    return out, pos
+
+
+def test_frame_and_gather_kernels_against_python():
+    from lob._core import frame_be16, gather_frames
+
+    data = encode_itch(random_messages(500, seed=3))
+    for cut in (len(data), len(data) - 7, 3, 1, 0):
+        buf = np.frombuffer(data[:cut], np.uint8)
+        pos, tail, bad = frame_be16(buf, -1, itch._LEN)
+        exp_pos, exp_tail = _python_frames(data[:cut])
+        assert pos.tolist() == exp_pos and tail == exp_tail and bad == -1
+    buf = np.frombuffer(data, np.uint8)
+    pos, _, _ = frame_be16(buf)
+    keep = (np.arange(len(pos)) % 3 == 0).astype(np.uint8)
+    parts = gather_frames(buf, pos, itch._LEN, keep)
+    for code, (raw, idx) in parts.items():
+        L = LENGTHS[chr(code)]
+        assert (idx % 3 == 0).all()
+        assert raw.tobytes() == b"".join(data[pos[i] + 2:pos[i] + 2 + L] for i in idx)
+    assert sum(len(v[1]) for v in parts.values()) == len(range(0, len(pos), 3))
+    # offsets outside the buffer, or at a byte that is no type, are refused before anything is read
+    with pytest.raises(ValueError, match="offset"):
+        gather_frames(buf, np.array([len(data) - 1], np.int64), itch._LEN)
+    with pytest.raises(ValueError, match="offset 1"):
+        gather_frames(buf, np.array([0, 1], np.int64), itch._LEN)
+    with pytest.raises(ValueError, match="keep"):
+        gather_frames(buf, pos, itch._LEN, keep[:-1])
+    # a corrupt length stops the walk at that frame
+    bad = bytearray(data)
+    k = int(pos[200])
+    bad[k + 1] ^= 0x40
+    _, _, at = frame_be16(np.frombuffer(bytes(bad), np.uint8), -1, itch._LEN)
+    assert at == k
+    with pytest.raises(ReplayFormatError, match=f"offset {k}: field 'length'"):
+        read_itch(bytes(bad))
+
+
 def test_fields_agree_with_a_struct_decoder():
     m = random_messages(5000, seed=3)
     data = encode_itch(m)

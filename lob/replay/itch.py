@@ -5,19 +5,16 @@ files, plain or gzip). Every message type of the 5.0 specification has a big-end
 (:data:`DTYPES`) that is the message's wire layout byte for byte; the 6-byte timestamp is split into
 ``ts_hi`` (2 bytes) and ``ts_lo`` (4 bytes), see :func:`timestamps`.
 
-How the parser stays in numpy (no compiled code of its own):
+How the parser works:
 
 * **Framing.** Message boundaries form one chain (each length gives the next start), which is sequential by
-  nature. A chunk is cut into blocks of ``block`` bytes; the true chain enters block ``b`` at one of its
-  first 52 bytes (the longest frame), so every such entry offset is walked in lockstep over all blocks at
-  once (one vectorised step advances every chain of every block by one message). Chains that hit a length
-  that does not match their type byte die at once; chains that meet are merged. A short Python loop over
-  the blocks then picks, block by block, the chain the previous block exits into.
+  nature: one nogil C loop (:func:`lob._core.frame_be16`) walks it and checks every length against its
+  type byte as it goes, stopping at the first frame that disagrees.
 * **Filtering before decoding.** The stock locate sits at the same offset in every message, so messages
   of other symbols are dropped on the raw positions; only the stock-directory (``R``) messages are decoded
   for every symbol (they map symbols to locates).
-* **Decoding.** Positions are grouped by type (a stable radix argsort of the type bytes) and each group is
-  gathered in one fancy index of a stride-1 ``V<len>`` view of the buffer, then viewed as the record dtype.
+* **Decoding.** One more C pass (:func:`lob._core.gather_frames`) copies each message into a contiguous
+  byte array per type, which is then viewed as the type's record dtype: no per-message Python object.
 
 Files are read in bounded chunks (``chunk_bytes``); a multi-GB day never sits in memory.
 
@@ -105,7 +102,6 @@ assert LENGTHS == _SPEC_LENGTHS, "record dtypes disagree with the specification'
 _LEN = np.zeros(256, np.int64)            # expected length per type byte; 0 = not an ITCH 5.0 type
 for _t, _n in LENGTHS.items():
     _LEN[ord(_t)] = _n
-_MAX_FRAME = 2 + max(LENGTHS.values())   # 52: the true chain enters every block within this many bytes
 _PAD = 64
 _STOCK_TYPES = {t for t, f in _FIELDS.items() if any(name == "stock" for name, _ in f)}
 
@@ -268,134 +264,6 @@ def _type_of(a: np.ndarray) -> str:
 # ------------------------------------------------------------------------------------------------
 # Framing and decoding
 # ------------------------------------------------------------------------------------------------
-_EARLY = 3    # validated lockstep steps that kill most false chains before the cheap steady walk
-
-
-def _frame(buf: np.ndarray, n: int, base_offset: int = 0, block: int = 8192):
-    """Start offsets of the complete frames in ``buf[:n]`` (which starts on a frame) and the tail offset.
-
-    ``buf`` must hold at least ``n + 64`` bytes (zero padding). Returns ``(positions int64, tail)`` where
-    ``tail`` is the offset of the first incomplete frame (``n`` when the data ends on a boundary). The
-    (type, length) agreement of the returned frames is checked by the caller.
-    """
-    if n == 0:
-        return np.zeros(0, np.int64), 0
-    nb = -(-n // block)
-    W = _MAX_FRAME
-    # chain 0 starts block 0; chain 1 + (b-1)*W + k starts block b at offset k (the true one is among them)
-    starts = np.concatenate(([0], ((np.arange(1, nb, dtype=np.int64) * block)[:, None]
-                                   + np.arange(W)[None, :]).ravel()))
-    cblock = np.concatenate(([0], np.repeat(np.arange(1, nb, dtype=np.int64), W)))
-    nch = len(starts)
-    bend = np.minimum((np.arange(nb, dtype=np.int64) + 1) * block, n)
-    cend = bend[cblock]
-    u2 = np.ndarray(shape=(len(buf) - 1,), dtype=">u2", buffer=buf, strides=(1,))
-    t8 = buf[2:]
-    exitpos = np.full(nch, -1, np.int64)      # where a chain leaves its block (or stops at a short frame)
-    dead_at = np.full(nch, -1, np.int64)
-    ids = np.arange(nch, dtype=np.int64)
-    pos = starts.copy()
-    early = []             # (ids, pos) recorded per early step
-    parents = []
-    for it in range(_EARLY):
-        done = pos >= cend[ids]
-        if done.any():
-            exitpos[ids[done]] = pos[done]
-            ids, pos = ids[~done], pos[~done]
-        if not ids.size:
-            break
-        L = u2[pos].astype(np.int64)
-        ok = _LEN[t8[pos]] == L
-        fits = ok & (pos + L + 2 <= n)
-        short = (ok & ~fits) | (pos + 3 > n)
-        if short.any():
-            exitpos[ids[short]] = pos[short]
-        bad = ~ok & ~short
-        if bad.any():
-            dead_at[ids[bad]] = pos[bad]
-        ids, pos, L = ids[fits], pos[fits], L[fits]
-        early.append((ids, pos))
-        pos = pos + L + 2
-        # chains at the same offset are one chain from here on
-        u, first, inv = np.unique(pos, return_index=True, return_inverse=True)
-        parent = np.arange(nch, dtype=np.int64)
-        parent[ids] = ids[first][inv]
-        parents.append(parent)
-        ids, pos = ids[first], pos[first]
-    # steady walk: no validation, no compaction; a chain keeps walking past its block (harmless)
-    col = np.full(nch, -1, np.int64)
-    col[ids] = np.arange(len(ids))
-    rows = []
-    if ids.size:
-        sc_end = cend[ids]
-        pos = pos.copy()
-        nmax = np.int64(n)
-        while True:
-            rows.append(pos.copy())
-            if len(rows) % 8 == 1 and (pos >= sc_end).all():
-                break
-            np.add(pos, u2[pos], out=pos, casting="unsafe")
-            pos += 2
-            np.minimum(pos, nmax, out=pos)
-        # a chain's exit is its first position at or past its block end (positions only grow)
-        nin = np.zeros(len(ids), np.int64)
-        for r in rows:
-            nin += r < sc_end
-        exitpos[ids] = np.stack(rows)[np.minimum(nin, len(rows) - 1), np.arange(len(ids))]
-    # compose: original chain -> chain after the merges
-    final = np.arange(nch, dtype=np.int64)
-    for parent in parents:
-        final = parent[final]
-    entry = np.full(nb, -1, np.int64)
-    exitl, finall, deadl = exitpos.tolist(), final.tolist(), dead_at.tolist()
-    bendl = bend.tolist()
-    e = 0
-    for b in range(nb):
-        if b == 0:
-            c = 0
-        else:
-            off = e - b * block
-            if not 0 <= off < W:
-                raise ReplayFormatError(f"ITCH framing lost at file offset {base_offset + e}")
-            c = 1 + (b - 1) * W + off
-        entry[b] = c
-        cf = finall[c]
-        x = exitl[cf]
-        if x < 0:
-            p = deadl[cf]
-            raw = bytes(buf[p:p + 3])
-            raise ReplayFormatError(
-                f"ITCH file offset {base_offset + p}: field 'length' {int.from_bytes(raw[:2], 'big')} does not "
-                f"match message type {raw[2:3]!r} (expected {int(_LEN[raw[2]]) or 'a known type'})")
-        e = x
-        if x < bendl[b]:            # stopped inside its block: a short frame, the chunk's tail starts here
-            break
-    used = entry >= 0
-    # positions of the selected chains, block-major (one row per block): early steps then steady steps
-    E = len(early)
-    S = len(rows)
-    M = np.full((nb, E + S), -1, np.int64)
-    sel = entry.copy()
-    for i, (ids_i, pos_i) in enumerate(early):
-        blk = cblock[ids_i]
-        k = used[blk] & (ids_i == sel[blk])
-        M[blk[k], i] = pos_i[k]
-        sel = np.where(used, parents[i][np.maximum(sel, 0)], -1)
-    if S:
-        cs = col[np.maximum(sel, 0)]
-        have = used & (cs >= 0)
-        M[have, E:] = np.stack(rows, axis=1)[cs[have]]
-    valid = (M >= 0) & (M < bend[:, None])
-    out = M[valid]
-    # the true chain may end on a short frame: everything from there is the tail
-    L = u2[out].astype(np.int64) if len(out) else np.zeros(0, np.int64)
-    over = out + L + 2 > n
-    if over.any():
-        i = int(np.argmax(over))
-        return out[:i], int(out[i])
-    return out, (int(e) if e < n else n)
-
-
 def _void_view(buf: np.ndarray, length: int) -> np.ndarray:
     return np.ndarray(shape=(len(buf) - length + 1,), dtype=f"V{length}", buffer=buf, strides=(1,))
 
@@ -408,62 +276,44 @@ def _bad_frame(buf, p, base_offset):
         f"message type {raw[2:3]!r} (expected {exp or 'an ITCH 5.0 type'})")
 
 
-def _check_frames(buf, pos, t, base_offset):
-    u2 = np.ndarray(shape=(len(buf) - 1,), dtype=">u2", buffer=buf, strides=(1,))
-    bad = u2[pos] != _LEN[t]
-    if bad.any():
-        raise _bad_frame(buf, int(pos[np.argmax(bad)]), base_offset)
+def _decode(buf, pos, seq0, keep_types=None, locates=None, symbols=None, directory=None):
+    """Decode the checked frames at ``pos`` (offsets of the length prefixes) into an ItchMessages."""
+    from lob._core import gather_frames
 
-
-def _decode(buf, pos, seq0, keep_types=None, locates=None, symbols=None, directory=None, base_offset=0):
-    """Decode the frames at ``pos`` (offsets of the length prefixes) into an ItchMessages."""
-    body = buf[2:]
-    t = body[pos]
-    filtered = keep_types is not None or locates is not None or symbols is not None
-    idx_all = None
-    if filtered:
-        _check_frames(buf, pos, t, base_offset)
-    if directory is not None:
-        # every stock directory message is decoded: it maps symbols to locates for the filter
-        r = t == ord("R")
-        if r.any():
-            recs = _void_view(body, LENGTHS["R"])[pos[r]].view(DTYPES["R"])
-            for s, loc in zip(recs["stock"].tolist(), recs["locate"].tolist()):
-                directory[s.rstrip().decode("ascii", "replace")] = loc
-    if locates is not None or symbols is not None:
-        allowed = set(locates or ())
-        if symbols is not None and directory is not None:
-            allowed |= {directory[s] for s in symbols if s in directory}
-        loc = (buf[pos + 3].astype(np.int64) << 8) | buf[pos + 4]
-        keep = np.isin(loc, np.fromiter(allowed, np.int64, len(allowed))) | (loc == 0)
-        idx_all = np.flatnonzero(keep)
-    if keep_types is not None:
-        keep = np.isin(t, np.frombuffer("".join(keep_types).encode(), np.uint8))
-        k2 = np.flatnonzero(keep)
-        idx_all = k2 if idx_all is None else np.intersect1d(idx_all, k2, assume_unique=True)
-    if idx_all is not None:
-        pos, t = pos[idx_all], t[idx_all]
-    order = np.argsort(t, kind="stable")
-    cnt = np.bincount(t, minlength=256)
-    if cnt[_LEN == 0].any():
-        raise _bad_frame(buf, int(pos[np.argmax(_LEN[t] == 0)]), base_offset)
+    keep = None
+    if keep_types is not None or locates is not None or symbols is not None:
+        t = buf[pos + 2]
+        if directory is not None:
+            # every stock directory message is decoded: it maps symbols to locates for the filter
+            _update_directory(directory, gather_frames(buf, pos, _LEN, (t == ord("R")).view(np.uint8)))
+        keep = np.ones(len(pos), bool)
+        if locates is not None or symbols is not None:
+            allowed = set(locates or ())
+            if symbols is not None and directory is not None:
+                allowed |= {directory[s] for s in symbols if s in directory}
+            loc = (buf[pos + 3].astype(np.int64) << 8) | buf[pos + 4]
+            keep &= np.isin(loc, np.fromiter(allowed, np.int64, len(allowed))) | (loc == 0)
+        if keep_types is not None:
+            keep &= np.isin(t, np.frombuffer("".join(keep_types).encode(), np.uint8))
+        keep = keep.view(np.uint8)
+    parts = gather_frames(buf, pos, _LEN, keep)
+    if keep is None and directory is not None:
+        _update_directory(directory, parts)
     by, sq = {}, {}
-    a = 0
-    u2 = np.ndarray(shape=(len(buf) - 1,), dtype=">u2", buffer=buf, strides=(1,))
-    for code in np.flatnonzero(cnt).tolist():
-        b = a + int(cnt[code])
-        idx = order[a:b]
+    for code, (data, idx) in parts.items():
         ty = chr(code)
-        L = LENGTHS[ty]
-        p = pos[idx]
-        if not filtered:
-            bad = u2[p] != L
-            if bad.any():
-                raise _bad_frame(buf, int(p[np.argmax(bad)]), base_offset)
-        by[ty] = _void_view(body, L)[p].view(DTYPES[ty])
-        sq[ty] = (idx_all[idx] if idx_all is not None else idx) + seq0
-        a = b
+        by[ty] = data.view(DTYPES[ty])
+        idx += seq0              # a fresh array of gather_frames: updated in place
+        sq[ty] = idx
     return ItchMessages(by, sq)
+
+
+def _update_directory(directory: dict, parts: dict) -> None:
+    r = parts.get(ord("R"))
+    if r is not None:
+        recs = r[0].view(DTYPES["R"])
+        for s, loc in zip(recs["stock"].tolist(), recs["locate"].tolist()):
+            directory[s.rstrip().decode("ascii", "replace")] = loc
 
 
 def _open_binary(source):
@@ -486,14 +336,15 @@ def _open_binary(source):
 
 
 def iter_itch(source, chunk_bytes: int = 8 << 20, symbols: Iterable[str] | None = None,
-              locates: Iterable[int] | None = None, types: Iterable[str] | None = None,
-              block: int = 8192) -> Iterator[ItchMessages]:
+              locates: Iterable[int] | None = None, types: Iterable[str] | None = None
+              ) -> Iterator[ItchMessages]:
     """Stream an ITCH 5.0 file as decoded chunks of at most about ``chunk_bytes`` bytes of input.
 
     Parameters
     ----------
     source : path, bytes or binary file
-        A ``[uint16 length][message]`` stream, plain or gzip (detected from the magic bytes).
+        A ``[uint16 length][message]`` stream, plain or gzip (detected from the magic bytes). Uncompressed
+        bytes are framed in place, without a copy.
     chunk_bytes : int
         Bytes read per chunk (memory stays bounded by a small multiple of this).
     symbols : iterable of str, optional
@@ -503,8 +354,6 @@ def iter_itch(source, chunk_bytes: int = 8 << 20, symbols: Iterable[str] | None 
         Keep only these stock locates (plus locate 0).
     types : iterable of str, optional
         Keep only these message types.
-    block : int
-        Framing block size (see the module notes; performance only).
 
     Yields
     ------
@@ -516,46 +365,75 @@ def iter_itch(source, chunk_bytes: int = 8 << 20, symbols: Iterable[str] | None 
     ReplayFormatError
         A frame whose length does not match its type, or a truncated last message.
     """
+    from lob._core import frame_be16
+
     if not isinstance(chunk_bytes, (int, np.integer)) or chunk_bytes < 1024:
         raise ConfigError(f"chunk_bytes must be an int >= 1024, got {chunk_bytes!r}")
     symbols = None if symbols is None else [symbols] if isinstance(symbols, str) else list(symbols)
     locates = None if locates is None else [int(x) for x in locates]
     keep_types = None if types is None else [_check_type(x) for x in types]
-    f, owned = _open_binary(source)
     directory: dict[str, int] = {}
-    buf = np.zeros(chunk_bytes + _MAX_FRAME + _PAD, np.uint8)
+    seq0 = 0
+    chunks = _buffers(source, chunk_bytes)
+    try:
+        item = next(chunks)
+    except StopIteration:
+        return
+    while True:
+        buf, n, offset, last = item
+        pos, tail, bad = frame_be16(buf, n, _LEN)
+        if bad >= 0:
+            raise _bad_frame(buf, bad, offset)
+        if last and tail != n:
+            raise ReplayFormatError(
+                f"ITCH file offset {offset + tail}: truncated last message ({n - tail} bytes left)")
+        # an in-memory buffer is framed whole and handed out in chunk_bytes pieces
+        cuts = np.searchsorted(pos, np.arange(chunk_bytes, n, chunk_bytes)) if n > chunk_bytes else []
+        for part in np.split(pos, cuts) if len(cuts) else [pos]:
+            if len(part):
+                yield _decode(buf, part, seq0, keep_types, locates, symbols, directory)
+                seq0 += len(part)
+        if last:
+            return
+        try:
+            item = chunks.send(tail)
+        except StopIteration:
+            return
+
+
+def _buffers(source, chunk_bytes):
+    """Generator of ``(buffer, n, file offset of buffer[0], last)`` over a source (see :func:`iter_itch`).
+
+    The consumer sends back the offset of the first incomplete frame; those bytes start the next buffer.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)) and bytes(memoryview(source)[:2]) != b"\x1f\x8b":
+        buf = np.frombuffer(source, np.uint8)
+        yield buf, len(buf), 0, True
+        return
+    f, owned = _open_binary(source)
+    buf = np.zeros(chunk_bytes + 2 + max(LENGTHS.values()), np.uint8)
     mv = memoryview(buf)
     carry = 0
-    offset = 0          # file offset of buf[0]
-    seq0 = 0
+    offset = 0
     try:
         while True:
-            want = chunk_bytes
             got = 0
-            while got < want:
-                r = f.readinto(mv[carry + got:carry + want]) if hasattr(f, "readinto") else None
+            while got < chunk_bytes:
+                r = f.readinto(mv[carry + got:carry + chunk_bytes]) if hasattr(f, "readinto") else None
                 if r is None:
-                    data = f.read(want - got)
+                    data = f.read(chunk_bytes - got)
                     r = len(data)
                     buf[carry + got:carry + got + r] = np.frombuffer(data, np.uint8)
                 if not r:
                     break
                 got += r
             n = carry + got
+            last = got < chunk_bytes
             if n == 0:
                 return
-            buf[n:n + _PAD] = 0
-            pos, tail = _frame(buf, n, offset, block)
-            if len(pos):
-                yield _decode(buf, pos, seq0, keep_types, locates, symbols, directory, offset)
-            seq0 += len(pos)
-            if got == 0 or (got < want and tail == n):
-                if tail != n:
-                    raise ReplayFormatError(
-                        f"ITCH file offset {offset + tail}: truncated last message ({n - tail} bytes left)")
-                return
+            tail = yield buf, n, offset, last
+            # decoded arrays are copies, so the buffer can be reused
             rest = n - tail
-            # decoded arrays above are copies (fancy indexing), so the buffer can be reused
             buf[:rest] = buf[tail:n]
             offset += tail
             carry = rest
@@ -566,7 +444,17 @@ def iter_itch(source, chunk_bytes: int = 8 << 20, symbols: Iterable[str] | None 
 
 def read_itch(source, **kwargs) -> ItchMessages:
     """Read a whole (small) ITCH file into one :class:`ItchMessages` (see :func:`iter_itch`)."""
+    if "chunk_bytes" not in kwargs:
+        # the whole input ends up in memory anyway: one chunk spares concatenating the parts
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            kwargs["chunk_bytes"] = max(len(memoryview(source).cast("B")), 1024)
+        elif isinstance(source, (str, os.PathLike)) and os.path.isfile(source):
+            with open(source, "rb") as f:
+                if f.read(2) != b"\x1f\x8b":
+                    kwargs["chunk_bytes"] = max(os.path.getsize(source), 1024)
     parts = list(iter_itch(source, **kwargs))
+    if len(parts) == 1:
+        return parts[0]
     return ItchMessages.concat(parts) if parts else ItchMessages()
 
 
