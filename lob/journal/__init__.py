@@ -26,7 +26,7 @@ fsync policies (``fsync=``):
     had not written: at most the requests acknowledged since the last completed fsync, i.e. within about
     ``batch_ms`` plus one fsync's duration. Always the newest requests: the journal stays a prefix.
 ``"never"``
-    no fsync and no thread: records reach the OS every ``batch_records`` requests and on
+    no fsync (the writer thread, below, still writes): records reach the OS every ``batch_records`` requests and on
     ``commit()`` / ``close()`` / ``snapshot()``; the OS writes them back when it chooses.
 
 A write failure (a full disk, an I/O error) stops order intake: under ``"always"`` the request that met it is
@@ -34,9 +34,13 @@ rejected with reason ``journal_unavailable`` before it reaches the book; under `
 finds it within ``batch_ms`` and the requests after it are rejected (those acknowledged in between are the
 loss window above).
 
-Records are written without copies (checksums computed over the arrays in place, ``os.writev``), so the
-batch path costs little more than the bytes it writes. See ``benchmarks/bench_journal.py`` for the
-measured costs of journaling and recovery.
+Under ``"batch"`` and ``"never"`` a writer thread does the writing: large input and output arrays are packed
+(a lossless delta + varint encoding, about a sixth of their size, see ``lob.journal.format``), checksummed
+and written there, while the caller's thread goes on matching; a journaled batch of more than 131,072 events
+is matched in chunks so that the writer overlaps with the engine, and the call returns once its records are
+handed to the OS. If the writer meets a write failure in the middle of such a batch, the chunks matched by
+then stand (the loss window above), the call raises ``LobStateError`` naming how many events were applied,
+and intake stops. See ``benchmarks/bench_journal.py`` for the measured costs of journaling and recovery.
 """
 from lob.journal.journal import Journal, open_exchange, exchange_at, fork, read, export, verify, repair
 

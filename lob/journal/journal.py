@@ -14,8 +14,8 @@ import pandas as pd
 
 from lob._core import EVENT_DTYPE, FILL_DTYPE, ORDER_DTYPE, REPORT_DTYPE
 from lob.errors import ConfigError, JournalCorruptError, JournalError
-from lob.journal.format import (BLOCK_ENTRY, BLOCK_HEAD, MAGIC, RecordType, header, header_parts, scan,
-                                split_block, truncate_torn_tail)
+from lob.journal.format import (BLOCK_ENTRY, BLOCK_HEAD, MAGIC, PACK_OF, PACKED, RecordType, header,
+                                header_parts, scan, split_block, truncate_torn_tail, unpack_payload)
 
 __all__ = ["Journal", "open_exchange", "exchange_at", "fork", "read", "export", "verify", "repair"]
 
@@ -25,6 +25,111 @@ _SMALL = 1 << 12          # records (and requests' events) smaller than this are
 _ENTRY = BLOCK_ENTRY.pack
 _REPLAY_CHUNK = 1 << 16    # events per apply during recovery
 _OPEN = weakref.WeakSet()   # journals not closed yet, committed at interpreter exit
+_WRITER_LIMIT = 64 << 20   # bytes queued to the writer thread before the caller waits (memory stays bounded)
+_COPY_LIMIT = 4 << 20      # arrays of the caller's up to this size are copied for the writer (larger: waited for)
+_ITEMSIZE = {RecordType.INPUT: EVENT_DTYPE.itemsize, RecordType.REPORTS: REPORT_DTYPE.itemsize,
+             RecordType.FILLS: FILL_DTYPE.itemsize}
+
+
+class _Writer:
+    """The journal's writer thread (``fsync="batch"`` and ``"never"``).
+
+    Everything the journal writes goes through it, in order: buffers as they are, and large input and
+    output arrays, which it packs (:func:`lob._core.pack_words`, nogil), checksums and frames itself. The
+    caller's thread thus goes on matching while the previous chunk of a batch is written; it waits only
+    when more than ``_WRITER_LIMIT`` bytes are queued, and when it needs its records handed to the OS
+    (:meth:`wait`). A failure is kept and raised to every later caller: the journal fails closed.
+    """
+
+    def __init__(self, fd: int, name: str):
+        self.fd = fd
+        self.cond = threading.Condition()
+        self.items = collections.deque()
+        self.queued = 0             # bytes queued, not yet written
+        self.put_n = 0              # items queued so far
+        self.done_n = 0             # items written so far
+        self.dirty = False          # written since the last fsync (read and cleared by the group commit)
+        self.error = None               # the first failure, as text, and the exception itself
+        self.exc = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def put(self, item, nbytes: int) -> int:
+        """Queue ``item`` (a list of buffers, or ``(rtype, seq, array)`` to pack); return its ticket."""
+        with self.cond:
+            while self.queued > _WRITER_LIMIT and self.error is None:
+                self.cond.wait()
+            self._raise()
+            self.items.append((item, nbytes))
+            self.queued += nbytes
+            self.put_n += 1
+            self.cond.notify_all()
+            return self.put_n
+
+    def wait(self, ticket: int | None = None) -> None:
+        """Block until every item queued before ``ticket`` (default: now) is handed to the OS."""
+        with self.cond:
+            t = self.put_n if ticket is None else ticket
+            while self.done_n < t and self.error is None:
+                self.cond.wait()
+            self._raise()
+
+    def _raise(self) -> None:
+        # the failure as the caller's own write would have raised it (an OSError stays an OSError)
+        e = self.exc
+        if e is not None:
+            raise (type(e)(*e.args) if isinstance(e, OSError) else JournalError(f"the journal's writer failed: {self.error}"))
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+        if self.thread is not threading.current_thread():
+            self.thread.join()
+
+    def _run(self) -> None:
+        from lob._core import pack_words
+
+        while True:
+            with self.cond:
+                while not self.items and not self.stopping:
+                    self.cond.wait()
+                if not self.items:
+                    return
+                batch = list(self.items)
+                self.items.clear()
+            try:
+                for item, _ in batch:
+                    if isinstance(item, tuple):
+                        rtype, seq, arr = item
+                        packed = pack_words(arr.view(np.uint8), arr.dtype.itemsize)
+                        payload = [_U32N(len(arr)), packed]
+                        item = [header_parts(PACK_OF[rtype], seq, payload), *payload]
+                    _writev(self.fd, item)
+            except Exception as e:          # noqa: BLE001 - kept and raised to the next caller
+                with self.cond:
+                    self.error = f"{type(e).__name__}: {e}"
+                    self.exc = e
+                    self.cond.notify_all()
+                return
+            with self.cond:
+                self.done_n += len(batch)
+                self.queued -= sum(nb for _, nb in batch)
+                self.dirty = True
+                self.cond.notify_all()
+
+
+def _U32N(n: int) -> bytes:
+    return n.to_bytes(4, "little")
+
+
+def _writev(fd: int, parts) -> None:
+    total = sum(len(memoryview(p).cast("B")) for p in parts)
+    done = os.writev(fd, parts)
+    while done < total:             # a short write (rare on files): finish it byte-exactly
+        flat = b"".join(bytes(p) for p in parts)[done:]
+        parts, total, done = [flat], len(flat), os.write(fd, flat)
 
 
 def _paths(path) -> tuple[Path, Path, Path]:
@@ -68,6 +173,9 @@ class Journal:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
+        self._writer = None
+        self._pipelining = False        # inside Exchange.apply's chunked loop: it waits for the writer at the end
+        self._must_wait = False         # a large array of the caller's is queued: wait before returning
         self._fd = None
         if not _resume:
             if self.file.exists() and self.file.stat().st_size > len(MAGIC):
@@ -86,6 +194,9 @@ class Journal:
                 self.snapshot()         # an exchange with a past (a fork, a recovery): its state is the base
         else:
             self._fd = os.open(self.file, os.O_WRONLY | os.O_APPEND)
+        if fsync != "always":
+            # under "always" each request is written and fsynced before its acknowledgement: no thread
+            self._writer = _Writer(self._fd, f"lob-journal-writer-{self.root.name}")
         if fsync == "batch":
             # the thread holds the journal weakly: an exchange dropped without close() can still be collected
             self._thread = threading.Thread(target=_group_commit, args=(weakref.ref(self),),
@@ -106,6 +217,20 @@ class Journal:
         self._close_block()
         if isinstance(payload, np.ndarray):
             payload = memoryview(np.ascontiguousarray(payload).view(np.uint8))
+        if len(payload) >= _SMALL and self._writer is not None and rtype in PACK_OF:
+            if self._buf:
+                self._write([self._buf])
+                self._buf = bytearray()
+            arr = np.frombuffer(payload, np.uint8)
+            if not self._pipelining:
+                # the caller owns the array (its input, or the outputs it gets back): the writer gets a copy
+                # of a small one and goes on in parallel; for a large one the call waits until it is written
+                if len(arr) <= _COPY_LIMIT:
+                    arr = arr.copy()
+                else:
+                    self._must_wait = True
+            self._writer.put((rtype, seq, arr.view(f"V{_ITEMSIZE[rtype]}")), len(arr))
+            return
         head = header(rtype, seq, payload)
         if len(payload) < _SMALL:
             self._buf += head
@@ -131,11 +256,19 @@ class Journal:
             self._buf += part
 
     def _write(self, parts) -> None:
-        total = sum(len(p) for p in parts)
-        done = os.writev(self._fd, parts)
-        while done < total:             # a short write (rare on files): finish it byte-exactly
-            flat = b"".join(bytes(p) for p in parts)[done:]
-            parts, total, done = [flat], len(flat), os.write(self._fd, flat)
+        # caller holds the lock (every put to the writer does): the buffers are not touched after this
+        w = self._writer
+        if w is not None:
+            if w.done_n != w.put_n:
+                # the writer is busy with earlier records: queue behind them, keeping the file's order
+                w.put(parts, sum(len(memoryview(p).cast("B")) for p in parts))
+                return
+            w._raise()
+            # the writer is idle: hand the bytes to the OS now, as the loss window of "batch" promises
+            _writev(self._fd, parts)
+            w.dirty = True
+            return
+        _writev(self._fd, parts)
         self._dirty = True
 
     def _flush_locked(self) -> None:
@@ -147,6 +280,8 @@ class Journal:
 
     def _write_input(self, events: np.ndarray) -> None:
         # called before the engine sees the events: if this raises, the request is rejected
+        if self._writer is not None and self._writer.error is not None and self._error is None:
+            self._error = self._writer.error
         if self._closed or self._error is not None:
             raise JournalError("the journal is closed" if self._closed else
                                f"the journal's background commit failed: {self._error}")
@@ -192,6 +327,9 @@ class Journal:
             if self.fsync == "always":
                 os.fsync(self._fd)      # durable before the caller sees its acknowledgement
                 self._dirty = False
+            elif self._must_wait:
+                self._must_wait = False
+                self._writer.wait()
         self._since_snapshot += len(events)
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
@@ -203,7 +341,9 @@ class Journal:
         try:
             with self._lock:
                 self._flush_locked()
-                dirty, self._dirty = self._dirty, False
+                ticket = self._writer.put_n
+            self._writer.wait(ticket)       # at most _WRITER_LIMIT bytes are ahead of it
+            dirty, self._writer.dirty = self._writer.dirty, False
             if dirty:
                 os.fsync(self._fd)
         except Exception as e:          # fail closed: the next request is rejected
@@ -231,9 +371,16 @@ class Journal:
             return
         with self._lock:
             self._flush_locked()
+        if self._writer is not None:
+            self._writer.wait()
         if fsync or (fsync is None and self.fsync != "never"):
             os.fsync(self._fd)
             self._dirty = False
+
+    def drain(self) -> None:
+        """Block until every record queued so far is handed to the OS (not fsynced)."""
+        if self._writer is not None:
+            self._writer.wait()
 
     def snapshot(self) -> Path:
         """Write a whole-exchange snapshot now; recovery starts from the latest one."""
@@ -265,6 +412,8 @@ class Journal:
         try:
             self.commit(fsync=self.fsync != "never")
         finally:
+            if self._writer is not None:
+                self._writer.stop()
             os.close(self._fd)
             self._fd = None
             if self.exchange._wal == self._write_input:
@@ -342,7 +491,7 @@ def _restore(ex, state) -> None:
     eng.set_counters(meta["seq"], meta["next_auto_id"])
 
 
-def _load_records(path, repair_tail: bool):
+def _load_records(path, repair_tail: bool, outputs: bool = True):
     root, file, snap_dir = _paths(path)
     if not file.exists():
         raise JournalError(f"no journal at {root} (expected {file})")
@@ -355,12 +504,18 @@ def _load_records(path, repair_tail: bool):
         warnings.warn(f"{file}: torn tail at offset {result.torn_at} ignored", RuntimeWarning, stacklevel=3)
     if not result.records or result.records[0].type != RecordType.HEADER:
         raise JournalCorruptError(f"{file}: the first record is not a header")
-    return result.records, snap_dir
+    # packed records read as their plain kind (recovery never looks at outputs: they stay packed, unread)
+    records = [r if r.type not in PACKED else
+               r._replace(type=PACKED[r.type],
+                          payload=unpack_payload(r.type, r.payload, _ITEMSIZE[PACKED[r.type]])
+                          if outputs or r.type == RecordType.PACKED_INPUT else b"")
+               for r in result.records]
+    return records, snap_dir
 
 
 def _replay(path, upto_seq: int | None, repair_tail: bool, use_snapshots: bool = True, **ex_kwargs):
     """Build an exchange from a journal: the latest usable snapshot, then the inputs after it."""
-    records, snap_dir = _load_records(path, repair_tail)
+    records, snap_dir = _load_records(path, repair_tail, outputs=False)
     head = json.loads(bytes(records[0].payload))
     specs, owners = list(head["specs"]), list(head["owners"])
     start = 1
@@ -647,6 +802,9 @@ def verify(path) -> dict:
         if r.type == RecordType.INPUT:
             requests += 1
             events += len(r.payload) // EVENT_DTYPE.itemsize
+        elif r.type == RecordType.PACKED_INPUT:
+            requests += 1
+            events += len(unpack_payload(r.type, r.payload, EVENT_DTYPE.itemsize)) // EVENT_DTYPE.itemsize
         elif r.type == RecordType.BLOCK:
             idx, ev, _, _ = split_block(r.payload, EVENT_DTYPE, REPORT_DTYPE, FILL_DTYPE)
             requests += len(idx)
