@@ -33,3 +33,21 @@ def test_extension_points():
     from lob.server.extension import _jupyter_server_extension_points
 
     assert _jupyter_server_extension_points() == [{"module": "lob.server.extension"}]
+
+
+def test_shipped_jupyter_config_enables_the_extension():
+    # the file the package installs into etc/jupyter/jupyter_server_config.d (data_files in the packaging)
+    import importlib
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "jupyter-config" / "jupyter_server_config.d" / "lob.json"
+    assert path.is_file(), f"{path} is missing"
+    conf = json.loads(path.read_text(encoding="utf-8"))
+    enabled = conf["ServerApp"]["jpserver_extensions"]
+    assert enabled and all(v is True for v in enabled.values())
+    for name in enabled:
+        module = importlib.import_module(name)
+        points = module._jupyter_server_extension_points()
+        # jupyter-server loads each point's module and calls its _load_jupyter_server_extension
+        for point in points:
+            assert callable(importlib.import_module(point["module"])._load_jupyter_server_extension)

@@ -1,9 +1,10 @@
 """Jupyter-server extension: the same API (REST + WebSocket) under ``/lob/`` on a running Jupyter server.
 
-Enable with ``jupyter server --ServerApp.jpserver_extensions="{'lob.server': True}"`` (or the
-``jupyter_server_config.d`` JSON the package ships); notebooks then reach ``/lob/api/book/AAPL`` on the
-Jupyter origin. The market steps on Jupyter's IOLoop, exactly as under ``lob serve`` (no dashboard here:
-the notebook widgets of :mod:`lob.viz` play that part).
+Enabled on install by the ``jupyter-config/jupyter_server_config.d/lob.json`` the package ships (into
+``etc/jupyter/jupyter_server_config.d``), or by hand with
+``jupyter server --ServerApp.jpserver_extensions="{'lob.server.extension': True}"``; notebooks then reach
+``/lob/api/book/AAPL`` on the Jupyter origin. The market steps on Jupyter's IOLoop, exactly as under
+``lob serve`` (no dashboard here: the notebook widgets of :mod:`lob.viz` play that part).
 """
 from __future__ import annotations
 
