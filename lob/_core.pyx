@@ -2098,6 +2098,37 @@ cdef enum:
     _FILL_CAP = 256
 
 
+cdef struct StageEntry:        # one request of a journal block (lob.journal.format.BLOCK_INDEX, 32 bytes)
+    uint64_t seq_before
+    uint64_t seq_after
+    uint32_t n_events
+    uint32_t n_reports
+    uint32_t n_fills
+    uint32_t reserved
+
+
+cdef struct StageBuf:
+    uint8_t* data
+    int64_t n
+    int64_t cap
+
+
+cdef int _stage_put(StageBuf* b, const void* src, int64_t nbytes) except -1:
+    cdef int64_t cap
+    cdef uint8_t* p
+    if b.n + nbytes > b.cap:
+        cap = max(2 * b.cap, b.n + nbytes, 4096)
+        p = <uint8_t*>realloc(b.data, cap)
+        if p == NULL:
+            raise MemoryError()
+        b.data = p
+        b.cap = cap
+    if nbytes:
+        memcpy(b.data + b.n, src, nbytes)
+        b.n += nbytes
+    return 0
+
+
 cdef class ExchangeCore:
     """Compiled base of ``lob.Exchange``: symbols, owners and the per-call order path.
 
@@ -2119,6 +2150,15 @@ cdef class ExchangeCore:
     cdef list _rep_views                 # views [:n] of one reusable report array, n = 0 .. _REP_CAP
     cdef list _fill_views
     cdef int _depth                      # > 0 while listeners run (a listener may place orders itself)
+    cdef public object _wal_out          # journal: called with (events, reports, fills) after the engine
+    # the journal's stage: per-call requests appended in C (index, events, reports, fills) until the journal
+    # takes them as one block; no Python call per request
+    cdef StageBuf _st[4]
+    cdef public bint _stage_on
+    cdef public Py_ssize_t _stage_owners    # owner names the journal has written; a new one takes the slow path
+    cdef public int64_t _stage_limit        # requests, or 4 MB of bytes, before _stage_full() is called
+    cdef public object _stage_full
+    cdef readonly int64_t _stage_n
 
     def __cinit__(self, *args, **kwargs):
         import time
@@ -2133,7 +2173,14 @@ cdef class ExchangeCore:
         self._intake_error = None
         self._latency = None
         self._wal = None
+        self._wal_out = None
         self._depth = 0
+        memset(self._st, 0, sizeof(self._st))
+        self._stage_on = False
+        self._stage_owners = 0
+        self._stage_limit = 256
+        self._stage_full = None
+        self._stage_n = 0
         self._ev_arr = _empty(_EVENT_DESCR, 1)
         rep = _empty(_REPORT_DESCR, _REP_CAP)
         fill = _empty(_FILL_DESCR, _FILL_CAP)
@@ -2191,6 +2238,57 @@ cdef class ExchangeCore:
         """The last exchange-wide sequence number (reports and fills share it)."""
         return self._engine.seq
 
+    def __dealloc__(self):
+        cdef int k
+        for k in range(4):
+            free(self._st[k].data)
+
+    # --- the journal's stage --------------------------------------------------------------------
+    cdef int _stage_request(self, uint64_t seq_before, uint64_t seq_after, const Event* ev, int64_t n_ev,
+                            const Report* reps, int64_t n_rep, const Fill* fills, int64_t n_fill) except -1:
+        cdef StageEntry e
+        e.seq_before = seq_before
+        e.seq_after = seq_after
+        e.n_events = <uint32_t>n_ev
+        e.n_reports = <uint32_t>n_rep
+        e.n_fills = <uint32_t>n_fill
+        e.reserved = 0
+        _stage_put(&self._st[0], &e, sizeof(StageEntry))
+        _stage_put(&self._st[1], ev, n_ev * sizeof(Event))
+        _stage_put(&self._st[2], reps, n_rep * sizeof(Report))
+        _stage_put(&self._st[3], fills, n_fill * sizeof(Fill))
+        self._stage_n += 1
+        return 0
+
+    cdef bint _stage_is_full(self):
+        return (self._stage_n >= self._stage_limit or
+                self._st[1].n + self._st[2].n + self._st[3].n >= (4 << 20))
+
+    def _stage_add(self, events, reports, fills, uint64_t seq_before, uint64_t seq_after):
+        """Stage one request given as arrays (the journal's Python path); returns whether the stage is full."""
+        cdef const uint8_t[::1] e = np.ascontiguousarray(events).view(np.uint8).reshape(-1)
+        cdef const uint8_t[::1] r = np.ascontiguousarray(reports).view(np.uint8).reshape(-1)
+        cdef const uint8_t[::1] f = np.ascontiguousarray(fills).view(np.uint8).reshape(-1)
+        self._stage_request(seq_before, seq_after, <const Event*>(&e[0] if len(events) else NULL), len(events),
+                            <const Report*>(&r[0] if len(reports) else NULL), len(reports),
+                            <const Fill*>(&f[0] if len(fills) else NULL), len(fills))
+        return self._stage_is_full()
+
+    def _stage_take(self):
+        """``(n, seq_after of the last, index, events, reports, fills)`` of the staged requests (bytes, in
+        order), emptying the stage; ``None`` when it is empty."""
+        cdef int k
+        cdef StageEntry* last
+        if self._stage_n == 0:
+            return None
+        last = <StageEntry*>(self._st[0].data + self._st[0].n - sizeof(StageEntry))
+        out = (self._stage_n, last.seq_after) + tuple(
+            (<char*>self._st[k].data)[:self._st[k].n] if self._st[k].n else b"" for k in range(4))
+        for k in range(4):
+            self._st[k].n = 0
+        self._stage_n = 0
+        return out
+
     # --- the per-call path ----------------------------------------------------------------------
     cdef int64_t _now(self, object ts_ns) except? -1:
         if ts_ns is None:
@@ -2223,10 +2321,15 @@ cdef class ExchangeCore:
         ev.reserved = <uint8_t>reject_reason      # an edge rejection still goes through the engine's output path
         events = None
         cdef bint shared = self._depth == 0      # nested requests (placed by a listener) get fresh arrays
-        if self._wal is not None or self._listeners:
+        # staged requests skip the Python journal hooks; a new owner name takes them (an owners record first)
+        cdef bint staged = self._stage_on
+        cdef bint slow_wal = self._wal is not None and not (staged and
+                                                             len(self._owner_names) == self._stage_owners)
+        cdef uint64_t seq_before = eng.seq
+        if slow_wal or self._listeners or (self._wal_out is not None and not staged):
             events = self._ev_arr if shared else _empty(_EVENT_DESCR, 1)
             memcpy(cnp.PyArray_DATA(events), ev, sizeof(Event))
-        if self._wal is not None:
+        if slow_wal:
             try:
                 self._depth += 1
                 self._wal(events)
@@ -2236,6 +2339,16 @@ cdef class ExchangeCore:
             finally:
                 self._depth -= 1
         eng.process_single(ev)
+        if staged:
+            self._stage_request(seq_before, eng.seq, ev, 1, eng.rep_buf, eng.rep_n, eng.fill_buf, eng.fill_n)
+            if self._stage_is_full():
+                try:
+                    self._stage_full()
+                except Exception as e:   # the request stands (the "batch" loss window); intake stops
+                    self._intake_error = f"journal write failed: {type(e).__name__}: {e}"
+        elif self._wal_out is not None:
+            reports, fills = eng.outputs_copy()
+            self._wal_out(events, reports, fills)
         if t0:
             t3 = _now_ns()
         r = &eng.rep_buf[0]
@@ -2385,8 +2498,10 @@ cdef class ExchangeCore:
         self._engine.process_single(&ev)
         out = [_make_report(self._infos[self._engine.rep_buf[i].symbol], &self._engine.rep_buf[i])
                for i in range(self._engine.rep_n)]
-        if self._listeners:
+        if self._listeners or self._wal_out is not None:
             reports, fills = self._engine.outputs_copy()
+            if self._wal_out is not None:
+                self._wal_out(events, reports, fills)
             for fn in self._listeners:
                 fn(events, reports, fills)
         return out

@@ -288,6 +288,8 @@ class Exchange(ExchangeCore):
         t1 = time.perf_counter_ns() if perf is not None else 0
         reports, fills = self._engine.apply(events)
         t2 = time.perf_counter_ns() if perf is not None else 0
+        if self._wal_out is not None:
+            self._wal_out(events, reports, fills)
         for fn in self._listeners:
             fn(events, reports, fills)
         if perf is not None:
@@ -310,6 +312,7 @@ class Exchange(ExchangeCore):
                 r, f = self._engine.apply(chunk)
                 match_ns += time.perf_counter_ns() - t1
                 applied = i + len(chunk)
+                self._wal_out(chunk, r, f)
                 for fn in self._listeners:
                     fn(chunk, r, f)
                 reps.append(r)

@@ -43,7 +43,11 @@ def _mixed_flow(ex, seen, hashes):
 
 
 @pytest.fixture
-def journaled(tmp_path):
+def journaled(tmp_path, monkeypatch):
+    import lob.journal.journal as jj
+
+    # batches of 1,500 events (96 KB) get records of their own, as batches over 4 MB do by default
+    monkeypatch.setattr(jj, "_COPY_LIMIT", 64 << 10)
     ex = lob.Exchange(symbols=["A", "B"], journal=tmp_path / "j", fsync="never")
     ex.journal.batch_records = 16
     seen, hashes = [], {0: ex.state_hash()}
@@ -62,7 +66,7 @@ def test_small_requests_share_blocks_and_large_batches_do_not(journaled):
     path, ex, seen, _ = journaled
     recs = scan(path / "journal.lobj").records
     types = [r.type for r in recs]
-    assert types.count(RecordType.BLOCK) >= 10
+    assert types.count(RecordType.PACKED_BLOCK) >= 10      # the writer packs every block
     # large batches are records of their own, packed by the writer thread (fsync="never" has one too)
     assert not [r for r in recs if r.type == RecordType.INPUT]
     inputs = [r for r in recs if r.type == RecordType.PACKED_INPUT]
@@ -188,3 +192,30 @@ def test_a_cut_anywhere_recovers_a_prefix_of_the_requests(journaled, tmp_path):
         assert rec.state_hash() == hashes[rec.seq], cut
         rec.close()
         shutil.rmtree(d)
+
+
+def test_batches_under_the_copy_limit_are_staged_into_blocks(tmp_path):
+    ex = lob.Exchange(symbols=["A", "B"], journal=tmp_path / "j", fsync="batch")
+    seen = []
+    ex.add_listener(lambda e, r, f: seen.append((e.copy(), r.copy(), f.copy())))
+    rng = np.random.default_rng(3)
+    for k in range(40):                         # 40 batches of 1,500 events, about 8 MB with their outputs
+        ev = lob.empty_events(1500)
+        ev["action"] = lob.Action.ADD
+        ev["symbol"] = k % 2
+        ev["side"] = rng.integers(0, 2, 1500)
+        ev["price_ticks"] = 1000 + rng.integers(-9, 10, 1500)
+        ev["qty_lots"] = rng.integers(1, 20, 1500)
+        ex.apply(ev)
+    want = ex.state_hash()
+    ex.close()
+    types = [r.type for r in scan(tmp_path / "j" / "journal.lobj").records]
+    assert RecordType.PACKED_INPUT not in types and RecordType.INPUT not in types
+    assert types.count(RecordType.PACKED_BLOCK) >= 2
+    back = lob.Exchange.open(tmp_path / "j")
+    assert back.state_hash() == want
+    df = read(tmp_path / "j")
+    assert (df["record"] == "input").sum() == 60_000
+    assert (df["record"] == "report").sum() == sum(len(r) for _, r, _ in seen)
+    assert (df["record"] == "fill").sum() == sum(len(f) for _, _, f in seen)
+    back.close()

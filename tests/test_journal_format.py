@@ -124,7 +124,7 @@ def test_a_damaged_length_in_a_journal_stops_recovery_and_repair_cuts_there(tmp_
     ex.close()
     f = tmp_path / "j" / "journal.lobj"
     recs = scan(f).records
-    k = next(k for k in range(len(recs) // 2, len(recs)) if recs[k].type in (RecordType.INPUT, RecordType.BLOCK))
+    k = next(k for k in range(len(recs) // 2, len(recs)) if recs[k].type in (RecordType.INPUT, RecordType.BLOCK, RecordType.PACKED_BLOCK))
     target, before = recs[k], recs[k - 1]
     data = bytearray(f.read_bytes())
     data[target.offset + 3] ^= 0x40            # the length now points far past the end of the file

@@ -17,12 +17,14 @@ fsync policies (``fsync=``):
     the input reaches the OS before the engine sees it and every request is fsynced before its
     acknowledgement returns: every acknowledged request survives a crash or a power loss.
 ``"batch"`` (default)
-    group commit: records are coalesced in memory and handed to the OS once ``batch_records`` requests
-    (default 256) have accumulated; a background thread hands over the rest and fsyncs every ``batch_ms``
-    (default 5 ms), so the caller never waits for the disk. A *process* crash (SIGKILL, a segfault) loses at
-    most the requests still in memory: fewer than ``batch_records``, none acknowledged more than about
-    ``batch_ms`` before the crash (plus the time the thread waits for the GIL under load, at most
-    ``sys.getswitchinterval()``, 5 ms by default). A *machine* crash or power loss also loses what the OS
+    group commit: requests are staged in memory by the core (a C buffer, no Python call per request) and
+    written as one packed block once ``batch_records`` requests (default 256) or 4 MB have accumulated; a
+    background thread writes the rest and fsyncs every ``batch_ms`` (default 5 ms), so the caller never
+    waits for the disk. A *process* crash (SIGKILL, a segfault) loses at most the requests still in memory:
+    fewer than ``batch_records``, none acknowledged more than about ``batch_ms`` before the crash (plus the
+    time the thread waits for the GIL under load, at most ``sys.getswitchinterval()``, 5 ms by default);
+    for batches of thousands of events, whose blocks the writer thread writes, at most the last 8 MB of
+    them. A *machine* crash or power loss also loses what the OS
     had not written: at most the requests acknowledged since the last completed fsync, i.e. within about
     ``batch_ms`` plus one fsync's duration. Always the newest requests: the journal stays a prefix.
 ``"never"``
@@ -34,7 +36,7 @@ rejected with reason ``journal_unavailable`` before it reaches the book; under `
 finds it within ``batch_ms`` and the requests after it are rejected (those acknowledged in between are the
 loss window above).
 
-Under ``"batch"`` and ``"never"`` a writer thread does the writing: large input and output arrays are packed
+Under ``"batch"`` and ``"never"`` a writer thread does the heavy writing: batches over 4 MB are packed
 (a lossless delta + varint encoding, about a sixth of their size, see ``lob.journal.format``), checksummed
 and written there, while the caller's thread goes on matching; a journaled batch of more than 131,072 events
 is matched in chunks so that the writer overlaps with the engine, and the call returns once its records are

@@ -55,6 +55,7 @@ class RecordType(enum.IntEnum):
     PACKED_INPUT = 8     # INPUT, REPORTS and FILLS records in the compact encoding (below); same seq meaning
     PACKED_REPORTS = 9
     PACKED_FILLS = 10
+    PACKED_BLOCK = 11    # a BLOCK whose events, reports and fills are packed (below)
 
 
 # A PACKED_* payload is u32 n (records) followed by lob._core.pack_words of the n records: each 8-byte word
@@ -64,6 +65,8 @@ class RecordType(enum.IntEnum):
 PACKED = {RecordType.PACKED_INPUT: RecordType.INPUT, RecordType.PACKED_REPORTS: RecordType.REPORTS,
           RecordType.PACKED_FILLS: RecordType.FILLS}
 PACK_OF = {v: k for k, v in PACKED.items()}
+# A PACKED_BLOCK payload: the BLOCK head and index as in a BLOCK, then u32 length + packed events, u32 length
+# + packed reports, and the packed fills (the rest).
 
 
 # A BLOCK payload holds n requests column-wise, so that recovery joins their events in one go:
@@ -106,6 +109,30 @@ def unpack_payload(rtype, payload, itemsize: int):
         return unpack_words(np.frombuffer(payload, np.uint8, offset=4), n, itemsize)
     except ValueError as e:
         raise JournalCorruptError(f"packed {RecordType(rtype).name} record: {e}") from None
+
+
+def unpack_block(payload, event_size: int, report_size: int, fill_size: int) -> bytes:
+    """The plain BLOCK payload of a PACKED_BLOCK record's payload."""
+    from lob._core import unpack_words
+
+    try:
+        n, ne, nr, nf = BLOCK_HEAD.unpack_from(payload, 0)
+        off = BLOCK_HEAD.size + n * BLOCK_ENTRY.size
+        head = bytes(payload[:off])
+        cols = []
+        for count, size, last in ((ne, event_size, False), (nr, report_size, False), (nf, fill_size, True)):
+            if last:
+                length = len(payload) - off
+            else:
+                (length,) = _U32.unpack_from(payload, off)
+                off += 4
+            if length < 0 or off + length > len(payload):
+                raise ValueError(f"a column of {length} bytes runs past the record's end")
+            cols.append(unpack_words(np.frombuffer(payload, np.uint8, count=length, offset=off), count, size))
+            off += length
+    except (ValueError, struct.error) as e:
+        raise JournalCorruptError(f"packed block record: {e}") from None
+    return b"".join([head, *cols])
 
 
 class Record(NamedTuple):

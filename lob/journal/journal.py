@@ -14,19 +14,19 @@ import pandas as pd
 
 from lob._core import EVENT_DTYPE, FILL_DTYPE, ORDER_DTYPE, REPORT_DTYPE
 from lob.errors import ConfigError, JournalCorruptError, JournalError
-from lob.journal.format import (BLOCK_ENTRY, BLOCK_HEAD, MAGIC, PACK_OF, PACKED, RecordType, header,
-                                header_parts, scan, split_block, truncate_torn_tail, unpack_payload)
+from lob.journal.format import (BLOCK_HEAD, MAGIC, PACK_OF, PACKED, RecordType, header, header_parts, scan,
+                                split_block, truncate_torn_tail, unpack_block, unpack_payload)
 
 __all__ = ["Journal", "open_exchange", "exchange_at", "fork", "read", "export", "verify", "repair"]
 
 VERSION = 1
 FSYNC = ("always", "batch", "never")
 _SMALL = 1 << 12          # records (and requests' events) smaller than this are coalesced in memory
-_ENTRY = BLOCK_ENTRY.pack
 _REPLAY_CHUNK = 1 << 16    # events per apply during recovery
 _OPEN = weakref.WeakSet()   # journals not closed yet, committed at interpreter exit
 _WRITER_LIMIT = 64 << 20   # bytes queued to the writer thread before the caller waits (memory stays bounded)
-_COPY_LIMIT = 4 << 20      # arrays of the caller's up to this size are copied for the writer (larger: waited for)
+_COPY_LIMIT = 4 << 20      # requests up to this size are staged (copied), larger ones written from the caller's arrays
+_ASYNC_BLOCK = 1 << 20     # staged blocks of this size are packed and written by the writer thread
 _ITEMSIZE = {RecordType.INPUT: EVENT_DTYPE.itemsize, RecordType.REPORTS: REPORT_DTYPE.itemsize,
              RecordType.FILLS: FILL_DTYPE.itemsize}
 
@@ -101,7 +101,9 @@ class _Writer:
                 self.items.clear()
             try:
                 for item, _ in batch:
-                    if isinstance(item, tuple):
+                    if isinstance(item, tuple) and item[0] == "block":
+                        item = _packed_block(*item[1:])
+                    elif isinstance(item, tuple):
                         rtype, seq, arr = item
                         packed = pack_words(arr.view(np.uint8), arr.dtype.itemsize)
                         payload = [_U32N(len(arr)), packed]
@@ -118,6 +120,18 @@ class _Writer:
                 self.queued -= sum(nb for _, nb in batch)
                 self.dirty = True
                 self.cond.notify_all()
+
+
+def _packed_block(n, seq, idx, ev, rep, fill) -> list:
+    """The buffers of a PACKED_BLOCK record (see lob.journal.format) of ``n`` staged requests."""
+    from lob._core import pack_words
+
+    cols = [pack_words(np.frombuffer(b, np.uint8), dt.itemsize)
+            for b, dt in ((ev, EVENT_DTYPE), (rep, REPORT_DTYPE), (fill, FILL_DTYPE))]
+    parts = [BLOCK_HEAD.pack(n, len(ev) // EVENT_DTYPE.itemsize, len(rep) // REPORT_DTYPE.itemsize,
+                             len(fill) // FILL_DTYPE.itemsize), idx,
+             _U32N(len(cols[0])), cols[0], _U32N(len(cols[1])), cols[1], cols[2]]
+    return [header_parts(RecordType.PACKED_BLOCK, seq, parts), *parts]
 
 
 def _U32N(n: int) -> bytes:
@@ -140,10 +154,11 @@ def _paths(path) -> tuple[Path, Path, Path]:
 class Journal:
     """The writer side, attached to one exchange (created by ``Exchange(journal=...)``).
 
-    Records go to the file without copies (checksums over the arrays in place, ``os.writev``); small
-    records (the per-call path) are coalesced in memory and reach the OS when ``batch_records`` requests
-    have accumulated, on ``commit()`` / ``close()`` / ``snapshot()``, and (``fsync="batch"``) every
-    ``batch_ms`` from a background thread that also fsyncs. See the package docstring for the loss windows.
+    Under ``fsync="always"`` every request is its own plain records, written and fsynced before it returns.
+    Otherwise requests are staged by the core and written as packed blocks when ``batch_records`` requests
+    (or 4 MB) have accumulated, on ``commit()`` / ``close()`` / ``snapshot()``, and (``fsync="batch"``) every
+    ``batch_ms`` from a background thread that also fsyncs; batches over 4 MB are packed and written by a
+    writer thread while the engine matches. See the package docstring for the loss windows.
     """
 
     def __init__(self, exchange, path, fsync: str = "batch", batch_records: int = 256, batch_ms: float = 5.0,
@@ -157,7 +172,7 @@ class Journal:
         self.exchange = exchange
         self.root, self.file, self.snap_dir = _paths(path)
         self.fsync = fsync
-        self.batch_records = int(batch_records)
+        self._batch_records = int(batch_records)
         self.batch_ms = float(batch_ms)
         self.snapshot_every = snapshot_every
         self._pending = 0               # direct (own-record) requests since the last write
@@ -165,7 +180,6 @@ class Journal:
         self._owners_written = len(exchange._owner_names)
         self._closed = False
         self._buf = bytearray()         # coalesced small records not yet written to the OS
-        self._queue = collections.deque()   # small requests (entry, events, reports, fills, seq) for the next block
         self._direct = True
         self._seq_before = exchange.seq
         self._dirty = False             # written to the OS since the last fsync
@@ -176,6 +190,7 @@ class Journal:
         self._writer = None
         self._pipelining = False        # inside Exchange.apply's chunked loop: it waits for the writer at the end
         self._must_wait = False         # a large array of the caller's is queued: wait before returning
+        self._block_ticket = 0          # the writer's ticket of the last block handed to it
         self._fd = None
         if not _resume:
             if self.file.exists() and self.file.stat().st_size > len(MAGIC):
@@ -203,8 +218,27 @@ class Journal:
                                             name=f"lob-journal-{self.root.name}", daemon=True)
             self._thread.start()
         exchange._wal = self._write_input
-        exchange.add_listener(self._write_outputs)
+        exchange._wal_out = self._write_outputs
+        if self._writer is not None:
+            # per-call requests are staged by the core itself (no Python call each), taken here as blocks
+            exchange._stage_limit = self._batch_records
+            exchange._stage_full = self._on_stage_full
+            exchange._stage_owners = self._owners_written
+            exchange._stage_on = True
         _OPEN.add(self)
+
+    @property
+    def batch_records(self) -> int:
+        """Requests per group commit (see the package docstring); settable."""
+        return self._batch_records
+
+    @batch_records.setter
+    def batch_records(self, n: int) -> None:
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ConfigError(f"batch_records must be an int >= 1, got {n!r}")
+        self._batch_records = int(n)
+        if self._writer is not None:
+            self.exchange._stage_limit = self._batch_records
 
     @property
     def path(self) -> Path:
@@ -240,20 +274,32 @@ class Journal:
             self._buf = bytearray()
 
     def _close_block(self) -> None:
-        # frame the small requests queued so far as one BLOCK record (one header, one checksum) in the write
-        # buffer; the caller holds the lock. The order path appends to the deque without the lock (deque
-        # appends and pops are atomic), so requests queued meanwhile simply wait for the next block.
-        q = self._queue
-        n = len(q)
-        if not n:
+        # the requests the core has staged so far become one block record, packed and framed by the writer
+        # thread; the caller holds the lock (the stage itself is only touched with the GIL held)
+        staged = self.exchange._stage_take()
+        if staged is None:
             return
-        items = [q.popleft() for _ in range(n)]
-        idx, ev, rep, fill = (b"".join([it[k] for it in items]) for k in range(4))
-        parts = (BLOCK_HEAD.pack(n, len(ev) // EVENT_DTYPE.itemsize, len(rep) // REPORT_DTYPE.itemsize,
-                                 len(fill) // FILL_DTYPE.itemsize), idx, ev, rep, fill)
-        self._buf += header_parts(RecordType.BLOCK, items[-1][4], parts)
-        for part in parts:
-            self._buf += part
+        n, seq, idx, ev, rep, fill = staged
+        if self._buf:
+            self._write([self._buf])
+            self._buf = bytearray()
+        w = self._writer
+        nbytes = len(ev) + len(rep) + len(fill)
+        if nbytes >= _ASYNC_BLOCK:
+            # a block of a few large requests (batches of thousands of events): the writer packs and writes
+            # it while the engine goes on; at most one such block is in its hands (the loss window)
+            if self._block_ticket:
+                w.wait(self._block_ticket)
+            self._block_ticket = w.put(("block", n, seq, idx, ev, rep, fill), nbytes)
+            return
+        # a block of small requests is packed and written here: handing it over would cost two thread
+        # switches, more than the writing. The writer's earlier records come first.
+        if w.done_n != w.put_n:
+            w.wait()
+        w._raise()
+        _writev(self._fd, _packed_block(n, seq, idx, ev, rep, fill))
+        w.dirty = True
+        self._since_snapshot += len(ev) // EVENT_DTYPE.itemsize
 
     def _write(self, parts) -> None:
         # caller holds the lock (every put to the writer does): the buffers are not touched after this
@@ -286,8 +332,9 @@ class Journal:
             raise JournalError("the journal is closed" if self._closed else
                                f"the journal's background commit failed: {self._error}")
         ex = self.exchange
-        if (self.fsync != "always" and events.nbytes < _SMALL and len(ex._owner_names) == self._owners_written):
-            # the common per-call case: the request joins the open block when its outputs arrive
+        if (self._writer is not None and events.nbytes < _COPY_LIMIT and len(ex._owner_names) == self._owners_written
+                and not self._pipelining):
+            # a request of up to a few MB: it joins the stage (the next block) when its outputs arrive
             self._seq_before = ex.seq
             self._direct = False
             return
@@ -296,8 +343,9 @@ class Journal:
                 new = {i: ex._owner_names[i] for i in range(self._owners_written, len(ex._owner_names))}
                 self._append(RecordType.OWNERS, ex.seq, json.dumps(new).encode())
                 self._owners_written = len(ex._owner_names)
+                ex._stage_owners = self._owners_written
             self._seq_before = ex.seq
-            self._direct = self.fsync == "always" or events.nbytes >= _SMALL
+            self._direct = self._writer is None or events.nbytes >= _COPY_LIMIT or self._pipelining
             if self._direct:
                 # its own records: a large batch goes to the file without a copy; under "always" the input
                 # reaches the OS before the engine sees it, so a failed write rejects the request
@@ -308,13 +356,10 @@ class Journal:
     def _write_outputs(self, events, reports, fills) -> None:
         seq = self.exchange.seq
         if not self._direct:
-            # the per-call path: one lock-free append; framing waits for the group commit
-            q = self._queue
-            q.append((_ENTRY(self._seq_before, seq, len(events), len(reports), len(fills), 0),
-                      events.tobytes(), reports.tobytes(), fills.tobytes(), seq))
-            if len(q) >= self.batch_records:
-                with self._lock:
-                    self._flush_locked()
+            # a small request through Python (a small batch, a halt): staged like the per-call ones
+            if self.exchange._stage_add(events, reports, fills, self._seq_before, seq):
+                self._on_stage_full()
+            return
         else:
             with self._lock:
                 if len(reports):
@@ -331,6 +376,13 @@ class Journal:
                 self._must_wait = False
                 self._writer.wait()
         self._since_snapshot += len(events)
+        if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
+            self.snapshot()
+
+    def _on_stage_full(self) -> None:
+        # called by the core when the stage holds batch_records requests (or 4 MB): one block to the writer
+        with self._lock:
+            self._flush_locked()
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
 
@@ -416,10 +468,14 @@ class Journal:
                 self._writer.stop()
             os.close(self._fd)
             self._fd = None
-            if self.exchange._wal == self._write_input:
-                self.exchange._wal = None
-            if self._write_outputs in self.exchange._listeners:
-                self.exchange.remove_listener(self._write_outputs)
+            ex = self.exchange
+            if ex._wal == self._write_input:
+                ex._wal = None
+            if ex._wal_out == self._write_outputs:
+                ex._wal_out = None
+            if ex._stage_full == self._on_stage_full:
+                ex._stage_on = False
+                ex._stage_full = None
 
 
 def _group_commit(ref) -> None:
@@ -505,7 +561,9 @@ def _load_records(path, repair_tail: bool, outputs: bool = True):
     if not result.records or result.records[0].type != RecordType.HEADER:
         raise JournalCorruptError(f"{file}: the first record is not a header")
     # packed records read as their plain kind (recovery never looks at outputs: they stay packed, unread)
-    records = [r if r.type not in PACKED else
+    records = [r if r.type not in PACKED and r.type != RecordType.PACKED_BLOCK else
+               r._replace(type=RecordType.BLOCK, payload=unpack_block(r.payload, *_ITEMSIZE.values()))
+               if r.type == RecordType.PACKED_BLOCK else
                r._replace(type=PACKED[r.type],
                           payload=unpack_payload(r.type, r.payload, _ITEMSIZE[PACKED[r.type]])
                           if outputs or r.type == RecordType.PACKED_INPUT else b"")
@@ -807,6 +865,11 @@ def verify(path) -> dict:
             events += len(unpack_payload(r.type, r.payload, EVENT_DTYPE.itemsize)) // EVENT_DTYPE.itemsize
         elif r.type == RecordType.BLOCK:
             idx, ev, _, _ = split_block(r.payload, EVENT_DTYPE, REPORT_DTYPE, FILL_DTYPE)
+            requests += len(idx)
+            events += len(ev)
+        elif r.type == RecordType.PACKED_BLOCK:
+            idx, ev, _, _ = split_block(unpack_block(r.payload, *_ITEMSIZE.values()), EVENT_DTYPE, REPORT_DTYPE,
+                                        FILL_DTYPE)
             requests += len(idx)
             events += len(ev)
     return dict(path=str(file), records=len(result.records), requests=requests, events=events, bytes=result.end,
