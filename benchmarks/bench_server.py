@@ -1,43 +1,51 @@
 """Server benchmark on loopback (bounded loops; prints JSON).
 
-1. REST order submit (``POST /api/orders``) latency p50/p99 and requests/s at concurrency 1, 16, 64, against a
-   bare Tornado JSON echo handler served by the same process, measured in the same run (ratio = lob / echo).
-2. 1,000 WebSocket clients subscribed to level2 (+ trades) of the 4 symbols while the market steps at 10 Hz:
-   p50/p99 delivery lag from publication (``ts_ns`` of level2 messages) and from the engine event time of trades.
-3. Matching throughput (market steps run back to back) with 50 reading clients, then the same with one more
-   client that subscribes to everything and never reads: the ratio, and whether that client was dropped.
+The server runs in a subprocess (``--serve PORT``) next to a bare Tornado JSON echo handler (``/echo``), and every
+load generator runs in processes of its own (cheap epoll clients on raw sockets), so no client steals the server's
+event loop. The machine may be shared: each closed-loop figure is the median of several alternating lob/echo
+rounds, and the server's own CPU time per request (``psutil``) is reported next to the requests/s.
 
-The server runs in a subprocess (``python benchmarks/bench_server.py --serve PORT``); the clients run here on
-raw asyncio sockets so that client overhead stays small. Usage::
+1. REST order submit (``POST /api/orders``) vs the echo at concurrency 1, 16, 64: p50/p99 latency, requests/s,
+   server CPU us/request; ``rps_ratio`` = lob / echo (goal >= 0.6).
+2. Open-loop paced submits at 500 requests/s (several connections, requests sent on schedule whatever the
+   replies): p50/p99/p999 from the actual send and from the scheduled send, with the market idle and with the
+   market stepping at 10 Hz (goal: p99 < 1 ms).
+3. 1,000 WebSocket clients (spread over ``--ws-procs`` processes) on level2 + trades of the 4 symbols while the
+   market steps at 10 Hz: delivery lag of level2 updates from the server's publication stamp (``ts_ns``, the
+   oldest change in the message) and of trades from their engine time; sequence gaps seen (goal: p99 < 100 ms).
+4. Matching throughput (market steps back to back) with 50 reading clients, then while one more client that
+   subscribes to everything never reads: events/s over the time it is connected, and when it was dropped.
 
-    python benchmarks/bench_server.py [--requests 2000] [--clients 1000] [--seconds 5]
+Usage::
+
+    python benchmarks/bench_server.py [--requests 3000] [--rounds 3] [--clients 1000] [--ws-procs 4] [--seconds 5]
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
 import os
+import resource
+import select
 import socket
 import subprocess
 import sys
 import time
 
-import numpy as np
-
 TOKEN = "bench-token-0001"
+SYMS = ["AAPL", "GOOGL", "MSFT", "TSLA"]
 
 
 # --------------------------------------------------------------------------------------------------
 # server side
 # --------------------------------------------------------------------------------------------------
 def serve(port: int) -> None:
+    import asyncio
+
     import tornado.web
-    from tornado.ioloop import IOLoop
 
     from lob.server import Accounts, Hub, Runner, make_app
-    from lob.server.handlers import routes
     from lob.server.market import BotMarket
 
     class Echo(tornado.web.RequestHandler):
@@ -57,29 +65,27 @@ def serve(port: int) -> None:
             async def post(self, what):
                 if what == "start":
                     runner.start()
-                    return self.finish("{}")
-                if what == "stop":
+                elif what == "stop":
                     runner.stop()
-                    return self.finish("{}")
-                if what == "spin":      # run the market back to back for some seconds, yielding between steps
+                elif what == "spin":    # the market back to back, yielding between steps; 0.25 s slices
                     secs = float(self.get_argument("seconds", "3"))
-                    ev0, steps, t0 = hub.perf.events_total, 0, time.perf_counter()
+                    slices, t0 = [], time.perf_counter()
                     while time.perf_counter() - t0 < secs:
-                        hub.step_market()
-                        steps += 1
-                        await asyncio.sleep(0)
-                    dt = time.perf_counter() - t0
-                    return self.finish(json.dumps(dict(steps_per_s=steps / dt,
-                                                       events_per_s=(hub.perf.events_total - ev0) / dt,
-                                                       clients=len(hub.subscribers),
-                                                       dropped=int(hub.stats["clients_dropped"]))))
-                if what == "stats":
-                    return self.finish(json.dumps(dict(clients=len(hub.subscribers),
-                                                       dropped=int(hub.stats["clients_dropped"]))))
+                        ev0, s0, steps = hub.perf.events_total, time.perf_counter(), 0
+                        while time.perf_counter() - s0 < 0.25:
+                            hub.step_market()
+                            steps += 1
+                            await asyncio.sleep(0)
+                        slices.append(dict(s=time.perf_counter() - s0, events=hub.perf.events_total - ev0,
+                                           steps=steps, clients=len(hub.subscribers),
+                                           dropped=int(hub.stats["clients_dropped"])))
+                    return self.finish(json.dumps(slices))
+                self.finish(json.dumps(dict(clients=len(hub.subscribers), dropped=int(hub.stats["clients_dropped"]),
+                                            pid=os.getpid())))
 
         app = make_app(hub)
         app.add_handlers(".*$", [(r"/echo", Echo), (r"/bench/(\w+)", Control)])
-        app.listen(port, address="127.0.0.1", backlog=2048)
+        app.listen(port, address="127.0.0.1", backlog=4096)
         print("ready", flush=True)
         await asyncio.Event().wait()
 
@@ -87,220 +93,447 @@ def serve(port: int) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# client side
+# load generators (each in its own process; plain sockets and epoll, no asyncio)
 # --------------------------------------------------------------------------------------------------
-async def http(reader, writer, method, path, body=b"", headers=""):
-    writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
-                 f"Content-Type: application/json\r\n{headers}\r\n".encode() + body)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    n = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            n = int(line.split(b":")[1])
-    data = await reader.readexactly(n) if n else b""
-    return status, data
-
-
-async def one_shot(port, method, path, body=b""):
-    r, w = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        return await http(r, w, method, path, body)
-    finally:
-        w.close()
-
-
-async def rest_level(port, path, make_body, concurrency, total, headers):
-    lat = []
-    per = max(1, total // concurrency)
-
-    async def worker(k):
-        r, w = await asyncio.open_connection("127.0.0.1", port)
-        for i in range(per):
-            body = make_body(k, i)
-            t = time.perf_counter_ns()
-            status, _ = await http(r, w, "POST", path, body, headers)
-            lat.append(time.perf_counter_ns() - t)
-            assert status in (200, 201), status
-        w.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker(k) for k in range(concurrency)))
-    dt = time.perf_counter() - t0
-    a = np.array(lat) / 1e3
-    return dict(p50_us=float(np.percentile(a, 50)), p99_us=float(np.percentile(a, 99)), rps=len(lat) / dt,
-                n=len(lat))
-
-
-def order_body(k, i):
+def _requests(path: str, auth: bool) -> list[bytes]:
     # buys and sells at one price cross each other, so the book stays small
-    side = "buy" if (k + i) % 2 else "sell"
-    return json.dumps({"symbol": "AAPL", "side": side, "qty": 1, "price": 190.0}).encode()
+    out = []
+    for side in ("buy", "sell"):
+        body = json.dumps({"symbol": "AAPL", "side": side, "qty": 1, "price": 190.0}).encode()
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n" + (f"Authorization: Bearer {TOKEN}\r\n" if auth else "") + "\r\n")
+        out.append(head.encode() + body)
+    return out
 
 
-async def bench_rest(port, total):
-    auth = f"Authorization: Bearer {TOKEN}\r\n"
+def _take_response(buf: bytearray) -> int | None:
+    """Status of the first whole HTTP response in buf (removed from it), or None if incomplete."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    i = buf.find(b"Content-Length: ", 0, end)
+    n = int(buf[i + 16:buf.index(b"\r\n", i)]) if i >= 0 else 0
+    if len(buf) < end + 4 + n:
+        return None
+    status = int(buf[9:12])
+    del buf[:end + 4 + n]
+    return status
+
+
+def _connect(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.setblocking(False)
+    return s
+
+
+def load_closed(port: int, path: str, conc: int, total: int, auth: bool) -> dict:
+    """Closed loop: ``conc`` connections, each sends its next request when the previous reply is in."""
+    reqs = _requests(path, auth)
+    socks = [_connect(port) for _ in range(conc)]
+    ep = select.epoll()
+    by_fd = {s.fileno(): k for k, s in enumerate(socks)}
+    for s in socks:
+        ep.register(s.fileno(), select.EPOLLIN)
+    bufs = [bytearray() for _ in socks]
+    sent_at = [0] * conc
+    left = [total // conc] * conc
+    lat, bad = [], 0
+    t0 = time.perf_counter()
+    for k, s in enumerate(socks):
+        sent_at[k] = time.perf_counter_ns()
+        s.send(reqs[k % 2])
+        left[k] -= 1
+    active = conc
+    while active:
+        for fd, _ in ep.poll():
+            k = by_fd[fd]
+            data = socks[k].recv(65536)
+            if not data:
+                raise ConnectionError("server closed a connection")
+            bufs[k] += data
+            status = _take_response(bufs[k])
+            if status is None:
+                continue
+            lat.append(time.perf_counter_ns() - sent_at[k])
+            bad += status not in (200, 201)
+            if left[k]:
+                left[k] -= 1
+                sent_at[k] = time.perf_counter_ns()
+                socks[k].send(reqs[(k + left[k]) % 2])
+            else:
+                active -= 1
+    dt = time.perf_counter() - t0
+    for s in socks:
+        s.close()
+    return dict(lat_ns=lat, seconds=dt, bad=bad)
+
+
+def load_paced(port: int, path: str, rate: float, seconds: float, auth: bool, conns: int = 16) -> dict:
+    """Open loop: request i is due at t0 + i/rate whatever the replies (a free connection of ``conns`` sends it)."""
+    reqs = _requests(path, auth)
+    socks = [_connect(port) for _ in range(conns)]
+    by_fd = {s.fileno(): k for k, s in enumerate(socks)}
+    fds = list(by_fd)
+    bufs = [bytearray() for _ in socks]
+    free = list(range(conns))
+    due_at, sent_at = [0] * conns, [0] * conns
+    n_total = int(rate * seconds)
+    period = 1e9 / rate
+    lat_sent, lat_due, late, bad = [], [], [], 0
+    t0 = time.perf_counter_ns() + 50_000_000
+    i = done = 0
+    while done < n_total:
+        now = time.perf_counter_ns()
+        while i < n_total and free and now >= t0 + i * period:
+            k = free.pop()
+            due_at[k] = int(t0 + i * period)
+            sent_at[k] = time.perf_counter_ns()
+            late.append(sent_at[k] - due_at[k])
+            socks[k].send(reqs[i % 2])
+            i += 1
+            now = time.perf_counter_ns()
+        wait = (t0 + i * period - now) / 1e9 if i < n_total and free else 0.05
+        # select, not epoll: epoll's timeout is rounded up to whole milliseconds, select's is in microseconds
+        for fd in select.select(fds, [], [], max(0.0, wait))[0]:
+            k = by_fd[fd]
+            data = socks[k].recv(65536)
+            if not data:
+                raise ConnectionError("server closed a connection")
+            bufs[k] += data
+            status = _take_response(bufs[k])
+            if status is None:
+                continue
+            t = time.perf_counter_ns()
+            lat_sent.append(t - sent_at[k])
+            lat_due.append(t - due_at[k])
+            bad += status not in (200, 201)
+            done += 1
+            free.append(k)
+    for s in socks:
+        s.close()
+    return dict(lat_sent_ns=lat_sent, lat_due_ns=lat_due, late_ns=late, bad=bad)
+
+
+def _ws_handshake(port: int, rcvbuf: int | None = None) -> socket.socket:
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)           # byte by byte: nothing after the handshake may be consumed here
+    assert head.startswith(b"HTTP/1.1 101"), head[:60]
+    return s
+
+
+def _ws_send(s: socket.socket, payload: bytes) -> None:
+    mask = os.urandom(4)
+    n = len(payload)
+    hdr = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+    s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+def _frames(buf: bytearray):
+    """Yield the payloads of the whole frames at the front of buf (and remove them)."""
+    pos, n_buf = 0, len(buf)
+    while n_buf - pos >= 2:
+        n, h = buf[pos + 1] & 0x7F, 2
+        if n == 126:
+            if n_buf - pos < 4:
+                break
+            n, h = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+        elif n == 127:
+            if n_buf - pos < 10:
+                break
+            n, h = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+        if n_buf - pos < h + n:
+            break
+        yield buf[pos], bytes(buf[pos + h:pos + h + n])
+        pos += h + n
+    del buf[:pos]
+
+
+def load_ws(port: int, n: int, first: int, subscribe_all: bool = False) -> None:
+    """WebSocket readers: connect, subscribe, say ready; on "go T_A T_B" read until T_B, record lags in [T_A, T_B]."""
+    socks = []
+    for j in range(first, first + n):
+        s = _ws_handshake(port)
+        for sym in (SYMS if subscribe_all else [SYMS[j % 4]]):
+            _ws_send(s, json.dumps({"op": "subscribe", "symbol": sym, "channels": ["level2", "trades"]}).encode())
+        s.setblocking(False)
+        socks.append(s)
+    ep = select.epoll()
+    by_fd = {s.fileno(): k for k, s in enumerate(socks)}
+    for s in socks:
+        ep.register(s.fileno(), select.EPOLLIN)
+    bufs = [bytearray() for _ in socks]
+    last_seq = [{} for _ in socks]
+    lag_l2, lag_tr = [], []
+    stats = dict(messages=0, bytes=0, gaps=0, closed=0)
+
+    def pump(timeout, record):
+        for fd, _ in ep.poll(timeout):
+            k = by_fd[fd]
+            try:
+                data = socks[k].recv(1 << 20)
+            except ConnectionError:
+                data = b""
+            if not data:
+                ep.unregister(fd)
+                stats["closed"] += 1
+                continue
+            now = time.time_ns()
+            stats["bytes"] += len(data) if record else 0
+            bufs[k] += data
+            for op, payload in _frames(bufs[k]):
+                if op & 0x0F != 1:
+                    continue
+                if record:
+                    stats["messages"] += 1
+                if payload.startswith(b'{"type":"level2_update"'):
+                    m = json.loads(payload)
+                    prev = last_seq[k].get(m["symbol"])
+                    if not m.get("snapshot") and prev is not None and m["prev_seq"] != prev:
+                        stats["gaps"] += 1
+                    last_seq[k][m["symbol"]] = m["seq"]
+                    if record and not m.get("snapshot"):
+                        lag_l2.append(now - m["ts_ns"])
+                elif record and payload.startswith(b'{"type":"trade"'):
+                    i = payload.rindex(b'"ts_ns":') + 8
+                    j = i
+                    while payload[j] in b"0123456789":
+                        j += 1
+                    lag_tr.append(now - int(payload[i:j]))
+
+    t_end = time.time() + 3.0
+    while time.time() < t_end and any(len(d) < 1 for d in last_seq):      # every snapshot in
+        pump(0.05, False)
+    print("ready", flush=True)
+    _, t_a, t_b = sys.stdin.readline().split()
+    t_a, t_b = float(t_a), float(t_b)
+    while time.time() < t_a:
+        pump(0.05, False)
+    while time.time() < t_b:
+        pump(0.05, True)
+    print(json.dumps(dict(lag_l2_ns=lag_l2, lag_trade_ns=lag_tr, **stats)), flush=True)
+    for s in socks:
+        s.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# orchestration
+# --------------------------------------------------------------------------------------------------
+def _pct(a, ps=(50, 99, 99.9), scale=1e3, unit="us") -> dict:
+    import numpy as np
+
+    a = np.asarray(a, dtype=np.float64) / scale
+    if not len(a):
+        return dict(n=0)
+    out = {f"p{str(p).replace('.', '')}_{unit}": round(float(np.percentile(a, p)), 1) for p in ps}
+    out["max_" + unit] = round(float(a.max()), 1)
+    out["n"] = int(len(a))
+    return out
+
+
+def _spawn(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, *map(str, args)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, preexec_fn=_raise_nofile)
+
+
+def _raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
+
+
+def _run(*args) -> dict:
+    p = _spawn(*args)
+    out, _ = p.communicate(timeout=600)
+    if p.returncode:
+        raise RuntimeError(f"load generator {args} failed")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _post(port: int, path: str) -> dict:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n".encode())
+    buf = bytearray()
+    while True:
+        buf += s.recv(65536)
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end >= 0 and _take_response(bytearray(buf)) is not None:
+            break
+    s.close()
+    return json.loads(bytes(buf[head_end + 4:]))
+
+
+def bench_rest(port: int, server, total: int, rounds: int) -> dict:
+    import numpy as np
+
     out = {}
     for c in (1, 16, 64):
-        lob_r = await rest_level(port, "/api/orders", order_body, c, total, auth)
-        echo = await rest_level(port, "/echo", order_body, c, total, "")
-        out[f"c{c}"] = dict(lob=lob_r, echo=echo, rps_ratio=lob_r["rps"] / echo["rps"],
-                            p50_ratio=lob_r["p50_us"] / echo["p50_us"])
+        runs = {"lob": [], "echo": []}
+        for r in range(rounds):
+            for name in (("lob", "echo") if r % 2 == 0 else ("echo", "lob")):
+                path = "/api/orders" if name == "lob" else "/echo"
+                cpu0 = sum(server.cpu_times()[:2])
+                res = _run("--load", "closed", port, path, c, total, int(name == "lob"))
+                cpu = sum(server.cpu_times()[:2]) - cpu0
+                n = len(res["lat_ns"])
+                runs[name].append(dict(rps=n / res["seconds"], cpu_us_per_req=cpu / n * 1e6, lat=res["lat_ns"],
+                                       bad=res["bad"]))
+        level = {}
+        for name, rs in runs.items():
+            lat = np.concatenate([r["lat"] for r in rs])
+            level[name] = dict(rps=round(float(np.median([r["rps"] for r in rs])), 1),
+                               cpu_us_per_req=round(float(np.median([r["cpu_us_per_req"] for r in rs])), 1),
+                               **{k: v for k, v in _pct(lat, (50, 99)).items() if k != "max_us"},
+                               errors=sum(r["bad"] for r in rs))
+        ratios = [a["rps"] / b["rps"] for a, b in zip(runs["lob"], runs["echo"])]
+        level["rps_ratio"] = round(float(np.median(ratios)), 3)
+        level["rps_ratio_rounds"] = [round(x, 3) for x in ratios]
+        level["cpu_ratio"] = round(level["echo"]["cpu_us_per_req"] / level["lob"]["cpu_us_per_req"], 3)
+        out[f"c{c}"] = level
+    out["goal_rps_ratio_0_6_met"] = all(out[f"c{c}"]["rps_ratio"] >= 0.6 for c in (1, 16, 64))
     return out
 
 
-class WsClient:
-    """A minimal WebSocket client on a raw socket (server frames are unmasked)."""
+def bench_paced(port: int, rate: float, seconds: float) -> dict:
+    def one(path, auth):
+        r = _run("--load", "paced", port, path, rate, seconds, int(auth))
+        return dict(from_send=_pct(r["lat_sent_ns"]), from_schedule=_pct(r["lat_due_ns"]),
+                    send_late=_pct(r["late_ns"], (50, 99)), errors=r["bad"])
 
-    def __init__(self):
-        self.lag_l2, self.lag_trade, self.n = [], [], 0
-        self.stop = False
-
-    async def connect(self, port, subscribe, read=True, rcvbuf=None):
-        if rcvbuf:
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            s.setblocking(False)
-            await asyncio.get_running_loop().sock_connect(s, ("127.0.0.1", port))
-            self.r, self.w = await asyncio.open_connection(sock=s)
-        else:
-            self.r, self.w = await asyncio.open_connection("127.0.0.1", port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.w.write(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
-        head = await self.r.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101"), head[:40]
-        for sym in subscribe:
-            self.send(json.dumps({"op": "subscribe", "symbol": sym, "channels": ["level2", "trades"]}).encode())
-        if read:
-            self.task = asyncio.ensure_future(self.read_loop())
-
-    def send(self, payload: bytes):
-        mask = os.urandom(4)
-        n = len(payload)
-        hdr = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
-        self.w.write(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-    async def read_loop(self):
-        r = self.r
-        try:
-            while True:
-                h = await r.readexactly(2)
-                n = h[1] & 0x7F
-                if n == 126:
-                    n = int.from_bytes(await r.readexactly(2), "big")
-                elif n == 127:
-                    n = int.from_bytes(await r.readexactly(8), "big")
-                data = await r.readexactly(n)
-                if h[0] & 0x0F == 8:
-                    return
-                now = time.time_ns()
-                self.n += 1
-                if self.stop:
-                    continue
-                # cheap parse: only the lag fields matter here
-                if data.startswith(b'{"type":"level2_update"') and b'"ts_ns":' in data:
-                    ts = int(data[data.rindex(b'"ts_ns":') + 8:].split(b",")[0].split(b"}")[0])
-                    self.lag_l2.append(now - ts)
-                elif data.startswith(b'{"type":"trade"'):
-                    ts = int(data[data.rindex(b'"ts_ns":') + 8:].split(b",")[0].split(b"}")[0])
-                    self.lag_trade.append(now - ts)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return
-
-
-async def bench_ws(port, n_clients, seconds):
-    syms = ["AAPL", "GOOGL", "MSFT", "TSLA"]
-    clients = [WsClient() for _ in range(n_clients)]
-    for i in range(0, n_clients, 100):
-        await asyncio.gather(*(c.connect(port, [syms[j % 4]]) for j, c in enumerate(clients[i:i + 100], i)))
-    await asyncio.sleep(1.0)
-    await one_shot(port, "POST", "/bench/start")
-    await asyncio.sleep(1.0)                     # warm up
-    for c in clients:
-        c.lag_l2.clear(), c.lag_trade.clear()
-    n0 = sum(c.n for c in clients)
-    t0 = time.perf_counter()
-    await asyncio.sleep(seconds)
-    dt = time.perf_counter() - t0
-    n1 = sum(c.n for c in clients)
-    await one_shot(port, "POST", "/bench/stop")
-    l2 = np.concatenate([np.array(c.lag_l2, dtype=np.int64) for c in clients]) / 1e6
-    tr = np.concatenate([np.array(c.lag_trade, dtype=np.int64) for c in clients]) / 1e6
-    _, stats = await one_shot(port, "POST", "/bench/stats")
-    out = dict(clients=n_clients, connected=json.loads(stats)["clients"], seconds=seconds,
-               messages_per_s=(n1 - n0) / dt,
-               level2_lag_ms=dict(p50=float(np.percentile(l2, 50)), p99=float(np.percentile(l2, 99)),
-                                  n=int(len(l2))) if len(l2) else None,
-               trade_lag_from_match_ms=dict(p50=float(np.percentile(tr, 50)), p99=float(np.percentile(tr, 99)),
-                                            n=int(len(tr))) if len(tr) else None,
-               dropped=json.loads(stats)["dropped"])
-    for c in clients:
-        c.w.close()
-    await asyncio.sleep(0.5)
+    out = dict(rate=rate, seconds=seconds)
+    out["lob_idle_market"] = one("/api/orders", True)
+    out["echo"] = one("/echo", False)
+    _post(port, "/bench/start")
+    try:
+        out["lob_market_10hz"] = one("/api/orders", True)
+    finally:
+        _post(port, "/bench/stop")
+    out["goal_p99_under_1ms_met"] = dict(
+        idle_market=out["lob_idle_market"]["from_send"]["p99_us"] < 1000,
+        market_10hz=out["lob_market_10hz"]["from_send"]["p99_us"] < 1000)
     return out
 
 
-async def bench_stall(port, seconds):
-    syms = ["AAPL", "GOOGL", "MSFT", "TSLA"]
-    readers = [WsClient() for _ in range(50)]
-    await asyncio.gather(*(c.connect(port, [syms[i % 4]]) for i, c in enumerate(readers)))
-    await asyncio.sleep(0.5)
-    _, a = await one_shot(port, "POST", f"/bench/spin?seconds={seconds}")
-    a = json.loads(a)
-    stalled = WsClient()
-    await stalled.connect(port, syms, read=False, rcvbuf=4096)
-    await asyncio.sleep(0.5)
-    _, b = await one_shot(port, "POST", f"/bench/spin?seconds={seconds}")
-    b = json.loads(b)
-    dropped_at = None
-    t0 = time.perf_counter()
-    if b["dropped"] == a["dropped"]:        # not yet: keep the market running until the stalled client is dropped
-        for _ in range(10):
-            _, c = await one_shot(port, "POST", "/bench/spin?seconds=1")
-            if json.loads(c)["dropped"] > a["dropped"]:
-                dropped_at = seconds + time.perf_counter() - t0
-                break
-    else:
-        dropped_at = seconds
-    for c in readers:
-        c.w.close()
-    stalled.w.close()
-    return dict(without_stall=a, with_stall=b, throughput_ratio=b["events_per_s"] / a["events_per_s"],
-                stalled_client_dropped_within_s=dropped_at)
+def bench_ws(port: int, n_clients: int, procs: int, seconds: float) -> dict:
+    import numpy as np
+
+    per = [n_clients // procs + (k < n_clients % procs) for k in range(procs)]
+    ps, first = [], 0
+    for n in per:
+        ps.append(_spawn("--load", "ws", port, n, first))
+        first += n
+    for p in ps:
+        assert p.stdout.readline().strip() == "ready"
+    connected = _post(port, "/bench/stats")["clients"]
+    t_a = time.time() + 1.0                 # warm-up
+    t_b = t_a + seconds
+    for p in ps:
+        p.stdin.write(f"go {t_a} {t_b}\n")
+        p.stdin.flush()
+    _post(port, "/bench/start")
+    res = [json.loads(p.communicate(timeout=seconds + 60)[0].strip().splitlines()[-1]) for p in ps]
+    _post(port, "/bench/stop")
+    stats = _post(port, "/bench/stats")
+    l2 = np.concatenate([np.asarray(r["lag_l2_ns"], dtype=np.int64) for r in res])
+    tr = np.concatenate([np.asarray(r["lag_trade_ns"], dtype=np.int64) for r in res])
+    out = dict(clients=n_clients, client_processes=procs, connected=connected, seconds=seconds,
+               messages_per_s=round(sum(r["messages"] for r in res) / seconds),
+               mbytes_per_s=round(sum(r["bytes"] for r in res) / seconds / 1e6, 2),
+               level2_lag_ms=_pct(l2, (50, 99, 99.9), 1e6, "ms"),
+               trade_lag_from_match_ms=_pct(tr, (50, 99), 1e6, "ms"),
+               seq_gaps=sum(r["gaps"] for r in res), closed_by_server=sum(r["closed"] for r in res),
+               dropped=stats["dropped"])
+    out["goal_p99_under_100ms_met"] = bool(len(l2)) and out["level2_lag_ms"]["p99_ms"] < 100
+    time.sleep(0.5)
+    return out
 
 
-async def client_main(port, args):
-    out = dict(benchmark="bench_server")
-    out["rest"] = await bench_rest(port, args.requests)
-    out["websocket"] = await bench_ws(port, args.clients, args.seconds)
-    out["stall"] = await bench_stall(port, min(args.seconds, 4))
+def bench_stall(port: int, seconds: float) -> dict:
+    import numpy as np
+
+    readers = _spawn("--load", "ws", port, 50, 0)
+    assert readers.stdout.readline().strip() == "ready"
+    readers.stdin.write(f"go {time.time()} {time.time() + 3 * seconds + 30}\n")
+    readers.stdin.flush()
+    base = _post(port, f"/bench/spin?seconds={seconds}")
+    stalled = _ws_handshake(port, rcvbuf=4096)
+    for sym in SYMS:
+        _ws_send(stalled, json.dumps({"op": "subscribe", "symbol": sym}).encode())
+    time.sleep(0.3)
+    d0 = _post(port, "/bench/stats")["dropped"]
+    stall = _post(port, f"/bench/spin?seconds={seconds}")
+    stalled.close()
+    after = _post(port, f"/bench/spin?seconds={seconds}")
+    readers.kill()
+    readers.wait()
+
+    def rate(slices):
+        s = sum(x["s"] for x in slices)
+        return round(sum(x["events"] for x in slices) / s) if s else None
+
+    connected = [x for x in stall if x["dropped"] == d0]      # slices in which the stalled client was still there
+    dropped_at = next((round(0.25 * (i + 1), 2) for i, x in enumerate(stall) if x["dropped"] > d0), None)
+    out = dict(readers=50, events_per_s_without=rate(base), events_per_s_stalled_connected=rate(connected),
+               events_per_s_after_drop=rate(stall[len(connected):]), events_per_s_again_without=rate(after),
+               stalled_client_dropped_after_s=dropped_at)
+    ref = np.mean([x for x in (out["events_per_s_without"], out["events_per_s_again_without"]) if x])
+    out["ratio_stalled_vs_without"] = round(out["events_per_s_stalled_connected"] / ref, 3) \
+        if out["events_per_s_stalled_connected"] else None
     return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--requests", type=int, default=2000, help="requests per concurrency level")
+    p.add_argument("--load", nargs="+", help=argparse.SUPPRESS)
+    p.add_argument("--requests", type=int, default=3000, help="requests per run (closed loop)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating lob/echo rounds per concurrency level")
+    p.add_argument("--paced-rate", type=float, default=500.0)
+    p.add_argument("--paced-seconds", type=float, default=6.0)
     p.add_argument("--clients", type=int, default=1000)
+    p.add_argument("--ws-procs", type=int, default=4, help="processes the WebSocket clients are spread over")
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--only", default="rest,paced,ws,stall", help="comma-separated parts to run")
     args = p.parse_args()
     if args.serve:
         serve(args.serve)
         return
-    import resource
+    if args.load:
+        kind, a = args.load[0], args.load[1:]
+        if kind == "closed":
+            print(json.dumps(load_closed(int(a[0]), a[1], int(a[2]), int(a[3]), bool(int(a[4])))))
+        elif kind == "paced":
+            print(json.dumps(load_paced(int(a[0]), a[1], float(a[2]), float(a[3]), bool(int(a[4])))))
+        elif kind == "ws":
+            load_ws(int(a[0]), int(a[1]), int(a[2]))
+        return
+    import psutil
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
+    _raise_nofile()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], stdout=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
-                                                                  (min(hard, max(soft, 8192)), hard)))
+    proc = _spawn("--serve", port)
+    parts = set(args.only.split(","))
+    out = dict(benchmark="bench_server", cpus=os.cpu_count(), load_avg_1m=round(os.getloadavg()[0], 2))
     try:
         assert proc.stdout.readline().strip() == "ready"
-        out = asyncio.run(client_main(port, args))
+        server = psutil.Process(proc.pid)
+        if "rest" in parts:
+            out["rest"] = bench_rest(port, server, args.requests, args.rounds)
+        if "paced" in parts:
+            out["paced"] = bench_paced(port, args.paced_rate, args.paced_seconds)
+        if "ws" in parts:
+            out["websocket"] = bench_ws(port, args.clients, args.ws_procs, args.seconds)
+        if "stall" in parts:
+            out["stall"] = bench_stall(port, min(args.seconds, 3.0))
     finally:
         proc.terminate()
         proc.wait(10)

@@ -24,7 +24,7 @@ from lob.errors import InvalidOrderError, LobError, UnknownSymbolError
 from lob.marketdata import L2Feed
 from lob.server.accounts import AccountLimits, Accounts, RateLimiter
 
-__all__ = ["Hub", "ApiError", "Subscriber", "IncidentLog"]
+__all__ = ["Hub", "ApiError", "Subscriber", "Batch", "IncidentLog"]
 
 _STATUS_RANK = {"ok": 0, "disabled": 0, "degraded": 1, "down": 2}
 _FREQ = re.compile(r"^[1-9][0-9]{0,3}(s|min|h|D)$")
@@ -64,6 +64,20 @@ class IncidentLog:
         return rows[-limit:] if limit else rows
 
 
+class Batch:
+    """Messages handed to many subscribers at once: each text is encoded once per flush, and a transport caches its
+    wire form here (``wire``) so that every subscriber of the same batch is sent the same bytes."""
+
+    __slots__ = ("texts", "wire")
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self.wire = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
 class Subscriber:
     """One client's bounded outgoing queue and subscriptions (transport-agnostic).
 
@@ -82,7 +96,8 @@ class Subscriber:
     def __init__(self, maxlen: int = 1000, on_wake: Callable[[], None] | None = None,
                  on_drop: Callable[[str], None] | None = None, account: str | None = None):
         self.maxlen = maxlen
-        self.queue: collections.deque[str] = collections.deque()
+        self.queue: collections.deque[Batch] = collections.deque()
+        self.queued = 0                               # messages in the queue
         self.on_wake, self.on_drop = on_wake, on_drop
         self.account = account
         self.channels: dict[str, set[str]] = {}       # symbol -> {"level2", "trades"}
@@ -90,23 +105,44 @@ class Subscriber:
         self.dropped: str | None = None
         self.sent = 0
 
-    def push(self, texts: list[str]) -> bool:
-        """Queue messages; drop the client (and return False) when they do not fit."""
+    def push(self, batch: Batch | list[str], woken: list | None = None) -> bool:
+        """Queue messages (a shared :class:`Batch` or a list of texts); drop the client (and return False) when
+        they do not fit. With ``woken``, a wake-up is appended there instead of calling ``on_wake`` now (the
+        hub wakes each subscriber once after handing out a whole flush)."""
         if self.dropped is not None:
             return False
-        if len(self.queue) + len(texts) > self.maxlen:
+        if not isinstance(batch, Batch):
+            batch = Batch(batch)
+        if self.queued + len(batch) > self.maxlen:
             self.drop(f"slow consumer: outgoing queue full ({self.maxlen} messages)")
             return False
         was_empty = not self.queue
-        self.queue.extend(texts)
+        self.queue.append(batch)
+        self.queued += len(batch)
         if was_empty and self.on_wake is not None:
-            self.on_wake()
+            if woken is not None:
+                woken.append(self)
+            else:
+                self.on_wake()
         return True
+
+    def take(self) -> list[Batch]:
+        """Everything queued (the transport sends it), oldest first."""
+        out = list(self.queue)
+        self.queue.clear()
+        self.sent += self.queued
+        self.queued = 0
+        return out
+
+    def texts(self) -> list[str]:
+        """Everything queued as message texts (transports without a wire cache; tests)."""
+        return [t for b in self.take() for t in b.texts]
 
     def drop(self, reason: str) -> None:
         if self.dropped is None:
             self.dropped = reason
             self.queue.clear()
+            self.queued = 0
             if self.on_drop is not None:
                 self.on_drop(reason)
 
@@ -480,42 +516,56 @@ class Hub:
             self.scheduler(self.flush)
 
     def flush(self) -> int:
-        """Hand pending messages to the subscribers' queues; return how many messages were queued."""
+        """Hand pending messages to the subscribers' queues; return how many messages were queued.
+
+        Each message is encoded once, and subscribers with the same channels of a symbol share one
+        :class:`Batch` (their transport encodes it once too); each subscriber is woken once per flush.
+        """
         self._flush_scheduled = False
         pending, self._pending = self._pending, {}
         pending_exec, self._pending_exec = self._pending_exec, {}
         n = 0
+        woken: list[Subscriber] = []
         for s, msgs in pending.items():
             subs = self._by_symbol.get(s)
             if not subs:
                 continue
-            trades = [json.dumps(m, separators=(",", ":")) for m in msgs if m["type"] != "level2_update"]
+            trades = [_dumps(m) for m in msgs if m["type"] != "level2_update"]
             deltas = [m for m in msgs if m["type"] == "level2_update"]
-            whole = _conflate(deltas)
-            whole_text = json.dumps(whole, separators=(",", ":")) if whole else None
+            whole = _dumps(_conflate(deltas)) if deltas else None
+            first = deltas[0]["seq"] if deltas else 0
+            shared: dict[tuple, Batch] = {}         # (trades?, level2?) -> the batch of that channel set
             for sub in list(subs):
                 ch = sub.channels.get(s, ())
-                batch = list(trades) if "trades" in ch else []
-                if whole and "level2" in ch:
-                    floor = sub.snap_seq.get(s, -1)
-                    if floor < deltas[0]["seq"]:
-                        batch.append(whole_text)
-                    else:               # subscribed in the middle of this batch: only what follows its snapshot
-                        part = _conflate([m for m in deltas if m["seq"] > floor])
-                        if part:
-                            batch.append(json.dumps(part, separators=(",", ":")))
-                if batch and not sub.push(batch):
+                key = ("trades" in ch and bool(trades), whole is not None and "level2" in ch)
+                if not (key[0] or key[1]):
+                    continue
+                if key[1] and sub.snap_seq.get(s, -1) >= first:
+                    # subscribed in the middle of this batch: only the deltas that follow its snapshot
+                    floor = sub.snap_seq[s]
+                    part = _conflate([m for m in deltas if m["seq"] > floor])
+                    batch = Batch((trades if key[0] else []) + ([_dumps(part)] if part else []))
+                    if not batch.texts:
+                        continue
+                else:
+                    batch = shared.get(key)
+                    if batch is None:
+                        batch = shared[key] = Batch((trades if key[0] else []) + ([whole] if key[1] else []))
+                if not sub.push(batch, woken):
                     self._dropped(sub)
                 n += len(batch)
         for account, msgs in pending_exec.items():
             subs = self._by_account.get(account)
             if not subs:
                 continue
-            texts = [json.dumps(m, separators=(",", ":")) for m in msgs]
+            batch = Batch([_dumps(m) for m in msgs])
             for sub in list(subs):
-                if not sub.push(texts):
+                if not sub.push(batch, woken):
                     self._dropped(sub)
-                n += len(texts)
+                n += len(batch)
+        for sub in woken:
+            if sub.dropped is None:
+                sub.on_wake()
         self.stats["messages_queued"] += n
         return n
 
@@ -645,7 +695,8 @@ def _number(body: dict, field: str, required: bool = False):
 
 def _conflate(deltas: list[dict]) -> dict | None:
     """Merge consecutive level-2 deltas of one symbol into one (``prev_seq`` of the first, ``seq`` of the last);
-    the last quantity of each level wins, so a client applying it reaches the same book."""
+    the last quantity of each level wins, so a client applying it reaches the same book. ``ts_ns`` is the
+    publication time of the first (oldest) delta, so a client's lag measured from it is the worst of the batch."""
     if not deltas:
         return None
     if len(deltas) == 1:
@@ -656,7 +707,11 @@ def _conflate(deltas: list[dict]) -> dict | None:
             levels[(side, price)] = qty
     last = deltas[-1]
     return dict(type="level2_update", symbol=last["symbol"], seq=last["seq"], prev_seq=deltas[0]["prev_seq"],
-                snapshot=False, ts_ns=last.get("ts_ns"), changes=[[side, p, q] for (side, p), q in levels.items()])
+                snapshot=False, ts_ns=deltas[0].get("ts_ns"),
+                changes=[[side, p, q] for (side, p), q in levels.items()])
+
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _finite(x):

@@ -10,27 +10,29 @@ queue (``Hub.queue_size``); a client that cannot keep up is closed with code 100
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
+import struct
 
 import tornado.websocket
+from tornado.iostream import StreamClosedError
 
-from lob.server.hub import ApiError, Hub, Subscriber
+from lob.server.hub import ApiError, Batch, Hub, Subscriber
 
 __all__ = ["StreamHandler"]
 
 _MAX_INCOMING = 4096
+_HEAD16 = struct.Struct("!BBH")
+_HEAD64 = struct.Struct("!BBQ")
 
 
 class StreamHandler(tornado.websocket.WebSocketHandler):
-    """One WebSocket client: a :class:`Subscriber` of the hub plus a sender task draining its queue."""
+    """One WebSocket client: a :class:`Subscriber` of the hub whose queue is written to the socket as it fills."""
 
     def initialize(self, hub: Hub, prefix: str = "") -> None:
         self.hub = hub
         self.sub: Subscriber | None = None
-        self._wake = None
-        self._sender = None
+        self._writing = False
 
     async def get(self, *args, **kwargs):
         token = self.get_query_argument("token", None)
@@ -55,33 +57,57 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
                                                             self.hub.socket_sndbuf)
             except (AttributeError, OSError):
                 pass
-        self._wake = asyncio.Event()
-        self.sub = Subscriber(self.hub.queue_size, on_wake=self._wake.set, on_drop=self._drop,
-                              account=self.account)
+        self._writing = False
+        self.sub = Subscriber(self.hub.queue_size, on_wake=self._pump, on_drop=self._drop, account=self.account)
         self.hub.add_subscriber(self.sub)
-        self._sender = asyncio.ensure_future(self._send_loop())
         self.sub.push([json.dumps({"type": "hello", "account": self.account, "symbols": self.hub.exchange.symbols})])
+
+    def get_compression_options(self):
+        # the frames of _wire are shared by every client: never negotiate permessage-deflate
+        return None
 
     def _drop(self, reason: str) -> None:
         # closing from inside the hub's flush: the close frame is queued, nothing blocks
         self.close(1008, reason[:120])
 
-    async def _send_loop(self) -> None:
+    def _pump(self) -> None:
+        """Send everything queued in one socket write, unless the previous write is still in the kernel's way.
+
+        Called synchronously when the queue fills (no task switch per client and flush) and again when a
+        backed-up write completes; meanwhile the queue keeps filling and a client that never drains is dropped.
+        """
         sub = self.sub
+        if self._writing or sub.dropped is not None or not sub.queue:
+            return
+        conn = self.ws_connection
+        if conn is None or conn.is_closing():
+            return
+        data = b"".join(_wire(b) for b in sub.take())
+        stream = conn.stream
+        if not stream.writing():
+            # nothing of tornado's is waiting in the stream (a pong, a close frame): send straight to the
+            # socket, which usually takes it all, and leave only a remainder to the stream's buffer
+            try:
+                k = stream.socket.send(data)
+            except (BlockingIOError, InterruptedError):
+                k = 0
+            except OSError:
+                return                  # the connection is gone: tornado closes it on its next read
+            if k == len(data):
+                return
+            data = memoryview(data)[k:]
         try:
-            while sub.dropped is None:
-                await self._wake.wait()
-                self._wake.clear()
-                fut = None
-                while sub.queue:
-                    fut = self.write_message(sub.queue.popleft())
-                    sub.sent += 1
-                if fut is not None:
-                    # waits while the socket is backed up (the queue keeps filling meanwhile); shielded so that
-                    # cancelling this task at shutdown does not cancel tornado's own write future
-                    await asyncio.shield(fut)
-        except tornado.websocket.WebSocketClosedError:
-            pass
+            fut = stream.write(data)
+        except StreamClosedError:
+            return
+        if not fut.done():
+            self._writing = True
+            fut.add_done_callback(self._written)
+
+    def _written(self, fut) -> None:
+        self._writing = False
+        if fut.exception() is None:
+            self._pump()
 
     def on_message(self, message) -> None:
         if len(message) > _MAX_INCOMING:
@@ -120,4 +146,26 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
             self.hub.remove_subscriber(self.sub)
             if self.sub.dropped is None:
                 self.sub.dropped = "closed"
-            self._wake.set()
+            self.sub.queue.clear()
+
+
+def _wire(batch: Batch) -> bytes:
+    """The WebSocket text frames of a batch, built once and shared by every client it is handed to.
+
+    Server frames are unmasked and this handler negotiates no compression (``get_compression_options`` is
+    None), so the frames of a message are the same bytes on every connection.
+    """
+    if batch.wire is None:
+        parts = []
+        for text in batch.texts:
+            data = text.encode()
+            n = len(data)
+            if n < 126:
+                parts.append(bytes((0x81, n)))
+            elif n <= 0xFFFF:
+                parts.append(_HEAD16.pack(0x81, 126, n))
+            else:
+                parts.append(_HEAD64.pack(0x81, 127, n))
+            parts.append(data)
+        batch.wire = b"".join(parts)
+    return batch.wire
