@@ -138,6 +138,36 @@ class TestStream(WsCase):
             assert "401" in str(e)
 
 
+class TestStatus(WsCase):
+    hub_kwargs = dict(stale_after_s=0.05)
+
+    @gen_test(timeout=30)
+    async def test_stale_flags_reach_level2_only_and_trades_only_clients(self):
+        clients = []
+        for channels in (["level2"], ["trades"]):
+            ws = await self.connect()
+            await self.recv(ws)
+            ws.write_message(json.dumps({"op": "subscribe", "symbol": "GOOGL", "channels": channels}))
+            assert (await self.recv(ws))["type"] == "subscribed"
+            if channels == ["level2"]:
+                assert (await self.recv(ws))["snapshot"] is True
+            clients.append(ws)
+        await asyncio.sleep(0.1)                # no market step: GOOGL goes stale
+        self.hub.check(integrity=False)
+        for ws in clients:
+            m = await self.recv(ws)
+            assert m == {"type": "status", "symbol": "GOOGL", "stale": True, "reason": m["reason"]}
+            assert "no update" in m["reason"]
+        for _ in range(10):                     # fresh again once the market moves
+            self.hub.step_market()
+        await self.settle()
+        self.hub.check(integrity=False)
+        for ws in clients:
+            msgs = await self.drain(ws, BookBuilder())
+            assert {"type": "status", "symbol": "GOOGL", "stale": False, "reason": None} in msgs
+            ws.close()
+
+
 class TestSlowClient(WsCase):
     hub_kwargs = dict(queue_size=50, socket_sndbuf=4096)
 

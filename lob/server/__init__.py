@@ -17,6 +17,8 @@ route table), :mod:`~lob.server.websocket`, :mod:`~lob.server.market` (what driv
 """
 from __future__ import annotations
 
+import gc
+
 import tornado.web
 from tornado.ioloop import IOLoop, PeriodicCallback
 
@@ -26,13 +28,25 @@ from lob.server.hub import ApiError, Hub
 from lob.server.market import BotMarket, ExchangeMarket, ReplayMarket, default_market
 
 __all__ = ["Hub", "Accounts", "AccountLimits", "create_token", "ApiError", "make_app", "Runner", "LobServer",
-           "BotMarket", "ExchangeMarket", "ReplayMarket", "default_market"]
+           "BotMarket", "ExchangeMarket", "ReplayMarket", "default_market", "tune_gc"]
 
 
 def make_app(hub: Hub, prefix: str = "", **settings) -> tornado.web.Application:
     """A Tornado application with the API routes only (no dashboard): tests, embedding, benchmarks."""
     hub.scheduler = IOLoop.current().add_callback
     return tornado.web.Application(routes(hub, prefix), **settings)
+
+
+def tune_gc() -> None:
+    """Keep garbage-collection pauses out of request latency, in a process that is a server (``lob serve``).
+
+    Everything alive once the server is built (modules, the market, the exchange) leaves the collector's
+    generations (``gc.freeze``), so a full collection, of tens of milliseconds over all of them, scans only
+    what came later (the hub keeps its message history as text for the same reason). Not for a notebook
+    kernel, whose objects are not the server's to freeze.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class Runner:

@@ -24,7 +24,7 @@ def serve_main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from lob.errors import LobError
-    from lob.server import Accounts, Hub, LobServer
+    from lob.server import Accounts, Hub, LobServer, tune_gc
     from lob.server.market import default_market, replay_market
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -38,6 +38,7 @@ def serve_main(argv=None) -> int:
     async def run():
         srv = LobServer(hub, host=args.host, port=args.port, step_ms=args.step_ms,
                         dashboard=not args.no_dashboard).start()
+        tune_gc()
         print(f"lob serve: {srv.url}/dashboard  (API {srv.url}/api/openapi.json, stream ws://{args.host}:"
               f"{srv.port}/ws; {len(hub.accounts)} API tokens loaded; Ctrl-C stops)", flush=True)
         stop = asyncio.Event()

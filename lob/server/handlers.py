@@ -9,6 +9,8 @@ from lob.server.openapi import openapi_document
 
 __all__ = ["ApiHandler", "default_handlers", "routes"]
 
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str).encode
+
 
 class ApiHandler(tornado.web.RequestHandler):
     """Base of every API handler: injected hub, auth, size and rate limits, JSON errors."""
@@ -76,7 +78,7 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def send(self, payload, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(payload, separators=(",", ":"), allow_nan=False, default=str))
+        self.finish(_encode(payload))
 
     def write_error(self, status_code: int, **kwargs) -> None:
         """API errors are JSON, never HTML pages."""

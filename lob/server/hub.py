@@ -27,6 +27,20 @@ from lob.server.accounts import AccountLimits, Accounts, RateLimiter
 __all__ = ["Hub", "ApiError", "Subscriber", "Batch", "IncidentLog"]
 
 _STATUS_RANK = {"ok": 0, "disabled": 0, "degraded": 1, "down": 2}
+# positions in the rows of reports.tolist() / fills.tolist()
+_R = {name: i for i, name in enumerate(lob.REPORT_DTYPE.names)}
+_R_TS, _R_SEQ, _R_OID, _R_OWNER, _R_PX = _R["ts_ns"], _R["seq"], _R["order_id"], _R["owner"], _R["price_ticks"]
+_R_FILLED, _R_CUM, _R_REMAINING = _R["filled_lots"], _R["cum_filled_lots"], _R["remaining_lots"]
+_R_SYM, _R_ACTION, _R_SIDE, _R_STATUS, _R_REASON = _R["symbol"], _R["action"], _R["side"], _R["status"], _R["reason"]
+_F = {name: i for i, name in enumerate(lob.FILL_DTYPE.names)}
+_F_TS, _F_SEQ, _F_PX, _F_QTY, _F_SYM, _F_AGG = _F["ts_ns"], _F["seq"], _F["price_ticks"], _F["qty_lots"], \
+    _F["symbol"], _F["aggressor"]
+_F_MAKER, _F_TAKER, _F_MAKER_OID = _F["maker_owner"], _F["taker_owner"], _F["maker_order_id"]
+_STATUS_NAMES = {int(v): v.name.lower() for v in lob.Status}
+_ACTION_NAMES = {int(v): v.name.lower() for v in lob.Action}
+_REASON_NAMES = {int(v): v.name.lower() for v in lob.Reason}
+_LIVE = (int(lob.Status.NEW), int(lob.Status.PARTIALLY_FILLED))
+_REJECTED, _ADD = int(lob.Status.REJECTED), int(lob.Action.ADD)
 _FREQ = re.compile(r"^[1-9][0-9]{0,3}(s|min|h|D)$")
 _MAX_NUMBER = 1e12
 
@@ -221,7 +235,7 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self._by_symbol: dict[str, set[Subscriber]] = {s: set() for s in self.exchange.symbols}
         self._by_account: dict[str, set[Subscriber]] = {}
-        self._pending: dict[str, list[dict]] = {}
+        self._pending: dict[str, list[tuple[dict, str]]] = {}     # symbol -> [(message, its text)]
         self._pending_exec: dict[str, list[dict]] = {}
         self._flush_scheduled = False
         self._history = {s: collections.deque(maxlen=history) for s in self.exchange.symbols}
@@ -411,11 +425,11 @@ class Hub:
             # deltas already in the snapshot are skipped by seq, so resume from the current cursor
             out["snapshot"] = snap
             return out
-        msgs = [m for c, m in hist if c > since]
-        if len(msgs) > limit:
-            msgs = msgs[:limit]
+        texts = [t for c, t in hist if c > since]
+        if len(texts) > limit:
+            texts = texts[:limit]
             out["cursor"] = since + limit
-        out["messages"] = msgs
+        out["messages"] = [json.loads(t) for t in texts]
         return out
 
     def symbols(self) -> list[dict]:
@@ -463,50 +477,63 @@ class Hub:
     def _on_feed(self, msg: dict) -> None:
         s = msg["symbol"]
         self._cursor[s] += 1
-        self._history[s].append((self._cursor[s], msg))
         self._last_pub[s] = self.clock()
         if msg["type"] == "level2_update":
             msg["ts_ns"] = time.time_ns()   # publication time: clients measure their delivery lag from it
-        self._pending.setdefault(s, []).append(msg)
-        self._schedule()
+        # kept as text: thousands of message dicts (and their lists) living long enough to be promoted would
+        # make each full garbage collection scan them, a pause of tens of ms in the middle of requests
+        text = _dumps(msg)
+        self._history[s].append((self._cursor[s], text))
+        if self._by_symbol.get(s):
+            # only for a symbol someone streams: a later subscriber starts from a snapshot that has this change
+            self._pending.setdefault(s, []).append((msg, text))
+            self._schedule()
 
     def _on_outputs(self, events, reports, fills) -> None:
+        # rows as tuples (one C call per array) and names from tables: this runs inside every order's call
         accounts = self._accounts_by_owner
-        for f in fills:
-            sym = int(f["symbol"])
-            q, px = int(f["qty_lots"]), int(f["price_ticks"])
-            buyer, seller = (f["taker_owner"], f["maker_owner"]) if f["aggressor"] == 0 else \
-                (f["maker_owner"], f["taker_owner"])
-            for owner, sign in ((int(buyer), 1), (int(seller), -1)):
-                p = self.positions.setdefault(owner, {}).setdefault(sym, [0, 0])
-                p[0] += sign * q
-                p[1] -= sign * q * px
-            maker = accounts.get(int(f["maker_owner"]))
-            if maker is not None:
-                info = self.exchange._infos[sym]
-                oid = int(f["maker_order_id"])
-                if self.exchange._engine.order(sym, oid) is None:
-                    self._open.get(maker, {}).pop(oid, None)
-                self._pending_exec.setdefault(maker, []).append(dict(
-                    type="execution_report", kind="fill", account=maker, symbol=info.name, order_id=oid,
-                    side="sell" if f["aggressor"] == 0 else "buy", price=info.price(px), qty=info.qty(q),
-                    liquidity="maker", seq=int(f["seq"]), ts_ns=int(f["ts_ns"])))
+        infos = self.exchange._infos
+        if len(fills):
+            for f in fills.tolist():
+                sym, q, px = f[_F_SYM], f[_F_QTY], f[_F_PX]
+                buyer, seller = (f[_F_TAKER], f[_F_MAKER]) if f[_F_AGG] == 0 else (f[_F_MAKER], f[_F_TAKER])
+                for owner, sign in ((buyer, 1), (seller, -1)):
+                    p = self.positions.setdefault(owner, {}).setdefault(sym, [0, 0])
+                    p[0] += sign * q
+                    p[1] -= sign * q * px
+                maker = accounts.get(f[_F_MAKER])
+                if maker is not None:
+                    oid = f[_F_MAKER_OID]
+                    if self.exchange._engine.order(sym, oid) is None:
+                        self._open.get(maker, {}).pop(oid, None)
+                    if self._by_account.get(maker):
+                        info = infos[sym]
+                        self._pending_exec.setdefault(maker, []).append(dict(
+                            type="execution_report", kind="fill", account=maker, symbol=info.name, order_id=oid,
+                            side="sell" if f[_F_AGG] == 0 else "buy", price=info.price(px), qty=info.qty(q),
+                            liquidity="maker", seq=f[_F_SEQ], ts_ns=f[_F_TS]))
         if not accounts:
             return
-        for r in reports:
-            account = accounts.get(int(r["owner"]))
+        owners = reports["owner"].tolist()
+        rows = None
+        for k, owner in enumerate(owners):
+            account = accounts.get(owner)
             if account is None:
                 continue
-            info = self.exchange._infos[int(r["symbol"])]
-            oid = int(r["order_id"])
+            if rows is None:
+                rows = reports.tolist()
+            r = rows[k]
+            info = infos[r[_R_SYM]]
+            oid = r[_R_OID]
             open_ = self._open.setdefault(account, {})
-            if r["remaining_lots"] > 0 and r["status"] in (lob.Status.NEW, lob.Status.PARTIALLY_FILLED):
+            if r[_R_REMAINING] > 0 and r[_R_STATUS] in _LIVE:
                 open_[oid] = info.name
-            elif r["status"] != lob.Status.REJECTED or r["action"] == lob.Action.ADD:
+            elif r[_R_STATUS] != _REJECTED or r[_R_ACTION] == _ADD:
                 open_.pop(oid, None)
             self._order_symbol.setdefault(oid, info.name)
-            self._pending_exec.setdefault(account, []).append(dict(
-                type="execution_report", kind="report", account=account, **_report_row(info, r)))
+            if self._by_account.get(account):       # nobody streams this account's reports: build none
+                self._pending_exec.setdefault(account, []).append(dict(
+                    type="execution_report", kind="report", account=account, **_report_row(info, r)))
         if self._pending_exec:
             self._schedule()
 
@@ -530,27 +557,28 @@ class Hub:
             subs = self._by_symbol.get(s)
             if not subs:
                 continue
-            trades = [_dumps(m) for m in msgs if m["type"] != "level2_update"]
-            deltas = [m for m in msgs if m["type"] == "level2_update"]
-            whole = _dumps(_conflate(deltas)) if deltas else None
+            status = [t for m, t in msgs if m["type"] == "status"]      # stale flags: to every subscriber
+            trades = [t for m, t in msgs if m["type"] == "trade"]
+            deltas = [m for m, _ in msgs if m["type"] == "level2_update"]
+            if len(deltas) > 1:
+                whole = _dumps(_conflate(deltas))
+            else:
+                whole = next((t for m, t in msgs if m["type"] == "level2_update"), None)
             first = deltas[0]["seq"] if deltas else 0
             shared: dict[tuple, Batch] = {}         # (trades?, level2?) -> the batch of that channel set
             for sub in list(subs):
                 ch = sub.channels.get(s, ())
                 key = ("trades" in ch and bool(trades), whole is not None and "level2" in ch)
-                if not (key[0] or key[1]):
-                    continue
                 if key[1] and sub.snap_seq.get(s, -1) >= first:
                     # subscribed in the middle of this batch: only the deltas that follow its snapshot
-                    floor = sub.snap_seq[s]
-                    part = _conflate([m for m in deltas if m["seq"] > floor])
-                    batch = Batch((trades if key[0] else []) + ([_dumps(part)] if part else []))
-                    if not batch.texts:
-                        continue
+                    part = _conflate([m for m in deltas if m["seq"] > sub.snap_seq[s]])
+                    batch = Batch(status + (trades if key[0] else []) + ([_dumps(part)] if part else []))
                 else:
                     batch = shared.get(key)
                     if batch is None:
-                        batch = shared[key] = Batch((trades if key[0] else []) + ([whole] if key[1] else []))
+                        batch = shared[key] = Batch(status + (trades if key[0] else []) + ([whole] if key[1] else []))
+                if not batch.texts:
+                    continue
                 if not sub.push(batch, woken):
                     self._dropped(sub)
                 n += len(batch)
@@ -614,8 +642,8 @@ class Hub:
                     self.incidents.record("market_data", f"{s} market data stale ({why})", "warning", symbol=s)
                 else:
                     self.incidents.record("market_data", f"{s} market data fresh again", "info", symbol=s)
-                self._pending.setdefault(s, []).append(dict(type="status", symbol=s, stale=stale,
-                                                            reason=why if stale else None))
+                status = dict(type="status", symbol=s, stale=stale, reason=why if stale else None)
+                self._pending.setdefault(s, []).append((status, _dumps(status)))
                 self._schedule()
         if integrity:
             try:
@@ -730,12 +758,12 @@ def _report(r) -> dict:
     return d
 
 
-def _report_row(info, r) -> dict:
-    status = lob.Status(int(r["status"])).name.lower()
-    reason = int(r["reason"])
-    return dict(symbol=info.name, order_id=int(r["order_id"]), seq=int(r["seq"]), ts_ns=int(r["ts_ns"]),
-                action=lob.Action(int(r["action"])).name.lower(), side="buy" if r["side"] == 0 else "sell",
-                status=status, reason=lob.Reason(reason).name.lower() if reason else None,
-                price=info.price(int(r["price_ticks"])) if r["price_ticks"] else None,
-                last_filled_qty=info.qty(int(r["filled_lots"])), filled_qty=info.qty(int(r["cum_filled_lots"])),
-                remaining_qty=info.qty(int(r["remaining_lots"])))
+def _report_row(info, r: tuple) -> dict:
+    """An execution report from a ``REPORT_DTYPE`` row as a tuple (``reports.tolist()``)."""
+    reason = r[_R_REASON]
+    return dict(symbol=info.name, order_id=r[_R_OID], seq=r[_R_SEQ], ts_ns=r[_R_TS],
+                action=_ACTION_NAMES[r[_R_ACTION]], side="buy" if r[_R_SIDE] == 0 else "sell",
+                status=_STATUS_NAMES[r[_R_STATUS]], reason=_REASON_NAMES[reason] if reason else None,
+                price=info.price(r[_R_PX]) if r[_R_PX] else None,
+                last_filled_qty=info.qty(r[_R_FILLED]), filled_qty=info.qty(r[_R_CUM]),
+                remaining_qty=info.qty(r[_R_REMAINING]))
