@@ -14,7 +14,8 @@ Figures (ratios, never bare times):
   (goal: at most 1.5). ``ratio_batch`` includes the final commit (flush + fsync of what is left);
   ``ratio_batch_to_last_ack`` stops at the last acknowledgement, as a caller sees it (the group commit's
   last fsync happens after it, on the journal's thread);
-* ``recovery``: ``lob.Exchange.open`` of a 1M-event journal with no snapshot (the whole tail replayed) and
+* ``recovery``: ``lob.Exchange.open`` (``marketdata=False``, as the processing runs) of a 1M-event journal
+  with no snapshot (the whole tail replayed) and
   from a snapshot, against processing the same events (per call, and in chunks, both without a journal);
   goal: recovery faster than processing;
 * ``instrumentation``: the per-call path with a ``lob.perf.PerfAnalyzer`` attached (default sampling and
@@ -199,7 +200,7 @@ def main(argv=None):
 
         def recover():
             t = time.perf_counter()
-            rec = open_exchange(path, fsync="never")
+            rec = open_exchange(path, fsync="never", marketdata=False)
             dt = time.perf_counter() - t
             h = rec.state_hash()
             rec.journal.close()
@@ -219,7 +220,7 @@ def main(argv=None):
 
         def recover_snap():
             t = time.perf_counter()
-            rec = open_exchange(snap_path, fsync="never")
+            rec = open_exchange(snap_path, fsync="never", marketdata=False)
             dt = time.perf_counter() - t
             h = rec.state_hash()
             rec.journal.close()
@@ -242,7 +243,7 @@ def main(argv=None):
 
         def recover_pc():
             t = time.perf_counter()
-            rec = open_exchange(ppath, fsync="never")
+            rec = open_exchange(ppath, fsync="never", marketdata=False)
             dt = time.perf_counter() - t
             h = rec.state_hash()
             rec.journal.close()

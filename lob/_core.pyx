@@ -2153,7 +2153,9 @@ cdef class ExchangeCore:
     cdef public object _wal_out          # journal: called with (events, reports, fills) after the engine
     # the journal's stage: per-call requests appended in C (index, events, reports, fills) until the journal
     # takes them as one block; no Python call per request
-    cdef StageBuf _st[4]
+    cdef StageBuf _sets[2][4]            # two sets: one fills while the journal writes the other
+    cdef StageBuf* _st                   # the set being filled
+    cdef int _st_cur
     cdef public bint _stage_on
     cdef public Py_ssize_t _stage_owners    # owner names the journal has written; a new one takes the slow path
     cdef public int64_t _stage_limit        # requests, or 4 MB of bytes, before _stage_full() is called
@@ -2175,7 +2177,9 @@ cdef class ExchangeCore:
         self._wal = None
         self._wal_out = None
         self._depth = 0
-        memset(self._st, 0, sizeof(self._st))
+        memset(self._sets, 0, sizeof(self._sets))
+        self._st_cur = 0
+        self._st = &self._sets[0][0]
         self._stage_on = False
         self._stage_owners = 0
         self._stage_limit = 256
@@ -2239,9 +2243,10 @@ cdef class ExchangeCore:
         return self._engine.seq
 
     def __dealloc__(self):
-        cdef int k
-        for k in range(4):
-            free(self._st[k].data)
+        cdef int k, j
+        for j in range(2):
+            for k in range(4):
+                free(self._sets[j][k].data)
 
     # --- the journal's stage --------------------------------------------------------------------
     cdef int _stage_request(self, uint64_t seq_before, uint64_t seq_after, const Event* ev, int64_t n_ev,
@@ -2275,15 +2280,22 @@ cdef class ExchangeCore:
         return self._stage_is_full()
 
     def _stage_take(self):
-        """``(n, seq_after of the last, index, events, reports, fills)`` of the staged requests (bytes, in
-        order), emptying the stage; ``None`` when it is empty."""
+        """``(n, seq_after of the last, index, events, reports, fills)`` of the staged requests (uint8 arrays,
+        in order), or ``None`` when the stage is empty; staging goes on in the other buffer set.
+
+        The arrays are views of the core's buffers, without a copy: they stay valid until the next-but-one
+        call (the journal writes a block before it takes the one after next).
+        """
         cdef int k
         cdef StageEntry* last
         if self._stage_n == 0:
             return None
         last = <StageEntry*>(self._st[0].data + self._st[0].n - sizeof(StageEntry))
         out = (self._stage_n, last.seq_after) + tuple(
-            (<char*>self._st[k].data)[:self._st[k].n] if self._st[k].n else b"" for k in range(4))
+            np.asarray(<uint8_t[:self._st[k].n]>self._st[k].data) if self._st[k].n else np.zeros(0, np.uint8)
+            for k in range(4))
+        self._st_cur ^= 1
+        self._st = &self._sets[self._st_cur][0]
         for k in range(4):
             self._st[k].n = 0
         self._stage_n = 0

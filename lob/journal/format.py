@@ -111,11 +111,20 @@ def unpack_payload(rtype, payload, itemsize: int):
         raise JournalCorruptError(f"packed {RecordType(rtype).name} record: {e}") from None
 
 
-def unpack_block(payload, event_size: int, report_size: int, fill_size: int) -> bytes:
-    """The plain BLOCK payload of a PACKED_BLOCK record's payload."""
+def unpack_block(payload, event_size: int, report_size: int, fill_size: int, events_only: bool = False):
+    """The plain BLOCK payload of a PACKED_BLOCK record's payload; with ``events_only``, just
+    ``(index array, event bytes)`` (what recovery needs: the outputs are not decoded)."""
     from lob._core import unpack_words
 
     try:
+        if events_only:
+            n, ne, nr, nf = BLOCK_HEAD.unpack_from(payload, 0)
+            off = BLOCK_HEAD.size + n * BLOCK_ENTRY.size
+            idx = np.frombuffer(payload, BLOCK_INDEX, count=n, offset=BLOCK_HEAD.size)
+            (length,) = _U32.unpack_from(payload, off)
+            if off + 4 + length > len(payload) or int(idx["n_events"].sum()) != ne:
+                raise ValueError(f"the events column of {length} bytes does not fit the record")
+            return idx, unpack_words(np.frombuffer(payload, np.uint8, count=length, offset=off + 4), ne, event_size)
         n, ne, nr, nf = BLOCK_HEAD.unpack_from(payload, 0)
         off = BLOCK_HEAD.size + n * BLOCK_ENTRY.size
         head = bytes(payload[:off])

@@ -276,6 +276,12 @@ class Journal:
     def _close_block(self) -> None:
         # the requests the core has staged so far become one block record, packed and framed by the writer
         # thread; the caller holds the lock (the stage itself is only touched with the GIL held)
+        w = self._writer
+        if self._block_ticket:
+            # the stage's arrays are views of the core's buffers, reused by the block after next: the block
+            # the writer still holds must be written first (at most one in its hands: the loss window)
+            w.wait(self._block_ticket)
+            self._block_ticket = 0
         staged = self.exchange._stage_take()
         if staged is None:
             return
@@ -283,13 +289,10 @@ class Journal:
         if self._buf:
             self._write([self._buf])
             self._buf = bytearray()
-        w = self._writer
         nbytes = len(ev) + len(rep) + len(fill)
         if nbytes >= _ASYNC_BLOCK:
             # a block of a few large requests (batches of thousands of events): the writer packs and writes
-            # it while the engine goes on; at most one such block is in its hands (the loss window)
-            if self._block_ticket:
-                w.wait(self._block_ticket)
+            # it while the engine goes on
             self._block_ticket = w.put(("block", n, seq, idx, ev, rep, fill), nbytes)
             return
         # a block of small requests is packed and written here: handing it over would cost two thread
@@ -561,7 +564,7 @@ def _load_records(path, repair_tail: bool, outputs: bool = True):
     if not result.records or result.records[0].type != RecordType.HEADER:
         raise JournalCorruptError(f"{file}: the first record is not a header")
     # packed records read as their plain kind (recovery never looks at outputs: they stay packed, unread)
-    records = [r if r.type not in PACKED and r.type != RecordType.PACKED_BLOCK else
+    records = [r if r.type not in PACKED and (r.type != RecordType.PACKED_BLOCK or not outputs) else
                r._replace(type=RecordType.BLOCK, payload=unpack_block(r.payload, *_ITEMSIZE.values()))
                if r.type == RecordType.PACKED_BLOCK else
                r._replace(type=PACKED[r.type],
@@ -597,12 +600,24 @@ def _replay(path, upto_seq: int | None, repair_tail: bool, use_snapshots: bool =
 
     def flush():
         if batch:
-            # one join of the raw payloads (np.concatenate of many structured arrays is far slower), applied
-            # in slices that keep the output arrays cache- and memory-friendly
-            events = np.frombuffer(b"".join(batch), dtype=EVENT_DTYPE)
+            # runs of small payloads are joined (np.concatenate of many structured arrays is far slower), large
+            # ones applied as they are; all in slices that keep the output arrays cache- and memory-friendly
+            runs, small = [], []
+            for b in batch:
+                if len(b) >= (_REPLAY_CHUNK // 8) * EVENT_DTYPE.itemsize:
+                    if small:
+                        runs.append(b"".join(small))
+                        small = []
+                    runs.append(b)
+                else:
+                    small.append(b)
+            if small:
+                runs.append(b"".join(small))
             batch.clear()
-            for i in range(0, len(events), _REPLAY_CHUNK):
-                ex.apply(events[i:i + _REPLAY_CHUNK])
+            for run in runs:
+                events = np.frombuffer(run, dtype=EVENT_DTYPE)
+                for i in range(0, len(events), _REPLAY_CHUNK):
+                    ex.apply(events[i:i + _REPLAY_CHUNK])
 
     def take_pending() -> bool:
         # time travel stops at the last request completed by upto_seq; return whether to go on
@@ -629,8 +644,12 @@ def _replay(path, upto_seq: int | None, repair_tail: bool, use_snapshots: bool =
             break
         if t == INPUT:
             pending = [r.payload, r.seq]
-        elif t == BLOCK:
-            idx, events, _, _ = split_block(r.payload, EVENT_DTYPE, REPORT_DTYPE, FILL_DTYPE)
+        elif t == BLOCK or t == RecordType.PACKED_BLOCK:
+            if t == BLOCK:
+                idx, events, _, _ = split_block(r.payload, EVENT_DTYPE, REPORT_DTYPE, FILL_DTYPE)
+            else:
+                idx, raw = unpack_block(r.payload, *_ITEMSIZE.values(), events_only=True)
+                events = raw.view(EVENT_DTYPE)
             if upto_seq is not None and len(idx) and int(idx["seq_after"][-1]) > upto_seq:
                 j = int(np.argmax(idx["seq_after"] > upto_seq))
                 batch.append(events[:int(idx["n_events"][:j].sum())].view(np.uint8))
