@@ -10,6 +10,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]"
+# a wheel install puts jupyter-config/jupyter_server_config.d/lob.json under <prefix>/etc/jupyter; an editable
+# one does not: copy it there, so that jupyter server mounts the API under /lob/ (lob.server.extension)
+mkdir -p .venv/etc/jupyter/jupyter_server_config.d
+cp jupyter-config/jupyter_server_config.d/lob.json .venv/etc/jupyter/jupyter_server_config.d/lob.json
 if ! command -v chromium >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
