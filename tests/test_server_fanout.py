@@ -91,3 +91,26 @@ def test_queue_bound_counts_messages_across_batches():
     assert sub.queued == 5 and not dropped
     assert sub.push(["6"]) is False
     assert dropped and "slow consumer" in dropped[0] and sub.queued == 0 and not sub.queue
+
+
+def test_access_log_lines_only_at_enabled_levels(caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from lob.server import log_request
+
+    def handler(status):
+        req = SimpleNamespace(method="POST", uri="/api/orders", remote_ip="127.0.0.1", request_time=lambda: 0.00025)
+        return SimpleNamespace(get_status=lambda: status, request=req)
+
+    with caplog.at_level(logging.WARNING, logger="tornado.access"):
+        log_request(handler(201))
+        log_request(handler(429))
+        log_request(handler(500))
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, "429 POST /api/orders (127.0.0.1) 0.25ms"),
+        (logging.ERROR, "500 POST /api/orders (127.0.0.1) 0.25ms")]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tornado.access"):
+        log_request(handler(201))
+    assert [r.getMessage() for r in caplog.records] == ["201 POST /api/orders (127.0.0.1) 0.25ms"]

@@ -18,9 +18,11 @@ route table), :mod:`~lob.server.websocket`, :mod:`~lob.server.market` (what driv
 from __future__ import annotations
 
 import gc
+import logging
 
 import tornado.web
 from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.log import access_log
 
 from lob.server.accounts import AccountLimits, Accounts, create_token
 from lob.server.handlers import routes
@@ -28,12 +30,24 @@ from lob.server.hub import ApiError, Hub
 from lob.server.market import BotMarket, ExchangeMarket, ReplayMarket, default_market
 
 __all__ = ["Hub", "Accounts", "AccountLimits", "create_token", "ApiError", "make_app", "Runner", "LobServer",
-           "BotMarket", "ExchangeMarket", "ReplayMarket", "default_market", "tune_gc"]
+           "BotMarket", "ExchangeMarket", "ReplayMarket", "default_market", "tune_gc", "log_request"]
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access-log line (``tornado.access``: INFO below 400, WARNING below 500, else ERROR), formatted
+    only when that level is enabled: most requests are INFO lines that nobody sees."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if access_log.isEnabledFor(level):
+        r = handler.request
+        access_log.log(level, "%d %s %s (%s) %.2fms", status, r.method, r.uri, r.remote_ip,
+                       1000.0 * r.request_time())
 
 
 def make_app(hub: Hub, prefix: str = "", **settings) -> tornado.web.Application:
     """A Tornado application with the API routes only (no dashboard): tests, embedding, benchmarks."""
     hub.scheduler = IOLoop.current().add_callback
+    settings.setdefault("log_function", log_request)
     return tornado.web.Application(routes(hub, prefix), **settings)
 
 
@@ -124,7 +138,7 @@ class LobServer:
         extra = routes(self.hub) + [(r"/", tornado.web.RedirectHandler, {"url": "/dashboard"})]
         self.server = Server(apps, io_loop=IOLoop.current(), address=self.host, port=self._port, num_procs=1,
                              extra_patterns=extra, allow_websocket_origin=[self.host, "localhost", "127.0.0.1"],
-                             http_server_kwargs={"max_body_size": 1 << 20})
+                             http_server_kwargs={"max_body_size": 1 << 20}, log_function=log_request)
         self.server.start()
         self.runner.start()
         return self

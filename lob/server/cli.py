@@ -21,6 +21,8 @@ def serve_main(argv=None) -> int:
     p.add_argument("--step-ms", type=float, default=100.0, help="market step period in ms")
     p.add_argument("--tokens", metavar="FILE", help="token file (default $LOB_TOKENS or ~/.config/lob/tokens.json)")
     p.add_argument("--no-dashboard", action="store_true", help="do not mount the Bokeh dashboard")
+    p.add_argument("--access-log", action="store_true",
+                   help="log every request (default: only 4xx/5xx; a line per order costs throughput)")
     args = p.parse_args(argv)
 
     from lob.errors import LobError
@@ -28,6 +30,8 @@ def serve_main(argv=None) -> int:
     from lob.server.market import default_market, replay_market
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not args.access_log:
+        logging.getLogger("tornado.access").setLevel(logging.WARNING)
     try:
         market = replay_market(args.replay, args.speed) if args.replay else default_market(args.seed)
         hub = Hub(market, Accounts(path=args.tokens))

@@ -43,6 +43,7 @@ _LIVE = (int(lob.Status.NEW), int(lob.Status.PARTIALLY_FILLED))
 _REJECTED, _ADD = int(lob.Status.REJECTED), int(lob.Action.ADD)
 _FREQ = re.compile(r"^[1-9][0-9]{0,3}(s|min|h|D)$")
 _MAX_NUMBER = 1e12
+_SUBMIT_FIELDS = frozenset(("symbol", "side", "qty", "price", "type", "tif", "post_only", "display_qty", "stop_price"))
 
 
 class ApiError(HTTPError):
@@ -275,8 +276,7 @@ class Hub:
         """Submit an order for an account; return (HTTP status, report)."""
         if not isinstance(body, dict):
             raise ApiError(400, "body must be a JSON object", "invalid_body")
-        unknown = set(body) - {"symbol", "side", "qty", "price", "type", "tif", "post_only", "display_qty",
-                               "stop_price"}
+        unknown = body.keys() - _SUBMIT_FIELDS
         if unknown:
             raise ApiError(400, f"unknown field(s) {sorted(unknown)}", "invalid_body")
         symbol = body.get("symbol")
