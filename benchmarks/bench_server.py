@@ -14,7 +14,9 @@ rounds, and the server's own CPU time per request (``psutil``) is reported next 
 3. 1,000 WebSocket clients (spread over ``--ws-procs`` processes) on level2 + trades of the 4 symbols while the
    market steps at 10 Hz: delivery lag of level2 updates from the server's publication stamp (``ts_ns``, the
    oldest change in the message) and of trades from their engine time; sequence gaps seen (goal: p99 < 100 ms).
-4. Matching throughput (market steps back to back, 0.1 s slices) with 50 reading clients; with one more client
+4. REST submits at concurrency 16 while the 1,000 WebSocket clients stream (the market idle): requests/s against
+   the same without clients, and the level2 lag meanwhile (flushes are paced: ``Hub.flush_interval_s``).
+5. Matching throughput (market steps back to back, 0.1 s slices) with 50 reading clients; with one more client
    on every symbol that reads; and with that client stalled instead (never reads: the slices before it is
    dropped), over a few cycles. ``ratio_stalled_vs_reading`` isolates the stall from serving one more client.
 
@@ -430,9 +432,8 @@ def bench_paced(port: int, rate: float, seconds: float) -> dict:
     return out
 
 
-def bench_ws(port: int, n_clients: int, procs: int, seconds: float) -> dict:
-    import numpy as np
-
+def _ws_clients(port: int, n_clients: int, procs: int) -> list[subprocess.Popen]:
+    """WebSocket readers spread over processes, each subscribed to one symbol, all connected and ready."""
     per = [n_clients // procs + (k < n_clients % procs) for k in range(procs)]
     ps, first = [], 0
     for n in per:
@@ -440,12 +441,23 @@ def bench_ws(port: int, n_clients: int, procs: int, seconds: float) -> dict:
         first += n
     for p in ps:
         assert p.stdout.readline().strip() == "ready"
-    connected = _post(port, "/bench/stats")["clients"]
-    t_a = time.time() + 1.0                 # warm-up
-    t_b = t_a + seconds
+    return ps
+
+
+def _go(ps: list[subprocess.Popen], t_a: float, t_b: float) -> None:
+    """Tell readers to record what arrives between the times t_a and t_b (then report and exit)."""
     for p in ps:
         p.stdin.write(f"go {t_a} {t_b}\n")
         p.stdin.flush()
+
+
+def bench_ws(port: int, n_clients: int, procs: int, seconds: float) -> dict:
+    import numpy as np
+
+    ps = _ws_clients(port, n_clients, procs)
+    connected = _post(port, "/bench/stats")["clients"]
+    t_a = time.time() + 1.0                 # warm-up
+    _go(ps, t_a, t_a + seconds)
     _post(port, "/bench/start")
     res = [json.loads(p.communicate(timeout=seconds + 60)[0].strip().splitlines()[-1]) for p in ps]
     _post(port, "/bench/stop")
@@ -464,20 +476,37 @@ def bench_ws(port: int, n_clients: int, procs: int, seconds: float) -> dict:
     return out
 
 
+def bench_rest_with_ws(port: int, n_clients: int, procs: int, total: int) -> dict:
+    """REST submits (closed loop, concurrency 16) while the WebSocket clients stream the symbol (market idle)."""
+    import numpy as np
+
+    alone = _run("--load", "closed", port, "/api/orders", 16, total, 1)
+    ps = _ws_clients(port, n_clients, procs)
+    t_a = time.time() + 0.3
+    _go(ps, t_a, t_a + 3.0)
+    time.sleep(0.3)
+    both = _run("--load", "closed", port, "/api/orders", 16, total, 1)
+    res = [json.loads(p.communicate(timeout=60)[0].strip().splitlines()[-1]) for p in ps]
+    l2 = np.concatenate([np.asarray(r["lag_l2_ns"], dtype=np.int64) for r in res])
+    rps = [len(r["lat_ns"]) / r["seconds"] for r in (alone, both)]
+    time.sleep(0.5)
+    return dict(clients=n_clients, symbol="AAPL", rps_without_ws=round(rps[0]), rps_with_ws=round(rps[1]),
+                ratio=round(rps[1] / rps[0], 3), level2_lag_ms=_pct(l2, (50, 99), 1e6, "ms"),
+                seq_gaps=sum(r["gaps"] for r in res))
+
+
 def bench_stall(port: int, cycles: int = 3, seconds: float = 1.0) -> dict:
     """Cycles of: market back to back without a stalled client, then with one until it is dropped and after."""
     readers = _spawn("--load", "ws", port, 50, 0)
     assert readers.stdout.readline().strip() == "ready"
-    readers.stdin.write(f"go {time.time()} {time.time() + cycles * 4 * seconds + 60}\n")
-    readers.stdin.flush()
+    _go([readers], time.time(), time.time() + cycles * 4 * seconds + 60)
     without, reading, stalled_in, dropped_after = [], [], [], []
     for _ in range(cycles):
         without += _post(port, f"/bench/spin?seconds={seconds}")
         # the same extra client, reading: what serving it costs, stalled or not
         extra = _spawn("--load", "ws", port, 1, 0, 1)
         assert extra.stdout.readline().strip() == "ready"
-        extra.stdin.write(f"go {time.time()} {time.time() + 60}\n")
-        extra.stdin.flush()
+        _go([extra], time.time(), time.time() + 60)
         reading += _post(port, f"/bench/spin?seconds={seconds}")
         extra.kill()
         extra.wait()
@@ -506,7 +535,8 @@ def bench_stall(port: int, cycles: int = 3, seconds: float = 1.0) -> dict:
                seconds_with_stalled_client=round(sum(x["s"] for x in stalled_in), 2),
                stalled_client_dropped_after_s=dropped_after)
     if out["events_per_s_with_stalled_client"]:
-        out["ratio_stalled_vs_without"] = round(out["events_per_s_with_stalled_client"] / out["events_per_s_without"], 3)
+        out["ratio_stalled_vs_without"] = round(out["events_per_s_with_stalled_client"] /
+                                                out["events_per_s_without"], 3)
         out["ratio_stalled_vs_reading"] = round(out["events_per_s_with_stalled_client"] /
                                                 out["events_per_s_with_extra_reading_client"], 3)
     return out
@@ -523,7 +553,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=1000)
     p.add_argument("--ws-procs", type=int, default=4, help="processes the WebSocket clients are spread over")
     p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--only", default="rest,paced,ws,stall", help="comma-separated parts to run")
+    p.add_argument("--only", default="rest,paced,ws,rest_ws,stall", help="comma-separated parts to run")
     args = p.parse_args()
     if args.serve:
         serve(args.serve)
@@ -555,6 +585,8 @@ def main() -> None:
             out["paced"] = bench_paced(port, args.paced_rate, args.paced_seconds)
         if "ws" in parts:
             out["websocket"] = bench_ws(port, args.clients, args.ws_procs, args.seconds)
+        if "rest_ws" in parts:
+            out["rest_with_ws"] = bench_rest_with_ws(port, args.clients, args.ws_procs, args.requests)
         if "stall" in parts:
             out["stall"] = bench_stall(port)
     finally:

@@ -114,3 +114,36 @@ def test_access_log_lines_only_at_enabled_levels(caplog):
     with caplog.at_level(logging.INFO, logger="tornado.access"):
         log_request(handler(201))
     assert [r.getMessage() for r in caplog.records] == ["201 POST /api/orders (127.0.0.1) 0.25ms"]
+
+
+def test_flushes_are_paced_and_a_burst_is_conflated():
+    hub = Hub(BotMarket(seed=7), Accounts({"tok-alice-0001": "alice"}, path=False), flush_interval_s=0.05)
+    for _ in range(5):
+        hub.step_market()
+    soon, later = [], []
+    hub.scheduler = soon.append
+    hub.timer = lambda seconds, fn: later.append((seconds, fn))
+    sub = Subscriber(10_000)
+    hub.add_subscriber(sub)
+    snap = hub.subscribe(sub, "AAPL", ["level2"])[1]
+    book = BookBuilder()
+    book.apply(snap)
+    bid = hub.exchange.book("AAPL").best_bid()[0]
+
+    def order(k):
+        return {"symbol": "AAPL", "side": "buy", "qty": 1 + k, "price": round(bid - 0.05 - 0.01 * k, 2)}
+
+    hub.submit("alice", order(0))
+    assert len(soon) == 1 and not later            # the first flush after a quiet spell: at once
+    soon.pop()()
+    for k in range(1, 4):                           # a burst within the interval: one flush, later
+        hub.submit("alice", order(k))
+    assert not soon and len(later) == 1 and 0 < later[0][0] <= 0.05
+    later.pop()[1]()
+    msgs = [json.loads(t) for t in sub.texts()]
+    assert len(msgs) == 2 and all(m["type"] == "level2_update" for m in msgs)
+    assert msgs[1]["prev_seq"] == msgs[0]["seq"] == snap["seq"] + 1 and msgs[1]["seq"] == snap["seq"] + 4
+    for m in msgs:
+        book.apply(m)
+    d = hub.exchange.book("AAPL").depth(hub.feed.depth)
+    assert book.gaps == [] and book.books["AAPL"]["bids"] == [[p, q] for p, q, _ in d["bids"]]

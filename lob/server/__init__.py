@@ -46,7 +46,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 def make_app(hub: Hub, prefix: str = "", **settings) -> tornado.web.Application:
     """A Tornado application with the API routes only (no dashboard): tests, embedding, benchmarks."""
-    hub.scheduler = IOLoop.current().add_callback
+    hub.use_loop(IOLoop.current())
     settings.setdefault("log_function", log_request)
     return tornado.web.Application(routes(hub, prefix), **settings)
 
@@ -88,7 +88,7 @@ class Runner:
         self.hub.check(integrity=self._n % self.integrity_every == 1)
 
     def start(self) -> None:
-        self.hub.scheduler = IOLoop.current().add_callback
+        self.hub.use_loop(IOLoop.current())
         for cb in self._callbacks:
             cb.start()
 

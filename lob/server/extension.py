@@ -31,7 +31,7 @@ def _load_jupyter_server_extension(serverapp, hub=None, step_ms: float = 100) ->
         hub = Hub(default_market(0))
     base = serverapp.web_app.settings.get("base_url", "/").rstrip("/")
     serverapp.web_app.add_handlers(".*$", routes(hub, base + PREFIX))
-    hub.scheduler = IOLoop.current().add_callback
+    hub.use_loop(IOLoop.current())
     runner = Runner(hub, step_ms=step_ms)
     runner.start()
     serverapp.web_app.settings["lob_hub"] = hub

@@ -6,7 +6,9 @@ component health. Matching never waits on a client: feed callbacks only append t
 ``flush()`` (scheduled on the event loop after each batch) serializes each message once and hands the text
 to every subscriber's bounded queue; a subscriber whose queue is full is dropped with a reason.
 
-The hub never touches the event loop itself: the server injects ``scheduler`` (``IOLoop.add_callback``).
+Flushes are paced: one runs at once when the previous one is at least ``flush_interval_s`` old, else when it is
+(so a burst of orders, say over REST, costs one fan-out per interval, not one per order; the level-2 deltas of the
+interval are conflated). The hub never touches the event loop itself: the server injects it (:meth:`Hub.use_loop`).
 """
 from __future__ import annotations
 
@@ -213,12 +215,15 @@ class Hub:
         Levels per side published in the level-2 feed.
     socket_sndbuf : int
         Kernel send buffer of each WebSocket (bytes; 0 leaves the system default).
+    flush_interval_s : float
+        Least time between two fan-outs to the subscribers (0: one per batch of orders).
     """
 
     def __init__(self, market, accounts: Accounts | None = None, *, queue_size: int = 1000, history: int = 5000,
                  write_rate: float = 200.0, write_burst: int = 400, read_rate: float = 500.0, read_burst: int = 1000,
                  max_body: int = 64 * 1024, stale_after_s: float = 5.0, limits: AccountLimits | None = None,
-                 depth: int = 50, socket_sndbuf: int = 256 * 1024, clock=time.monotonic):
+                 depth: int = 50, socket_sndbuf: int = 256 * 1024, flush_interval_s: float = 0.01,
+                 clock=time.monotonic):
         self.market = market
         self.exchange = market.exchange
         self.accounts = accounts if accounts is not None else Accounts()
@@ -231,7 +236,10 @@ class Hub:
         self.write_limiter = RateLimiter(write_rate, write_burst, clock)
         self.read_limiter = RateLimiter(read_rate, read_burst, clock)
         self.incidents = IncidentLog()
-        self.scheduler: Callable[[Callable], None] | None = None
+        self.scheduler: Callable[[Callable], None] | None = None          # run soon (IOLoop.add_callback)
+        self.timer: Callable[[float, Callable], object] | None = None     # run in s seconds (IOLoop.call_later)
+        self.flush_interval_s = flush_interval_s
+        self._last_flush = 0.0
         self.perf = self.exchange.perf
         self.subscribers: set[Subscriber] = set()
         self._by_symbol: dict[str, set[Subscriber]] = {s: set() for s in self.exchange.symbols}
@@ -537,10 +545,19 @@ class Hub:
         if self._pending_exec:
             self._schedule()
 
+    def use_loop(self, loop) -> None:
+        """Schedule flushes on an event loop (a Tornado ``IOLoop``: ``add_callback`` and ``call_later``)."""
+        self.scheduler, self.timer = loop.add_callback, loop.call_later
+
     def _schedule(self) -> None:
         if not self._flush_scheduled and self.scheduler is not None:
             self._flush_scheduled = True
-            self.scheduler(self.flush)
+            # wall time, not self.clock (tests inject a clock for rate limits and staleness)
+            wait = self._last_flush + self.flush_interval_s - time.monotonic()
+            if wait > 0 and self.timer is not None:
+                self.timer(wait, self.flush)
+            else:
+                self.scheduler(self.flush)
 
     def flush(self) -> int:
         """Hand pending messages to the subscribers' queues; return how many messages were queued.
@@ -549,6 +566,7 @@ class Hub:
         :class:`Batch` (their transport encodes it once too); each subscriber is woken once per flush.
         """
         self._flush_scheduled = False
+        self._last_flush = time.monotonic()
         pending, self._pending = self._pending, {}
         pending_exec, self._pending_exec = self._pending_exec, {}
         n = 0
