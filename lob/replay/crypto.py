@@ -363,8 +363,8 @@ class L2Book:
         df = pd.DataFrame(rows, columns=["side", "level", "price_ticks", "qty_lots"])
         df["price_ticks"] = df["price_ticks"].astype(np.int64)
         df["qty_lots"] = df["qty_lots"].astype(np.int64)
-        df["price"] = df["price_ticks"] * float(self.tick_size)
-        df["qty"] = df["qty_lots"] * float(self.lot_size)
+        df["price"] = _to_float(df["price_ticks"].to_numpy(), self.tick_size)
+        df["qty"] = _to_float(df["qty_lots"].to_numpy(), self.lot_size)
         return df
 
     def __len__(self) -> int:
@@ -611,8 +611,23 @@ class _Tracker:
 
     def levels(self, side, rows, what, line):
         b = self.book
-        return [(side, to_units(p, b.tick_size, f"line {line}: {b.symbol} {what} price"),
-                 to_units(q, b.lot_size, f"line {line}: {b.symbol} {what} qty")) for p, q in rows]
+        try:
+            return [(side, to_units(p, b.tick_size, f"line {line}: {b.symbol} {what} price"),
+                     to_units(q, b.lot_size, f"line {line}: {b.symbol} {what} qty")) for p, q in rows]
+        except (TypeError, ValueError) as e:
+            if isinstance(e, ReplayFormatError):
+                raise
+            raise ReplayFormatError(f"line {line}: {b.symbol} {what} must be [[price, qty], ...], got "
+                                    f"{str(rows)[:80]}") from None
+
+    def snapshot(self, bids, asks, line, ts_ns, update_id):
+        """Replace the book by a snapshot's ``[[price, qty], ...]`` sides and record it."""
+        b = self.levels(BID, bids, "snapshot bids", line)
+        a = self.levels(ASK, asks, "snapshot asks", line)
+        self.book.load([(p, q) for _, p, q in b], [(p, q) for _, p, q in a])
+        self.has_book = True
+        self.res.messages += 1
+        self.after(ts_ns, update_id)
 
     def after(self, ts_ns, update_id):
         b = self.book
@@ -624,15 +639,33 @@ class _Tracker:
 
     def finish(self):
         df = pd.DataFrame(self.rows, columns=_BBO_COLUMNS).astype(np.int64)
-        tick = float(self.book.tick_size)
-        df["bid"] = np.where(df["bid_ticks"] >= 0, df["bid_ticks"] * tick, np.nan)
-        df["ask"] = np.where(df["ask_ticks"] >= 0, df["ask_ticks"] * tick, np.nan)
+        tick = self.book.tick_size
+        df["bid"] = np.where(df["bid_ticks"] >= 0, _to_float(df["bid_ticks"].to_numpy(), tick), np.nan)
+        df["ask"] = np.where(df["ask_ticks"] >= 0, _to_float(df["ask_ticks"].to_numpy(), tick), np.nan)
         self.res.bbo = df
         tick = self.res.increments.tick_size
         if tick is not None:
             unit = self.book.tick_size
             self.res.off_tick_levels = sum(bool((p * unit) % tick) for side in self.book._levels for p in side)
         return self.res
+
+
+def _to_float(units: np.ndarray, unit: Decimal) -> np.ndarray:
+    """``units * unit`` as the nearest floats (0.009, not 9 * 0.001 = 0.009000000000000001)."""
+    inv = 1 / unit
+    if inv == inv.to_integral_value() and inv < 2**53:
+        return units / float(inv)       # both exact in float64, so the quotient is correctly rounded
+    return units * float(unit)
+
+
+def _received(stream, until_ts_ns):
+    """(record, parsed message) of the received messages, up to ``until_ts_ns``."""
+    for rec in iter_recording(stream):
+        if rec.kind != "recv":
+            continue
+        if until_ts_ns is not None and rec.ts_ns > until_ts_ns:
+            return
+        yield rec, rec.json()
 
 
 def _dec_text(d: Decimal) -> str:
@@ -738,7 +771,7 @@ def replay_binance(stream, snapshots, exchange_info, symbols=None, grid: str = "
         so that spreads are in ticks; a level off that grid raises (real books can hold such levels, see
         :class:`Increments`).
     until_ts_ns : int, optional
-        Stop before the first diff received after this time (the book's state at that time).
+        Stop before the first message received after this time (the book's state at that time).
     until_update_id : int, optional
         Stop before the first diff whose ``u`` exceeds this id (the state at that update id).
 
@@ -771,21 +804,13 @@ def replay_binance(stream, snapshots, exchange_info, symbols=None, grid: str = "
             raise ConfigError(f"symbol {sym!r} has no PRICE_FILTER/LOT_SIZE in exchange_info")
         t = trackers[sym] = _Tracker(sym, "binance", filters[sym], grid)
         try:
-            bids = t.levels(BID, snap["bids"], "snapshot bids", line)
-            asks = t.levels(ASK, snap["asks"], "snapshot asks", line)
             t.res.snapshot_id = int(snap["lastUpdateId"])
+            bids, asks = snap["bids"], snap["asks"]
         except (KeyError, TypeError, ValueError) as e:
-            if isinstance(e, ReplayFormatError):
-                raise
             raise ReplayFormatError(f"line {line}: {sym} depth snapshot lacks a field ({e})") from None
-        t.book.load([(p, q) for _, p, q in bids], [(p, q) for _, p, q in asks])
         t.snap_ts = ts
-        t.res.messages += 1
-        t.after(ts, t.res.snapshot_id)
-    for rec in iter_recording(stream):
-        if rec.kind != "recv":
-            continue
-        msg = rec.json()
+        t.snapshot(bids, asks, line, ts, t.res.snapshot_id)
+    for rec, msg in _received(stream, until_ts_ns):
         data = msg.get("data", msg) if isinstance(msg, dict) else None
         if not isinstance(data, dict) or "s" not in data:
             continue
@@ -802,9 +827,8 @@ def replay_binance(stream, snapshots, exchange_info, symbols=None, grid: str = "
         except (KeyError, TypeError, ValueError):
             raise ReplayFormatError(f"line {rec.line}: {t.book.symbol} depthUpdate needs integer U and u, "
                                     f"got U={data.get('U')!r} u={data.get('u')!r}") from None
-        if (until_ts_ns is not None and rec.ts_ns > until_ts_ns) or \
-                (until_update_id is not None and final > until_update_id):
-            t.done = True
+        if until_update_id is not None and final > until_update_id:
+            t.done = True       # later diffs of this symbol are beyond the id too
         if t.done:
             continue
         r.messages += 1
@@ -891,12 +915,7 @@ def replay_coinbase(stream, products=None, symbols=None, grid: str = "precision"
     incs = coinbase_product_increments(products) if products is not None else {}
     wanted = _symbol_set(symbols)
     trackers: dict[str, _Tracker] = {}
-    for rec in iter_recording(stream):
-        if rec.kind != "recv":
-            continue
-        if until_ts_ns is not None and rec.ts_ns > until_ts_ns:
-            break
-        msg = rec.json()
+    for rec, msg in _received(stream, until_ts_ns):
         if not isinstance(msg, dict) or "product_id" not in msg:
             continue
         sym, typ = str(msg["product_id"]), msg.get("type")
@@ -906,12 +925,8 @@ def replay_coinbase(stream, products=None, symbols=None, grid: str = "precision"
         if typ == "snapshot":
             if t is None:
                 t = trackers[sym] = _Tracker(sym, "coinbase", incs.get(sym, _NO_INC), grid)
-            bids = t.levels(BID, msg.get("bids", ()), "snapshot bids", rec.line)
-            asks = t.levels(ASK, msg.get("asks", ()), "snapshot asks", rec.line)
-            t.book.load([(p, q) for _, p, q in bids], [(p, q) for _, p, q in asks])
-            t.has_book = True
-            t.res.messages += 1
-            t.after(rec.ts_ns, -1)
+            t.res.stale = False     # a new snapshot resynchronises (earlier gaps stay listed)
+            t.snapshot(msg.get("bids", ()), msg.get("asks", ()), rec.line, rec.ts_ns, -1)
         elif typ == "l2update":
             if t is None:
                 # no snapshot yet: nothing to apply the change to (counted on a placeholder result)
