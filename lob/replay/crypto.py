@@ -787,6 +787,18 @@ def replay_binance(stream, snapshots, exchange_info, symbols=None, grid: str = "
         without ``U``/``u``.
     ConfigError
         A symbol without a snapshot or without filters in ``exchange_info``; an unknown ``grid``.
+
+    Examples
+    --------
+    >>> from lob.data.crypto import crypto_sample
+    >>> r = replay_binance(**crypto_sample("binance"))
+    >>> n = r["NKNUSDT"]
+    >>> n.applied, n.dropped, n.gaps, n.ever_crossed, n.first_applied, n.snapshot_id
+    (149, 1, [], False, (499869753, 499869754), 499869752)
+    >>> n.book.best_bid(), str(n.book.price(n.book.best_bid()[0]))
+    ((35270000, 960200000000), '0.35270000')
+    >>> replay_binance(**crypto_sample("binance"), symbols=["NKNUSDT"], until_update_id=499869760)["NKNUSDT"].applied
+    4
     """
     _check_grid(grid)
     _check_until("until_ts_ns", until_ts_ns)
@@ -909,6 +921,16 @@ def replay_coinbase(stream, products=None, symbols=None, grid: str = "precision"
     ReplayFormatError
         A malformed line, an unknown side, or a price or size off the product's grid (names the field and
         the value).
+
+    Examples
+    --------
+    >>> from lob.data.crypto import crypto_sample
+    >>> r = replay_coinbase(**crypto_sample("coinbase"))
+    >>> s = r.summary()
+    >>> int(s["applied"].sum()), len(r.gaps), r.ever_crossed
+    (9719, 0, False)
+    >>> int(s["ticker_matches"].sum()), int(s["ticker_checks"].sum())
+    (100, 107)
     """
     _check_grid(grid)
     _check_until("until_ts_ns", until_ts_ns)
