@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DATA_DIR", "lobster_sample"]
+from lob.data.crypto import CRYPTO_DIR, crypto_sample
+
+__all__ = ["DATA_DIR", "lobster_sample", "CRYPTO_DIR", "crypto_sample"]
 
 DATA_DIR = Path(__file__).resolve().parent
 
@@ -22,3 +24,4 @@ def lobster_sample(level: int = 10) -> tuple[Path, Path]:
     stem = "GOOG_2012-06-21_34200000_57600000"
     d = DATA_DIR / "lobster"
     return d / f"{stem}_message_{level}.csv.gz", d / f"{stem}_orderbook_{level}.csv.gz"
+
