@@ -11,6 +11,7 @@ from tornado.testing import AsyncHTTPTestCase
 import lob
 from lob.marketdata import BookBuilder
 from lob.server import AccountLimits, Accounts, Hub, make_app
+from lob.errors import ConfigError
 from lob.server.market import BotMarket, ExchangeMarket, ReplayMarket
 
 from server_support import TOKENS
@@ -272,3 +273,27 @@ def test_replay_market_plays_the_file_at_speed():
     ref.apply(m.events[:n])
     assert 0 < n < len(ts)
     assert m.exchange.state_hash() == ref.state_hash()
+
+
+def test_replay_market_plays_an_itch_day(tmp_path):
+    from test_replay_itch import SYMS, generate_day
+    from lob.replay import itch
+
+    msgs, _ = generate_day(3, n_ops=800)
+    path = tmp_path / "day.itch.gz"
+    itch.write_itch(msgs, path)
+    with pytest.raises(ConfigError, match="symbols"):
+        ReplayMarket(path)
+    clock = FakeClock()
+    m = ReplayMarket(path, speed=1.0, clock=clock, symbols=",".join(SYMS))
+    assert m.exchange.symbols == SYMS
+    m.step()
+    clock.t += 1e9                                         # far past the end of the (microsecond-long) day
+    m.step()
+    assert m.done
+    ref = itch.replay_itch(path, SYMS)
+    for s in SYMS:
+        assert m.exchange.book(s).depth_ticks(100) == ref.exchange.book(s).depth_ticks(100)
+    # a LOBSTER file is not taken for ITCH, whatever its first bytes
+    lob_msg = Path(lob.__file__).parent / "data" / "lobster" / "GOOG_2012-06-21_34200000_57600000_message_1.csv.gz"
+    assert ReplayMarket(lob_msg).exchange.symbols == ["GOOG"]

@@ -16,7 +16,9 @@ def serve_main(argv=None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="listen address (default loopback only)")
     p.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated market")
-    p.add_argument("--replay", metavar="FILE", help="replay a LOBSTER message file (or an .npy of events) instead")
+    p.add_argument("--replay", metavar="FILE",
+                   help="replay a LOBSTER message file, an ITCH 5.0 file (with --symbols) or an .npy of events instead")
+    p.add_argument("--symbols", metavar="A,B", help="the stocks of an ITCH replay, comma-separated")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (event seconds per wall second)")
     p.add_argument("--step-ms", type=float, default=100.0, help="market step period in ms")
     p.add_argument("--tokens", metavar="FILE", help="token file (default $LOB_TOKENS or ~/.config/lob/tokens.json)")
@@ -33,7 +35,7 @@ def serve_main(argv=None) -> int:
     if not args.access_log:
         logging.getLogger("tornado.access").setLevel(logging.WARNING)
     try:
-        market = replay_market(args.replay, args.speed) if args.replay else default_market(args.seed)
+        market = replay_market(args.replay, args.speed, args.symbols) if args.replay else default_market(args.seed)
         hub = Hub(market, Accounts(path=args.tokens))
     except LobError as e:
         print(f"lob serve: {e}", file=sys.stderr)
@@ -82,7 +84,7 @@ def main(argv=None) -> int:
     """``serve ...`` or ``token create NAME``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ("serve", "token"):
-        print("usage: python -m lob.server {serve [--host H] [--port N] [--seed S] [--replay FILE --speed X],"
+        print("usage: python -m lob.server {serve [--host H] [--port N] [--seed S] [--replay FILE --speed X [--symbols A,B]],"
               " token create NAME}", file=sys.stderr)
         return 2
     return (serve_main if argv[0] == "serve" else token_main)(argv[1:])

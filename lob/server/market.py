@@ -302,27 +302,51 @@ class SimMarket:
                 for d in new]
 
 
+def _is_itch(path: Path) -> bool:
+    # by name (".itch", ".itch.gz", "…ITCH50…"), else by content: an ITCH day opens with a 12-byte system
+    # event ("S") behind its 2-byte length
+    name = path.name.lower()
+    if "itch" in name:
+        return True
+    if path.suffix in (".csv", ".npy") or name.endswith(".csv.gz"):
+        return False
+    import gzip
+
+    with open(path, "rb") as f:
+        head = f.read(2)
+    with (gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")) as f:
+        return f.read(3) == b"\x00\x0cS"
+
+
 class ReplayMarket:
-    """Replay a LOBSTER message file (or an ``.npy`` of ``lob.EVENT_DTYPE``) into an exchange in real time.
+    """Replay a LOBSTER message file, a NASDAQ ITCH 5.0 file (or an ``.npy`` of ``lob.EVENT_DTYPE``) into an
+    exchange in real time.
 
     Parameters
     ----------
     path : path
-        ``*_message_N.csv[.gz]`` (its ``*_orderbook_N`` file is found beside it) or ``*.npy``.
+        ``*_message_N.csv[.gz]`` (its ``*_orderbook_N`` file is found beside it), an ITCH 5.0 file (plain or
+        gzip; recognised by ``itch`` in its name or by its first message) or ``*.npy``.
     speed : float
         Event-time seconds replayed per wall-clock second.
     symbol : str, optional
-        Defaults to the file name's prefix before the first ``_``.
+        LOBSTER and ``.npy``: defaults to the file name's prefix before the first ``_``.
+    symbols : list of str, optional
+        ITCH: the stocks to replay (required: a day holds thousands); each becomes a symbol of the exchange.
     """
 
     kind = "replay"
 
-    def __init__(self, path, speed: float = 1.0, symbol: str | None = None, clock=time.monotonic):
+    def __init__(self, path, speed: float = 1.0, symbol: str | None = None, clock=time.monotonic,
+                 symbols=None):
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"replay file {str(path)!r} does not exist")
         if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
             raise ConfigError(f"speed must be a positive number, got {speed!r}")
+        if _is_itch(path):
+            self._init_itch(path, speed, symbols, clock)
+            return
         symbol = symbol or path.name.split("_")[0].split(".")[0].upper()
         if path.suffix == ".npy":
             events = np.load(path)
@@ -344,6 +368,29 @@ class ReplayMarket:
         self._i = 0
         self._t0 = None
         self._ts0 = int(self.events["ts_ns"][0]) if len(self.events) else 0
+
+    def _init_itch(self, path, speed, symbols, clock):
+        from lob.replay.itch import itch_events
+
+        if isinstance(symbols, str):
+            symbols = [x for x in symbols.split(",") if x]
+        if not symbols:
+            raise ConfigError(f"symbols: an ITCH replay ({path.name}) needs the stocks to replay, e.g. "
+                              f"symbols=['AAPL', 'MSFT'] (lob serve --replay FILE --symbols AAPL,MSFT), got {symbols!r}")
+        symbols = [str(x).upper() for x in symbols]
+        chunks = [ev for ev, _ in itch_events(path, symbols)]
+        events = np.concatenate(chunks) if chunks else lob.empty_events(0)
+        if not len(events):
+            raise ConfigError(f"symbols: none of {symbols} has an order in {path.name}")
+        # the ITCH day's order is kept: events sorted by time, stable (a U's cancel stays before its add)
+        self.events = np.ascontiguousarray(events[np.argsort(events["ts_ns"], kind="stable")])
+        self.exchange = lob.Exchange(symbols=symbols)
+        self.speed = float(speed)
+        self.clock = clock
+        self.market_makers = []
+        self._i = 0
+        self._t0 = None
+        self._ts0 = int(self.events["ts_ns"][0])
 
     @property
     def done(self) -> bool:
@@ -377,6 +424,6 @@ def default_market(seed: int = 0):
     return SimMarket(Simulator.default(seed, clock="realtime"))
 
 
-def replay_market(path, speed: float = 1.0):
-    """A :class:`ReplayMarket` over a file."""
-    return ReplayMarket(path, speed=speed)
+def replay_market(path, speed: float = 1.0, symbols=None):
+    """A :class:`ReplayMarket` over a file (``symbols``: the stocks of an ITCH replay)."""
+    return ReplayMarket(path, speed=speed, symbols=symbols)
