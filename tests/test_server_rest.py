@@ -297,3 +297,57 @@ def test_replay_market_plays_an_itch_day(tmp_path):
     # a LOBSTER file is not taken for ITCH, whatever its first bytes
     lob_msg = Path(lob.__file__).parent / "data" / "lobster" / "GOOG_2012-06-21_34200000_57600000_message_1.csv.gz"
     assert ReplayMarket(lob_msg).exchange.symbols == ["GOOG"]
+
+
+class _BrokenRisk:
+    """A risk check that works, then fails (a bug, a lost dependency)."""
+
+    def __init__(self):
+        self.broken = False
+        self.conservative = False
+
+    def check_submit(self, *args):
+        if self.broken:
+            raise RuntimeError("risk database unreachable")
+        return 0
+
+    def set_conservative(self, on=True, factor=None):
+        self.conservative = on
+
+
+class TestRiskFailure(ServerCase):
+    hub_kwargs = dict(limits=AccountLimits(max_qty=1_000, max_notional=10_000_000, max_open_orders=100))
+
+    def get_app(self):
+        app = super().get_app()
+        self.risk = _BrokenRisk()
+        self.hub.exchange.risk.inner = self.risk
+        return app
+
+    def test_a_failing_check_puts_the_venue_in_conservative_mode_with_an_alert(self):
+        order = dict(symbol="AAPL", side="buy", qty=800, price=100.0)
+        code, r = self.req("POST", "/api/orders", order, ALICE)
+        assert code in (200, 201) and r["status"] == "new"
+        assert self.req("GET", "/healthz")[1]["components"]["risk"]["status"] == "ok"
+        self.risk.broken = True
+        # the order that meets the failure is still answered, by the limits halved: 800 > 500
+        code, r = self.req("POST", "/api/orders", order, ALICE)
+        assert code in (200, 201) and (r["status"], r["reason"]) == ("rejected", "risk_max_qty")
+        code, r = self.req("POST", "/api/orders", dict(order, qty=400), ALICE)
+        assert r["status"] == "new"
+        # bots' orders (no account) meet the tightened limits too while the check is down
+        ex = self.hub.exchange
+        assert ex.submit("AAPL", "buy", 900, price=100.0, owner="bot").reason == "risk_max_qty"
+        h = self.req("GET", "/healthz")[1]["components"]["risk"]
+        assert h["status"] == "degraded" and h["conservative"]["failures"] == 3
+        assert "risk database unreachable" in h["conservative"]["error"]
+        assert h["effective_limits"]["max_qty"] == 500
+        assert self.risk.conservative is True
+        alerts = [i for i in self.hub.incidents.rows() if i["component"] == "risk"]
+        assert len(alerts) == 1 and alerts[0]["severity"] == "error" and "conservative" in alerts[0]["message"]
+        # repaired and cleared: the normal limits again
+        self.risk.broken = False
+        self.hub.clear_conservative()
+        assert self.risk.conservative is False
+        assert self.req("POST", "/api/orders", order, ALICE)[1]["status"] == "new"
+        assert self.req("GET", "/healthz")[1]["components"]["risk"]["status"] == "ok"

@@ -14,6 +14,13 @@ In a notebook (the kernel's loop is already running: never call ``IOLoop.start()
 Pieces: :class:`~lob.server.hub.Hub` (state), :mod:`~lob.server.handlers` (thin REST handlers and the
 route table), :mod:`~lob.server.websocket`, :mod:`~lob.server.market` (what drives the exchange),
 :mod:`~lob.server.extension` (the same API inside Jupyter under ``/lob/``).
+
+Faults: ``/healthz`` reports each component (engine, market-data publisher, agents, risk, journal); a
+failing agent is isolated and restarted with backoff; a pre-trade check that raises puts the venue in
+conservative mode (account limits scaled by ``Hub.conservative_factor``, 0.5, for every owner while the check
+is down; an installed ``lob.risk.RiskManager`` switched to conservative too) with an ``error`` incident, until
+``Hub.clear_conservative()``; a journal write failure stops order intake; stale market data is flagged to
+clients; every incident is logged and shown on the dashboard.
 """
 from __future__ import annotations
 

@@ -192,3 +192,8 @@ class AccountLimits:
 
     def as_dict(self) -> dict:
         return dict(max_qty=self.max_qty, max_notional=self.max_notional, max_open_orders=self.max_open_orders)
+
+    def scaled(self, factor: float) -> "AccountLimits":
+        """These limits times ``factor`` (conservative mode); at least one open order stays allowed."""
+        return AccountLimits(self.max_qty * factor, self.max_notional * factor,
+                             max(1, int(self.max_open_orders * factor)))

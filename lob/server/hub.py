@@ -172,20 +172,32 @@ class _RiskHook:
 
     def check_modify(self, sym, order_id, qty_lots, price_ticks, owner, ts_ns=None):
         if self.inner is not None and hasattr(self.inner, "check_modify"):
-            return self.inner.check_modify(sym, order_id, qty_lots, price_ticks, owner, ts_ns)
+            try:
+                return self.inner.check_modify(sym, order_id, qty_lots, price_ticks, owner, ts_ns)
+            except Exception as e:      # noqa: BLE001 - a failing check must not take the order path down
+                self.hub.risk_check_failed(e)
         return 0
 
     def check_submit(self, sym, side, qty_lots, price_ticks, owner, type_, ts_ns=None):
+        hub = self.hub
+        failed = False
         if self.inner is not None:
-            r = self.inner.check_submit(sym, side, qty_lots, price_ticks, owner, type_, ts_ns)
+            try:
+                r = self.inner.check_submit(sym, side, qty_lots, price_ticks, owner, type_, ts_ns)
+            except Exception as e:      # noqa: BLE001 - see risk_check_failed
+                hub.risk_check_failed(e)
+                r, failed = 0, True
             if r:
                 return r
-        account = self.hub._accounts_by_owner.get(owner)
-        if account is None:
+        account = hub._accounts_by_owner.get(owner)
+        conservative = hub.conservative is not None
+        if account is None and not (conservative and failed):
             return 0
-        info = self.hub.exchange._infos[sym]
+        limits = hub.limits.scaled(hub.conservative_factor) if conservative else hub.limits
+        info = hub.exchange._infos[sym]
         price = info.price(price_ticks) if price_ticks else None
-        reason = self.hub.limits.check(info.qty(qty_lots), price, len(self.hub._open.get(account, ())))
+        # without a working check, the orders of every owner (bots too) meet the tightened account limits
+        reason = limits.check(info.qty(qty_lots), price, len(hub._open.get(account, ())) if account else 0)
         return int(lob.Reason[reason.upper()]) if reason else 0
 
 
@@ -262,6 +274,43 @@ class Hub:
         self.feed.subscribe_all(self._on_feed)
         self.exchange.add_listener(self._on_outputs)
         self.exchange.risk = _RiskHook(self, getattr(self.exchange, "risk", None))
+        self.conservative: dict | None = None       # set while the venue runs in conservative mode
+        self.conservative_factor = 0.5
+
+    # --- conservative mode --------------------------------------------------------------------------
+    def risk_check_failed(self, exc: BaseException) -> None:
+        """A pre-trade check raised: tighten the limits (conservative mode) and raise an alert.
+
+        The order that met the failure, and every later one, is checked against the account limits scaled
+        by ``conservative_factor`` (bots' orders included), and an installed ``lob.risk.RiskManager`` is
+        switched to conservative mode too. The venue stays conservative (``/healthz``: risk degraded) until
+        :meth:`clear_conservative`.
+        """
+        msg = f"{type(exc).__name__}: {exc}"
+        if self.conservative is None:
+            self.conservative = dict(since=time.time(), error=msg, failures=1, factor=self.conservative_factor)
+            inner = getattr(self.exchange.risk, "inner", None)
+            if hasattr(inner, "set_conservative"):
+                try:
+                    inner.set_conservative(True, factor=self.conservative_factor)
+                except Exception:       # noqa: BLE001 - the failing component may fail here too
+                    pass
+            self.incidents.record("risk", f"risk check failed ({msg}); conservative mode: limits x"
+                                  f"{self.conservative_factor:g}", "error")
+        else:
+            self.conservative["failures"] += 1
+            self.conservative["error"] = msg
+        self.stats["risk_check_failures"] += 1
+
+    def clear_conservative(self) -> None:
+        """Leave conservative mode (once the risk component is repaired)."""
+        if self.conservative is None:
+            return
+        self.conservative = None
+        inner = getattr(self.exchange.risk, "inner", None)
+        if hasattr(inner, "set_conservative"):
+            inner.set_conservative(False)
+        self.incidents.record("risk", "conservative mode cleared", "info")
 
     # --- accounts ---------------------------------------------------------------------------------
     def authenticate(self, token: str | None) -> str | None:
@@ -694,8 +743,11 @@ class Hub:
         agents = dict(status=a_status, kind=getattr(self.market, "kind", "?"), driver=dict(self.driver),
                       agents=rows)
         hook = ex.risk.inner if isinstance(ex.risk, _RiskHook) else ex.risk
-        risk = dict(status="ok", engine_hook=type(hook).__name__ if hook is not None else None,
-                    account_limits=self.limits.as_dict())
+        risk = dict(status="ok" if self.conservative is None else "degraded",
+                    engine_hook=type(hook).__name__ if hook is not None else None,
+                    account_limits=self.limits.as_dict(), conservative=self.conservative)
+        if self.conservative is not None:
+            risk["effective_limits"] = self.limits.scaled(self.conservative_factor).as_dict()
         j = getattr(ex, "journal", None)
         if j is None:
             journal = dict(status="disabled")
