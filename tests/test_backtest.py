@@ -98,3 +98,37 @@ def test_sweep_on_a_local_cluster_with_two_workers():
                max_rows=8_000, impact="full")
     assert len(df) == 2 and list(df["size"]) == [100, 200]
     assert (df["orders"] > 0).all() and set(df["data"]) == {msg.name}
+
+
+def test_virtual_order_traded_through_has_nothing_ahead():
+    # impact="off": a virtual sell at 101.00 joins behind 200 displayed. Within one batch of history that
+    # level is cancelled, a buyer trades at 101.01 (through our price) and then a later seller at 101.00 is
+    # hit for 10. A trade through a limit means its level is empty: the through-fill has nothing ahead of
+    # it, and the later trade at our price is ours (we were there first), not eaten by a stale estimate.
+    rows = [  # ts_ns, order_id, price_ticks, qty_lots, action, side, tif
+        (1_000, 1, 10_100, 200, lob.Action.ADD, 1, lob.TIF.GTC),
+        (1_000, 2, 9_900, 100, lob.Action.ADD, 0, lob.TIF.GTC),
+        (2_000_000, 1, 10_100, 200, lob.Action.CANCEL, 1, lob.TIF.GTC),
+        (2_000_001, 3, 10_101, 50, lob.Action.ADD, 1, lob.TIF.GTC),
+        (2_000_001, 4, 10_101, 50, lob.Action.ADD, 0, lob.TIF.IOC),
+        (2_000_002, 5, 10_100, 10, lob.Action.ADD, 1, lob.TIF.GTC),
+        (2_000_002, 6, 10_100, 10, lob.Action.ADD, 0, lob.TIF.IOC),
+    ]
+    ev = np.zeros(len(rows), dtype=lob.EVENT_DTYPE)
+    for i, (ts, oid, p, q, a, s, tif) in enumerate(rows):
+        ev[i]["ts_ns"], ev[i]["order_id"], ev[i]["price_ticks"], ev[i]["qty_lots"] = ts, oid, p, q
+        ev[i]["action"], ev[i]["side"], ev[i]["tif"] = a, s, tif
+
+    class OneSell:
+        sent = False
+
+        def on_book(self, ctx):
+            if not self.sent:
+                self.sent = True
+                return [Intent("submit", "sell", 300, 101.00)]
+
+    res = Backtest(OneSell(), ev, impact="off", step_ns=1_000_000).run()
+    assert res.orders["queue_ahead_at_entry"].tolist() == [200]
+    f = res.fills
+    assert f["price"].tolist() == [101.00, 101.00] and f["qty"].tolist() == [50, 10]
+    assert f["queue_ahead_at_fill"].tolist() == [0, 0]

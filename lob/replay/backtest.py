@@ -17,7 +17,8 @@ would arrive (decision time + latency). What the strategy's orders do to the mar
 
 The queue-position estimate of a virtual passive order: the displayed quantity at its price when it
 arrives is ahead of it; trades at its price consume the quantity ahead first, then the order; a trade at a
-better price than its limit fills it; the quantity ahead never exceeds what is displayed at the level.
+better price than its limit fills it and leaves nothing ahead of it (its level has emptied); the quantity
+ahead never exceeds what is displayed at the level.
 
 Historical aggressors: LOBSTER records executions as events on the resting order (type 4). To let history
 meet the strategy's orders, an execution becomes an immediate-or-cancel order of the opposite side at the
@@ -528,6 +529,8 @@ class Backtest:
                     continue
                 better = p < o["price"] if o["side"] == 0 else p > o["price"]
                 if better:
+                    # a trade through the limit means the level at the limit is empty: nothing is ahead
+                    o["queue_ahead"] = 0
                     take = min(o["qty"], q)
                 elif p == o["price"]:
                     eat = min(o["queue_ahead"], q)
