@@ -71,6 +71,9 @@ def serve(port: int) -> None:
                     runner.start()
                 elif what == "stop":
                     runner.stop()
+                elif what == "flatten":     # cancel what the earlier phases left resting (a clean book)
+                    for oid, sym in list(hub._open.get("bench", {}).items()):
+                        hub.exchange.cancel(sym, oid)
                 elif what == "spin":    # the market back to back, yielding between steps; 0.1 s slices
                     secs = float(self.get_argument("seconds", "3"))
                     slices, t0 = [], time.perf_counter()
@@ -419,8 +422,11 @@ def bench_paced(port: int, rate: float, seconds: float) -> dict:
                     send_late=_pct(r["late_ns"], (50, 99)), errors=r["bad"])
 
     out = dict(rate=rate, seconds=seconds)
+    # each run starts from the book without the one-lot orders the previous phases left resting at 190.00
+    _post(port, "/bench/flatten")
     out["lob_idle_market"] = one("/api/orders", True)
     out["echo"] = one("/echo", False)
+    _post(port, "/bench/flatten")
     _post(port, "/bench/start")
     try:
         out["lob_market_10hz"] = one("/api/orders", True)

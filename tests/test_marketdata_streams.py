@@ -1,6 +1,7 @@
 """Market data under mixed batch and per-call flow on several symbols, checked against the engine's own
 outputs (the fills ``apply`` and ``submit`` return) and its books, never against the recorder itself."""
 import numpy as np
+import pytest
 import pandas as pd
 
 import lob
@@ -129,3 +130,46 @@ def test_l2_stream_rebuilds_every_book_at_every_checkpoint():
     _run(ex, seed=4, rounds=5)
     want = ex.book("B").depth(10_000)
     assert late.books["B"]["bids"] == [[p, q] for p, q, _ in want["bids"]] and late.gaps == []
+
+
+@pytest.mark.parametrize("depth", [3, 10_000])
+def test_l2_stream_follows_every_kind_of_per_call_request(depth):
+    # per call, the feed recomputes only the sides a request touched (its reports' sides and its makers'):
+    # every kind of request, a shallow window and a deep one, compared after each call
+    ex = lob.Exchange(symbols=["A"], marketdata=False, stp="cancel_oldest")
+    feed = L2Feed(ex, depth=depth)
+    client = BookBuilder()
+    client.apply(feed.subscribe("A", client.apply))
+    rng = np.random.default_rng(21)
+    live = []
+    for k in range(1500):
+        ts = k + 1
+        side = ("buy", "sell")[int(rng.integers(2))]
+        px = (1000 + int(rng.integers(-6, 7))) / 100
+        owner = f"o{int(rng.integers(3))}"
+        op = rng.random()
+        if op < 0.45 or not live:
+            r = ex.submit("A", side, int(rng.integers(1, 20)), price=px, owner=owner, ts_ns=ts,
+                          display_qty=int(rng.integers(1, 5)) if rng.random() < 0.1 else None)
+            live.append(r.order_id)
+        elif op < 0.6:
+            ex.cancel("A", live.pop(int(rng.integers(len(live)))), ts_ns=ts)
+        elif op < 0.72:
+            oid = live[int(rng.integers(len(live)))]
+            ex.modify("A", oid, qty=int(rng.integers(1, 25)), price=px if rng.random() < 0.5 else None, ts_ns=ts)
+        elif op < 0.8:
+            ex.submit("A", side, int(rng.integers(1, 40)), type="market", owner=owner, ts_ns=ts)
+        elif op < 0.87:
+            ex.submit("A", side, int(rng.integers(1, 30)), price=px, tif="ioc", owner=owner, ts_ns=ts)
+        elif op < 0.94:
+            r = ex.submit("A", side, int(rng.integers(1, 10)), type="stop_limit", price=px, stop_price=px,
+                          owner=owner, ts_ns=ts)
+            live.append(r.order_id)
+        elif op < 0.97:
+            ex.reduce("A", live[int(rng.integers(len(live)))], 1, ts_ns=ts)
+        else:
+            ex.session_end("A", ts_ns=ts)
+        want = ex.book("A").depth(depth)
+        assert client.books["A"] == {"bids": [[p, q] for p, q, _ in want["bids"]],
+                                     "asks": [[p, q] for p, q, _ in want["asks"]]}, k
+    assert client.gaps == []

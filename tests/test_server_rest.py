@@ -351,3 +351,32 @@ class TestRiskFailure(ServerCase):
         assert self.risk.conservative is False
         assert self.req("POST", "/api/orders", order, ALICE)[1]["status"] == "new"
         assert self.req("GET", "/healthz")[1]["components"]["risk"]["status"] == "ok"
+
+
+def test_a_sliced_market_tick_equals_a_whole_one_and_lets_requests_in_between():
+    whole, sliced = BotMarket(seed=9), BotMarket(seed=9)
+    hw = Hub(whole, Accounts(TOKENS, path=False))
+    hs = Hub(sliced, Accounts(TOKENS, path=False))
+    queue = []
+    for _ in range(30):
+        hw.step_market()
+        hs.step_market(schedule=queue.append)
+        hs.step_market(schedule=queue.append)          # due again mid-tick: not doubled
+        n = 0
+        while queue:                                    # the IOLoop: one callback per agent's turn
+            queue.pop(0)()
+            n += 1
+        # the first agent acted at once, then one callback per later agent, the step count and the tick's end
+        assert n == len(sliced.supervisors) + 1
+    assert sliced.steps == whole.steps == 30
+    # the same orders in the same queues (their times are the wall clock's, so the state hashes differ)
+    assert hs.exchange.seq == hw.exchange.seq
+    for s in hw.exchange.symbols:
+        a, b = hs.exchange.book(s).orders_array(), hw.exchange.book(s).orders_array()
+        for f in ("order_id", "side", "price_ticks", "qty_lots", "owner"):
+            assert np.array_equal(a[f], b[f]), (s, f)
+    # a part that raises ends the tick; the driver backs off as when step() raises
+    sliced.supervisors[0].run = lambda *a: (_ for _ in ()).throw(RuntimeError("boom"))
+    hs.step_market(schedule=queue.append)
+    assert queue == [] and hs.driver["status"] == "backoff" and "boom" in hs.driver["last_error"]
+    assert hs._stepping is False

@@ -46,8 +46,10 @@ class L2Feed:
         exchange.add_listener(self)
 
     def _levels(self, i: int):
-        eng = self.exchange._engine
-        return (dict(eng.depth(i, 0, self.depth)[:, :2].tolist()), dict(eng.depth(i, 1, self.depth)[:, :2].tolist()))
+        return self._side(i, 0), self._side(i, 1)
+
+    def _side(self, i: int, side: int) -> dict:
+        return dict(self.exchange._engine.depth(i, side, self.depth)[:, :2].tolist())
 
     def snapshot(self, symbol) -> dict:
         """The current full-depth message of a symbol (what a new subscriber receives first)."""
@@ -91,12 +93,22 @@ class L2Feed:
                 self._emit(i, {"type": "trade", "symbol": info.name, "seq": row[_SEQ],
                                "price": info.price(row[_PX]), "qty": info.qty(row[_QTY]),
                                "aggressor": "buy" if row[_AGG] == 0 else "sell", "ts_ns": row[_TS]})
-        syms = [int(events["symbol"][0])] if len(events) == 1 else np.unique(events["symbol"]).tolist()
+        single = len(events) == 1
+        syms = [int(events["symbol"][0])] if single else np.unique(events["symbol"]).tolist()
         for i in syms:
             if i not in self._last and not self._subs.get(i) and not self._all:
                 continue
-            old = self._last.get(i) or ({}, {})
-            new = self._levels(i)
+            old = self._last.get(i)
+            if old is not None and single:
+                # one request touches only the sides of its reports (the order and any side effects) and, when
+                # it trades, the makers' side: the other side's depth is the one published last
+                touched = set(reports["side"].tolist())
+                if len(fills):
+                    touched.update(1 - a for a in fills["aggressor"].tolist())
+                new = tuple(self._side(i, side) if side in touched else old[side] for side in (0, 1))
+            else:
+                old = old or ({}, {})
+                new = self._levels(i)
             changes = []
             for side, name in ((0, "buy"), (1, "sell")):
                 o, n = old[side], new[side]

@@ -86,9 +86,13 @@ class Runner:
         self.hub = hub
         self._n = 0
         self.integrity_every = integrity_every
-        self._callbacks = [PeriodicCallback(hub.step_market, step_ms),
+        self._callbacks = [PeriodicCallback(self._step, step_ms),
                            PeriodicCallback(self._check, check_ms),
                            PeriodicCallback(hub.perf.tick, 250)]
+
+    def _step(self) -> None:
+        # the market's tick in slices (one agent per callback) when it offers them: requests are served between
+        self.hub.step_market(schedule=IOLoop.current().add_callback)
 
     def _check(self) -> None:
         self._n += 1

@@ -275,6 +275,7 @@ class Hub:
         self.exchange.add_listener(self._on_outputs)
         self.exchange.risk = _RiskHook(self, getattr(self.exchange, "risk", None))
         self.conservative: dict | None = None       # set while the venue runs in conservative mode
+        self._stepping = False                      # a sliced market tick is in progress
         self.conservative_factor = 0.5
 
     # --- conservative mode --------------------------------------------------------------------------
@@ -670,8 +671,13 @@ class Hub:
         self.remove_subscriber(sub)
 
     # --- driving the market and watching health --------------------------------------------------
-    def step_market(self) -> None:
-        """One tick of the market (agents act); driver failures are isolated and retried with backoff."""
+    def step_market(self, schedule: Callable[[Callable], object] | None = None) -> None:
+        """One tick of the market (agents act); driver failures are isolated and retried with backoff.
+
+        With ``schedule`` (``IOLoop.add_callback``) and a market that offers ``step_parts()``, the parts run
+        as a chain of separate callbacks, so that requests are served between them (a tick never holds the
+        loop for more than one agent's turn); a tick still in progress when the next is due is not doubled.
+        """
         d = self.driver
         now = self.clock()
         if d["resume_at"] is not None:
@@ -680,16 +686,45 @@ class Hub:
             d["resume_at"] = None
             d["status"] = "running"
             self.incidents.record("agents", "market driver resumed", "info")
+        parts_fn = getattr(self.market, "step_parts", None)
+        if schedule is not None and parts_fn is not None:
+            if self._stepping:
+                return
+            self._stepping = True
+            self._run_parts(iter(parts_fn()), schedule, now)
+            return
         try:
             self.market.step()
         except Exception as e:      # a failing driver must not take the server down
-            d["failures"] += 1
-            d["last_error"] = f"{type(e).__name__}: {e}"
-            backoff = min(30.0, 0.5 * 2 ** (d["failures"] - 1))
-            d["resume_at"] = now + backoff
-            d["status"] = "backoff"
-            self.incidents.record("agents", f"market driver failed ({d['last_error']}); retry in {backoff:.1f}s",
-                                  "error")
+            self._driver_failed(e, now)
+        self._collect_market_incidents()
+
+    def _run_parts(self, parts, schedule, now) -> None:
+        part = next(parts, None)
+        if part is None:
+            self._stepping = False
+            self._collect_market_incidents()
+            return
+        try:
+            part()
+        except Exception as e:      # the rest of this tick is dropped, as a failing step() would be
+            self._stepping = False
+            self._driver_failed(e, now)
+            self._collect_market_incidents()
+            return
+        schedule(lambda: self._run_parts(parts, schedule, now))
+
+    def _driver_failed(self, e: BaseException, now: float) -> None:
+        d = self.driver
+        d["failures"] += 1
+        d["last_error"] = f"{type(e).__name__}: {e}"
+        backoff = min(30.0, 0.5 * 2 ** (d["failures"] - 1))
+        d["resume_at"] = now + backoff
+        d["status"] = "backoff"
+        self.incidents.record("agents", f"market driver failed ({d['last_error']}); retry in {backoff:.1f}s",
+                              "error")
+
+    def _collect_market_incidents(self) -> None:
         for inc in self.market.incidents():
             inc = dict(inc)
             self.incidents.record(inc.pop("component", "agents"), inc.pop("message", ""),

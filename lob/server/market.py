@@ -224,8 +224,18 @@ class BotMarket:
 
     def step(self) -> None:
         """Let every agent act once (each under its supervisor)."""
-        for sup in self.supervisors:
-            sup.run(self.exchange, self.rng, self._incidents)
+        for part in self.step_parts():
+            part()
+
+    def step_parts(self) -> list:
+        """The step as one callable per agent, in order: a server runs them as separate IOLoop callbacks,
+        so that requests arriving during a step wait for one agent, not for all of them."""
+        ex, rng, inc = self.exchange, self.rng, self._incidents
+        parts = [lambda sup=sup: sup.run(ex, rng, inc) for sup in self.supervisors]
+        parts.append(self._count_step)
+        return parts
+
+    def _count_step(self) -> None:
         self.steps += 1
 
     def agent(self, name):
