@@ -380,3 +380,25 @@ def test_a_sliced_market_tick_equals_a_whole_one_and_lets_requests_in_between():
     hs.step_market(schedule=queue.append)
     assert queue == [] and hs.driver["status"] == "backoff" and "boom" in hs.driver["last_error"]
     assert hs._stepping is False
+
+
+class TestOrderBookkeeping(ServerCase):
+    def test_the_server_forgets_ended_orders_but_answers_for_recent_ones(self):
+        ids = []
+        for i in range(40):                 # pairs that trade with each other: every order ends at once or soon
+            side = "buy" if i % 2 == 0 else "sell"
+            code, r = self.req("POST", "/api/orders", dict(symbol="MSFT", side=side, qty=1, price=1000.0), ALICE)
+            ids.append(r["order_id"])
+        code, r = self.req("POST", "/api/orders", dict(symbol="MSFT", side="buy", qty=1, price=1.0), ALICE)
+        live = r["order_id"]
+        # only live orders are mapped to their symbol; the ended ones sit in a bounded recent list
+        assert set(self.hub._order_symbol) <= {live} | set(ids) and live in self.hub._order_symbol
+        ended = [o for o in ids if o not in self.hub._order_symbol]
+        assert ended and all(o in self.hub._done_symbol for o in ended)
+        # a late cancel of an ended order is "not live" (404), another account's live order is 403
+        code, err = self.req("DELETE", f"/api/orders/{ended[0]}", headers=ALICE)
+        assert code == 404 and err["reason"] == "unknown_order" and "not live" in err["message"]
+        code, err = self.req("DELETE", f"/api/orders/{live}", headers=BOB)
+        assert code == 403
+        assert self.req("DELETE", f"/api/orders/{live}", headers=ALICE)[0] == 200
+        assert live not in self.hub._order_symbol
