@@ -2158,7 +2158,8 @@ cdef class ExchangeCore:
     cdef int _st_cur
     cdef public bint _stage_on
     cdef public Py_ssize_t _stage_owners    # owner names the journal has written; a new one takes the slow path
-    cdef public int64_t _stage_limit        # requests, or 4 MB of bytes, before _stage_full() is called
+    cdef public int64_t _stage_limit        # requests, or _stage_bytes of them, before _stage_full() is called
+    cdef public int64_t _stage_bytes
     cdef public object _stage_full
     cdef readonly int64_t _stage_n
 
@@ -2183,6 +2184,7 @@ cdef class ExchangeCore:
         self._stage_on = False
         self._stage_owners = 0
         self._stage_limit = 256
+        self._stage_bytes = 4 << 20
         self._stage_full = None
         self._stage_n = 0
         self._ev_arr = _empty(_EVENT_DESCR, 1)
@@ -2267,7 +2269,7 @@ cdef class ExchangeCore:
 
     cdef bint _stage_is_full(self):
         return (self._stage_n >= self._stage_limit or
-                self._st[1].n + self._st[2].n + self._st[3].n >= (4 << 20))
+                self._st[1].n + self._st[2].n + self._st[3].n >= self._stage_bytes)
 
     def _stage_add(self, events, reports, fills, uint64_t seq_before, uint64_t seq_after):
         """Stage one request given as arrays (the journal's Python path); returns whether the stage is full."""

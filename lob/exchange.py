@@ -14,8 +14,9 @@ from lob.errors import ConfigError, LobStateError
 
 __all__ = ["Exchange", "empty_events"]
 
-# a journaled batch larger than this is matched in chunks of this many events, so that the journal's writer
-# thread packs and writes one chunk while the engine matches the next
+# a batch of at least this many events (4 MB), journaled under fsync="batch" or "never", is matched in chunks
+# of this size with records of their own, so that the journal's writer thread packs and writes one chunk while
+# the engine matches the next; smaller requests are staged into the journal's blocks
 _PIPELINE_CHUNK = 1 << 16
 
 
@@ -277,7 +278,7 @@ class Exchange(ExchangeCore):
         if self._intake_error is not None:
             raise LobStateError(f"order intake is stopped: {self._intake_error}")
         journal = self.journal
-        if journal is not None and len(events) > 2 * _PIPELINE_CHUNK and journal._writer is not None:
+        if journal is not None and len(events) >= _PIPELINE_CHUNK and journal._writer is not None:
             return self._apply_pipelined(events, journal, t0)
         if self._wal is not None:
             try:

@@ -44,10 +44,10 @@ def _mixed_flow(ex, seen, hashes):
 
 @pytest.fixture
 def journaled(tmp_path, monkeypatch):
-    import lob.journal.journal as jj
+    import lob.exchange as lx
 
-    # batches of 1,500 events (96 KB) get records of their own, as batches over 4 MB do by default
-    monkeypatch.setattr(jj, "_COPY_LIMIT", 64 << 10)
+    # batches of 1,500 events get records of their own, as batches of 65,536 events or more do by default
+    monkeypatch.setattr(lx, "_PIPELINE_CHUNK", 1500)
     ex = lob.Exchange(symbols=["A", "B"], journal=tmp_path / "j", fsync="never")
     ex.journal.batch_records = 16
     seen, hashes = [], {0: ex.state_hash()}

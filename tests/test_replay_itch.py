@@ -312,3 +312,17 @@ def test_parquet_export_reads_back(tmp_path):
         assert df["ts_ns"].tolist() == exp["ts_ns"].tolist()
         if "ref" in exp:
             assert df["ref"].tolist() == exp["ref"].tolist()
+
+
+def test_reading_a_gzip_file_leaves_no_file_open(tmp_path):
+    import gc
+    import warnings
+
+    itch.write_itch(random_messages(2000, seed=2), tmp_path / "d.itch.gz")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        assert len(read_itch(tmp_path / "d.itch.gz")) == 2000
+        for _ in iter_itch(tmp_path / "d.itch.gz", chunk_bytes=4096):
+            pass
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]

@@ -23,10 +23,10 @@ fsync policies (``fsync=``):
     waits for the disk. A *process* crash (SIGKILL, a segfault) loses at most the requests still in memory:
     fewer than ``batch_records``, none acknowledged more than about ``batch_ms`` before the crash (plus the
     time the thread waits for the GIL under load, at most ``sys.getswitchinterval()``, 5 ms by default);
-    for batches of thousands of events, whose blocks the writer thread writes, at most the last 8 MB of
-    them. A *machine* crash or power loss also loses what the OS
-    had not written: at most the requests acknowledged since the last completed fsync, i.e. within about
-    ``batch_ms`` plus one fsync's duration. Always the newest requests: the journal stays a prefix.
+    blocks of large requests (1 MB or more of inputs and outputs: batches of thousands of events) are written
+    by the writer thread, at most one at a time, so for those at most the last two blocks' requests. A
+    *machine* crash or power loss also loses what the OS had not written: at most the requests acknowledged
+    since the last completed fsync, i.e. within about ``batch_ms`` plus one fsync's duration. Always the newest requests: the journal stays a prefix.
 ``"never"``
     no fsync (the writer thread, below, still writes): records reach the OS every ``batch_records`` requests and on
     ``commit()`` / ``close()`` / ``snapshot()``; the OS writes them back when it chooses.
@@ -36,11 +36,10 @@ rejected with reason ``journal_unavailable`` before it reaches the book; under `
 finds it within ``batch_ms`` and the requests after it are rejected (those acknowledged in between are the
 loss window above).
 
-Under ``"batch"`` and ``"never"`` a writer thread does the heavy writing: batches over 4 MB are packed
-(a lossless delta + varint encoding, about a sixth of their size, see ``lob.journal.format``), checksummed
-and written there, while the caller's thread goes on matching; a journaled batch of more than 131,072 events
-is matched in chunks so that the writer overlaps with the engine, and the call returns once its records are
-handed to the OS. If the writer meets a write failure in the middle of such a batch, the chunks matched by
+Under ``"batch"`` and ``"never"`` a writer thread does the heavy writing: a batch of 65,536 events (4 MB) or
+more is matched in chunks of that size, and each chunk's records are packed (a lossless delta + varint
+encoding, about a sixth of their size, see ``lob.journal.format``), checksummed and written there while the
+engine matches the next; the call returns once its records are handed to the OS. If the writer meets a write failure in the middle of such a batch, the chunks matched by
 then stand (the loss window above), the call raises ``LobStateError`` naming how many events were applied,
 and intake stops. See ``benchmarks/bench_journal.py`` for the measured costs of journaling and recovery.
 """

@@ -25,7 +25,7 @@ _SMALL = 1 << 12          # records (and requests' events) smaller than this are
 _REPLAY_CHUNK = 1 << 16    # events per apply during recovery
 _OPEN = weakref.WeakSet()   # journals not closed yet, committed at interpreter exit
 _WRITER_LIMIT = 64 << 20   # bytes queued to the writer thread before the caller waits (memory stays bounded)
-_COPY_LIMIT = 4 << 20      # requests up to this size are staged (copied), larger ones written from the caller's arrays
+_STAGE_BYTES = 4 << 20     # a stage this large (inputs and outputs) is written as a block, like batch_records requests
 _ASYNC_BLOCK = 1 << 20     # staged blocks of this size are packed and written by the writer thread
 _ITEMSIZE = {RecordType.INPUT: EVENT_DTYPE.itemsize, RecordType.REPORTS: REPORT_DTYPE.itemsize,
              RecordType.FILLS: FILL_DTYPE.itemsize}
@@ -49,8 +49,7 @@ class _Writer:
         self.put_n = 0              # items queued so far
         self.done_n = 0             # items written so far
         self.dirty = False          # written since the last fsync (read and cleared by the group commit)
-        self.error = None               # the first failure, as text, and the exception itself
-        self.exc = None
+        self.exc = None             # the first failure, kept and raised to every later caller
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
@@ -58,7 +57,7 @@ class _Writer:
     def put(self, item, nbytes: int) -> int:
         """Queue ``item`` (a list of buffers, or ``(rtype, seq, array)`` to pack); return its ticket."""
         with self.cond:
-            while self.queued > _WRITER_LIMIT and self.error is None:
+            while self.queued > _WRITER_LIMIT and self.exc is None:
                 self.cond.wait()
             self._raise()
             self.items.append((item, nbytes))
@@ -71,9 +70,13 @@ class _Writer:
         """Block until every item queued before ``ticket`` (default: now) is handed to the OS."""
         with self.cond:
             t = self.put_n if ticket is None else ticket
-            while self.done_n < t and self.error is None:
+            while self.done_n < t and self.exc is None:
                 self.cond.wait()
             self._raise()
+
+    @property
+    def error(self) -> str | None:
+        return None if self.exc is None else f"{type(self.exc).__name__}: {self.exc}"
 
     def _raise(self) -> None:
         # the failure as the caller's own write would have raised it (an OSError stays an OSError)
@@ -111,7 +114,6 @@ class _Writer:
                     _writev(self.fd, item)
             except Exception as e:          # noqa: BLE001 - kept and raised to the next caller
                 with self.cond:
-                    self.error = f"{type(e).__name__}: {e}"
                     self.exc = e
                     self.cond.notify_all()
                 return
@@ -157,8 +159,9 @@ class Journal:
     Under ``fsync="always"`` every request is its own plain records, written and fsynced before it returns.
     Otherwise requests are staged by the core and written as packed blocks when ``batch_records`` requests
     (or 4 MB) have accumulated, on ``commit()`` / ``close()`` / ``snapshot()``, and (``fsync="batch"``) every
-    ``batch_ms`` from a background thread that also fsyncs; batches over 4 MB are packed and written by a
-    writer thread while the engine matches. See the package docstring for the loss windows.
+    ``batch_ms`` from a background thread that also fsyncs; batches of 65,536 events or more are matched in
+    chunks whose records a writer thread packs and writes while the engine matches. See the package
+    docstring for the loss windows.
     """
 
     def __init__(self, exchange, path, fsync: str = "batch", batch_records: int = 256, batch_ms: float = 5.0,
@@ -182,14 +185,12 @@ class Journal:
         self._buf = bytearray()         # coalesced small records not yet written to the OS
         self._direct = True
         self._seq_before = exchange.seq
-        self._dirty = False             # written to the OS since the last fsync
         self._error = None              # a failure of the background thread, raised at the next write
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
         self._writer = None
         self._pipelining = False        # inside Exchange.apply's chunked loop: it waits for the writer at the end
-        self._must_wait = False         # a large array of the caller's is queued: wait before returning
         self._block_ticket = 0          # the writer's ticket of the last block handed to it
         self._fd = None
         if not _resume:
@@ -222,6 +223,7 @@ class Journal:
         if self._writer is not None:
             # per-call requests are staged by the core itself (no Python call each), taken here as blocks
             exchange._stage_limit = self._batch_records
+            exchange._stage_bytes = _STAGE_BYTES
             exchange._stage_full = self._on_stage_full
             exchange._stage_owners = self._owners_written
             exchange._stage_on = True
@@ -255,14 +257,9 @@ class Journal:
             if self._buf:
                 self._write([self._buf])
                 self._buf = bytearray()
+            # only a pipelined batch has records of its own here (everything else is staged): its arrays stay
+            # untouched until Exchange.apply has waited for the writer (drain) before returning
             arr = np.frombuffer(payload, np.uint8)
-            if not self._pipelining:
-                # the caller owns the array (its input, or the outputs it gets back): the writer gets a copy
-                # of a small one and goes on in parallel; for a large one the call waits until it is written
-                if len(arr) <= _COPY_LIMIT:
-                    arr = arr.copy()
-                else:
-                    self._must_wait = True
             self._writer.put((rtype, seq, arr.view(f"V{_ITEMSIZE[rtype]}")), len(arr))
             return
         head = header(rtype, seq, payload)
@@ -318,7 +315,6 @@ class Journal:
             w.dirty = True
             return
         _writev(self._fd, parts)
-        self._dirty = True
 
     def _flush_locked(self) -> None:
         self._close_block()
@@ -335,9 +331,9 @@ class Journal:
             raise JournalError("the journal is closed" if self._closed else
                                f"the journal's background commit failed: {self._error}")
         ex = self.exchange
-        if (self._writer is not None and events.nbytes < _COPY_LIMIT and len(ex._owner_names) == self._owners_written
-                and not self._pipelining):
-            # a request of up to a few MB: it joins the stage (the next block) when its outputs arrive
+        if self._writer is not None and not self._pipelining and len(ex._owner_names) == self._owners_written:
+            # a request that Exchange.apply does not pipeline: it joins the stage (the next block) when its
+            # outputs arrive
             self._seq_before = ex.seq
             self._direct = False
             return
@@ -348,7 +344,7 @@ class Journal:
                 self._owners_written = len(ex._owner_names)
                 ex._stage_owners = self._owners_written
             self._seq_before = ex.seq
-            self._direct = self._writer is None or events.nbytes >= _COPY_LIMIT or self._pipelining
+            self._direct = self._writer is None or self._pipelining
             if self._direct:
                 # its own records: a large batch goes to the file without a copy; under "always" the input
                 # reaches the OS before the engine sees it, so a failed write rejects the request
@@ -363,29 +359,26 @@ class Journal:
             if self.exchange._stage_add(events, reports, fills, self._seq_before, seq):
                 self._on_stage_full()
             return
-        else:
-            with self._lock:
-                if len(reports):
-                    self._append(RecordType.REPORTS, seq, reports)
-                if len(fills):
-                    self._append(RecordType.FILLS, seq, fills)
-                self._pending += 1
-                if self._pending >= self.batch_records or self.fsync == "always":
-                    self._flush_locked()
-            if self.fsync == "always":
-                os.fsync(self._fd)      # durable before the caller sees its acknowledgement
-                self._dirty = False
-            elif self._must_wait:
-                self._must_wait = False
-                self._writer.wait()
+        with self._lock:
+            if len(reports):
+                self._append(RecordType.REPORTS, seq, reports)
+            if len(fills):
+                self._append(RecordType.FILLS, seq, fills)
+            self._pending += 1
+            if self._pending >= self.batch_records or self.fsync == "always":
+                self._flush_locked()
+        if self.fsync == "always":
+            os.fsync(self._fd)      # durable before the caller sees its acknowledgement
         self._since_snapshot += len(events)
-        if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
-            self.snapshot()
+        self._snapshot_if_due()
 
     def _on_stage_full(self) -> None:
         # called by the core when the stage holds batch_records requests (or 4 MB): one block to the writer
         with self._lock:
             self._flush_locked()
+        self._snapshot_if_due()
+
+    def _snapshot_if_due(self) -> None:
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
 
@@ -430,7 +423,6 @@ class Journal:
             self._writer.wait()
         if fsync or (fsync is None and self.fsync != "never"):
             os.fsync(self._fd)
-            self._dirty = False
 
     def drain(self) -> None:
         """Block until every record queued so far is handed to the OS (not fsynced)."""

@@ -316,15 +316,16 @@ def _update_directory(directory: dict, parts: dict) -> None:
             directory[s.rstrip().decode("ascii", "replace")] = loc
 
 
+def _is_gzip_file(path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
 def _open_binary(source):
+    """``(binary file, owned)`` of a path, bytes (plain or gzip) or a file object the caller keeps."""
     if isinstance(source, (str, os.PathLike)):
-        p = os.fspath(source)
-        f = open(p, "rb")
-        head = f.read(2)
-        f.seek(0)
-        if head == b"\x1f\x8b":
-            return gzip.GzipFile(fileobj=f, mode="rb"), True
-        return f, True
+        # gzip.open owns its file: closing it closes the file (a GzipFile over an open file does not)
+        return (gzip.open(source, "rb") if _is_gzip_file(source) else open(source, "rb")), True
     if isinstance(source, (bytes, bytearray, memoryview)):
         b = bytes(source)
         if b[:2] == b"\x1f\x8b":
@@ -448,10 +449,8 @@ def read_itch(source, **kwargs) -> ItchMessages:
         # the whole input ends up in memory anyway: one chunk spares concatenating the parts
         if isinstance(source, (bytes, bytearray, memoryview)):
             kwargs["chunk_bytes"] = max(len(memoryview(source).cast("B")), 1024)
-        elif isinstance(source, (str, os.PathLike)) and os.path.isfile(source):
-            with open(source, "rb") as f:
-                if f.read(2) != b"\x1f\x8b":
-                    kwargs["chunk_bytes"] = max(os.path.getsize(source), 1024)
+        elif isinstance(source, (str, os.PathLike)) and os.path.isfile(source) and not _is_gzip_file(source):
+            kwargs["chunk_bytes"] = max(os.path.getsize(source), 1024)
     parts = list(iter_itch(source, **kwargs))
     if len(parts) == 1:
         return parts[0]

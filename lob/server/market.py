@@ -320,11 +320,10 @@ def _is_itch(path: Path) -> bool:
         return True
     if path.suffix in (".csv", ".npy") or name.endswith(".csv.gz"):
         return False
-    import gzip
+    from lob.replay.itch import _open_binary
 
-    with open(path, "rb") as f:
-        head = f.read(2)
-    with (gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")) as f:
+    f, _ = _open_binary(path)
+    with f:
         return f.read(3) == b"\x00\x0cS"
 
 
