@@ -268,8 +268,7 @@ class Hub:
         self._stale: dict[str, bool] = {s: False for s in self.exchange.symbols}
         self._accounts_by_owner: dict[int, str] = {}
         self._open: dict[str, dict[int, str]] = {}         # account -> {order_id: symbol}
-        self._order_symbol: dict[int, str] = {}            # live orders of accounts -> symbol
-        self._done_symbol = collections.OrderedDict()      # the latest ended ones (bounded), for 404 vs 403
+        self._done_symbol = collections.OrderedDict()      # the latest ended orders of accounts (bounded): symbol
         self.positions: dict[int, dict[int, list[int]]] = {}   # owner -> symbol index -> [position lots, cash ticks*lots]
         self.stats = collections.Counter()
         self.driver = dict(status="running", failures=0, last_error=None, resume_at=None)
@@ -372,14 +371,13 @@ class Hub:
         except (LobError, OverflowError) as e:
             raise ApiError(400, str(e), "invalid_order") from None
         self.perf.record("server", time.perf_counter_ns() - t0, "rest_submit")
-        if r.order_id and r.order_id not in self._order_symbol and r.remaining_qty > 0 and r.status in (
-                "new", "partially_filled"):
-            self._order_symbol[r.order_id] = symbol
         return (201 if r.accepted else 200), _report(r)
 
     def _target(self, account: str, order_id: int, symbol: str | None) -> str:
         if symbol is None:
-            symbol = self._order_symbol.get(order_id) or self._done_symbol.get(order_id)
+            # live orders are in the accounts' open orders (any account's: another's is a 403, not a 404)
+            symbol = next((o[order_id] for o in self._open.values() if order_id in o), None) \
+                or self._done_symbol.get(order_id)
             if symbol is None:
                 raise ApiError(404, f"order {order_id} is unknown to this server; pass ?symbol= for other orders",
                                "unknown_order")
@@ -592,11 +590,9 @@ class Hub:
             open_ = self._open.setdefault(account, {})
             if r[_R_REMAINING] > 0 and r[_R_STATUS] in _LIVE:
                 open_[oid] = info.name
-                self._order_symbol.setdefault(oid, info.name)
             elif r[_R_STATUS] != _REJECTED or r[_R_ACTION] == _ADD:
                 open_.pop(oid, None)
                 # ended: remembered a while (a late cancel gets "not live", not "unknown"), then forgotten
-                self._order_symbol.pop(oid, None)
                 done = self._done_symbol
                 done[oid] = info.name
                 if len(done) > _DONE_KEEP:
