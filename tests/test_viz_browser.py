@@ -10,21 +10,13 @@ import lob
 pytest.importorskip("bokeh", reason="lob.viz needs the viz extra")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
-from lob import viz  # noqa: E402
+from browser_support import ARGS, CHROMIUM, ROOTS_JS  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+from lob import viz  # noqa: E402
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no system chromium at {CHROMIUM}")]
 
-# Bokeh 3 renders inside nested shadow roots: walk them all
-ROOTS_JS = """function roots(r = document, out = []) {
-  out.push(r);
-  for (const e of r.querySelectorAll('*')) if (e.shadowRoot) roots(e.shadowRoot, out);
-  return out;
-}"""
 # count canvas pixels of a colour (within a tolerance), over every canvas of the page
 COUNT_JS = """([r, g, b]) => {
   """ + ROOTS_JS + """
