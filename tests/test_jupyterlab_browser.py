@@ -190,12 +190,15 @@ STATE_JS = """(path) => {
   return {cells, failed, canvases, drawn, bokeh: window.Bokeh ? window.Bokeh.version : null};
 }"""
 
-# shut the kernel down and close the notebook without the save dialog (it is a temporary copy)
+# close the notebook (without the save dialog: it is a temporary copy), then shut its kernel down, as a user
+# does from the Running panel; the views are disposed while their kernel still answers
 CLOSE_JS = """async () => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  await panel.sessionContext.shutdown();
+  const app = window.jupyterapp;
+  const panel = app.shell.currentWidget;
+  const id = panel.sessionContext.session.id;
   panel.context.model.dirty = false;
   panel.dispose();
+  await app.serviceManager.sessions.shutdown(id);
 }"""
 
 
@@ -246,7 +249,7 @@ def test_notebook_runs_in_jupyterlab(lab, page, nb):
     errors = [e for c in state["cells"] for e in c["errors"] + c["tracebacks"]]
     assert errors == [], errors
     assert state["failed"] == [], state["failed"]
-    assert page.lob_errors == [], page.lob_errors
+    assert page.lob_errors == [], page.lob_errors       # while it ran, and while it was closed
     if shows_bokeh(nb):
         assert state["bokeh"] is not None, "BokehJS is not loaded in the page"
         assert state["drawn"] >= 1, f"no drawn Bokeh canvas ({state['canvases']} canvases)"

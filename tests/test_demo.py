@@ -1,0 +1,31 @@
+"""``lob demo``: the simulated market trades in real time for the seconds asked and prints it as it goes."""
+import re
+import time
+
+import pytest
+
+from lob.__main__ import main
+
+
+def test_demo_trades_for_the_seconds_asked_and_prints_progress(capsys):
+    t0 = time.monotonic()
+    assert main(["demo", "--seconds", "1.5", "--every", "0.5", "--seed", "3"]) == 0
+    elapsed = time.monotonic() - t0
+    out = capsys.readouterr().out
+    progress = re.findall(r"^\s*([\d.]+)s\s+([\d,]+)\s+([\d,]+)\s", out, re.M)
+    assert len(progress) >= 3, out                       # one line per half second
+    events = [int(e.replace(",", "")) for _, e, _ in progress]
+    assert events == sorted(events) and events[-1] > events[0]
+    assert elapsed >= 1.5                                # it ran for the time asked, not one batch
+    trades = int(re.search(r"([\d,]+) trades, seq", out).group(1).replace(",", ""))
+    assert trades > 0
+    for s in ("AAPL", "GOOGL", "MSFT", "TSLA"):
+        assert re.search(rf"^{s}\s+bid\s+[\d.]+ x", out, re.M), out
+    assert "market maker: inventory" in out
+
+
+@pytest.mark.parametrize("argv", [["--seconds", "0"], ["--every", "-1"]])
+def test_demo_rejects_bad_durations(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["demo", *argv])
+    assert e.value.code == 2 and "must be > 0" in capsys.readouterr().err
