@@ -190,15 +190,20 @@ STATE_JS = """(path) => {
   return {cells, failed, canvases, drawn, bokeh: window.Bokeh ? window.Bokeh.version : null};
 }"""
 
-# close the notebook (without the save dialog: it is a temporary copy), then shut its kernel down, as a user
-# does from the Running panel; the views are disposed while their kernel still answers
+# hide the notebook, shut its kernel down, close it (without the save dialog: it is a temporary copy). Hidden
+# first: Bokeh views sync their new size (0) to the kernel, and a view that does so after its comm was closed
+# throws "Cannot send" (jupyter_bokeh); hidden while the kernel runs, they have nothing left to send.
 CLOSE_JS = """async () => {
   const app = window.jupyterapp;
   const panel = app.shell.currentWidget;
   const id = panel.sessionContext.session.id;
+  const kernel = panel.sessionContext.session.kernel;
+  panel.hide();
+  for (let i = 0; i < 3; i++) await new Promise(r => requestAnimationFrame(r));
+  for (let i = 0; i < 300 && kernel.status !== 'idle'; i++) await new Promise(r => setTimeout(r, 100));
+  await app.serviceManager.sessions.shutdown(id);
   panel.context.model.dirty = false;
   panel.dispose();
-  await app.serviceManager.sessions.shutdown(id);
 }"""
 
 
