@@ -69,7 +69,7 @@ def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> bool:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """One JupyterLab for every notebook: ``(base_url, token)``; the server is stopped afterwards."""
+    """One JupyterLab for every notebook: ``(base_url, token, root_dir)``; the server is stopped afterwards."""
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "repo"
     shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -106,7 +106,7 @@ def lab(tmp_path_factory):
         log.close()
         pytest.fail(f"JupyterLab did not start:\n{(tmp / 'lab.log').read_text(errors='replace')[-4000:]}")
     try:
-        yield base, token
+        yield base, token, root
     finally:
         proc.terminate()
         try:
@@ -119,7 +119,7 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(lab):
-    base, token = lab
+    base, token, _ = lab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -247,7 +247,7 @@ def test_notebook_runs_in_jupyterlab(lab, page, nb):
         shots = screenshots(page, nb.stem)
     finally:
         page.evaluate(CLOSE_JS)
-        left = running_kernels(*lab)
+        left = running_kernels(*lab[:2])
     assert "error" not in state, state
     not_run = [i for i, c in enumerate(state["cells"]) if c["count"] is None]
     assert ran and not not_run, f"Run All stopped; code cells not run: {not_run}"
@@ -260,3 +260,58 @@ def test_notebook_runs_in_jupyterlab(lab, page, nb):
         assert state["drawn"] >= 1, f"no drawn Bokeh canvas ({state['canvases']} canvases)"
     assert all(p.stat().st_size > 2000 for p in shots)
     assert left == [], f"kernels still running after the shutdown: {left}"
+
+
+# while the live cell runs: sample (kernel status, bid levels the depth chart's view holds) on every frame
+WATCH_JS = """() => {
+  window.lobSeen = [];
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const timer = setInterval(() => {
+    try {
+      const docs = (window.Bokeh ? Bokeh.documents : []).filter(d => d.get_model_by_name('bids'));
+      if (docs.length) {
+        const data = docs[docs.length - 1].get_model_by_name('bids').data;
+        window.lobSeen.push([kernel.status, (data.get ? data.get('price') : data.price).length]);
+      }
+    } catch (e) { window.lobSeen.push(['error', String(e)]); }
+    if (window.lobSeen.length > 20000) clearInterval(timer);
+  }, 10);
+}"""
+
+LIVE_CELLS = [
+    "import time\nimport lob\nfrom lob import viz\nex = lob.Exchange(symbols=['X'])\n"
+    "chart = viz.DepthChart(ex.book('X'), levels=40)\nchart.widget()",
+    "for i in range(1, 41):              # one more bid level every 50 ms, the chart updated each time\n"
+    "    ex.submit('X', 'buy', i, price=round(100 - i * 0.01, 2))\n    chart.update()\n    time.sleep(0.05)\n"
+    "len(ex.book('X').depth(100)['bids'])",
+]
+
+
+def test_live_updates_reach_the_page_while_the_cell_runs(lab, page):
+    """A Bokeh widget moves while its cell is still running (the kernel busy), not only when it ends."""
+    _, _, root = lab
+    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
+             for src in LIVE_CELLS]
+    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                      "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    (root / "live_updates.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    page.lob_errors.clear()
+    try:
+        page.evaluate(RUN_JS.replace("'notebook:run-all-cells'", "'notebook:run-cell-and-select-next'"),
+                      ["live_updates.ipynb", RUN_TIMEOUT_MS])        # the first cell: the chart
+        page.wait_for_function(f"() => ({STATE_JS})('live_updates.ipynb').drawn > 0", timeout=60_000)
+        page.evaluate(WATCH_JS)
+        ran = page.evaluate(RUN_JS, ["live_updates.ipynb", RUN_TIMEOUT_MS])
+        page.wait_for_function("() => window.lobSeen.some(([s, n]) => s === 'idle' && n === 40)", timeout=60_000)
+        seen = page.evaluate("() => window.lobSeen")
+        state = page.evaluate(STATE_JS, "live_updates.ipynb")
+        page.screenshot(path=str(ARTIFACTS / "live_updates.png"))
+    finally:
+        page.evaluate(CLOSE_JS)
+        running_kernels(*lab[:2])
+    assert ran and all(c["count"] is not None for c in state["cells"]), state
+    assert not [x for x in seen if x[0] == "error"], seen[-3:]
+    busy = sorted({n for s, n in seen if s == "busy"})
+    # intermediate states drawn while the loop ran: many bid counts between none and all 40
+    assert len([n for n in busy if 0 < n < 40]) >= 5, busy
+    assert page.lob_errors == [] and state["failed"] == [], (page.lob_errors, state["failed"])
