@@ -84,6 +84,14 @@ class Exchange(ExchangeCore):
     **spec
         Default rules for the symbols listed here (see :meth:`add_symbol`).
 
+    Attributes
+    ----------
+    clock : callable
+        ``clock() -> int`` nanoseconds: the time stamped on a per-call request without ``ts_ns``. By default
+        the exchange's event clock: the time of the last timed batch applied (so orders placed by hand into a
+        simulated or replayed flow sit on its clock), the wall clock while no batch had a time; replaceable
+        (``lob.sim.Simulator`` sets its own).
+
     Examples
     --------
     >>> ex = Exchange(symbols=["AAPL"])
