@@ -16,10 +16,14 @@ fi
 mkdir -p .venv/etc/jupyter/jupyter_server_config.d
 cp jupyter-config/jupyter_server_config.d/lob.json .venv/etc/jupyter/jupyter_server_config.d/lob.json
 # check what was promised: JupyterLab runs, with the lob server extension and the widget extensions enabled
-.venv/bin/jupyter server extension list 2>&1 | grep -q "lob.server.extension.*enabled" \
+# (listings captured first: grep -q closing the pipe early would fail the pipeline under pipefail)
+server_ext=$(.venv/bin/jupyter server extension list 2>&1)
+grep -q "lob.server.extension.*enabled" <<<"$server_ext" \
     || { echo "setup: the lob server extension is not enabled in jupyter server" >&2; exit 1; }
-.venv/bin/jupyter labextension list 2>&1 | grep -q "@bokeh/jupyter_bokeh.*enabled" \
-    || { echo "setup: the jupyter_bokeh lab extension is not enabled" >&2; exit 1; }
+lab_ext=$(.venv/bin/jupyter labextension list 2>&1)
+for ext in "@jupyter-widgets/jupyterlab-manager" "@bokeh/jupyter_bokeh"; do
+    grep -q "$ext.*enabled" <<<"$lab_ext" || { echo "setup: the $ext lab extension is not enabled" >&2; exit 1; }
+done
 if ! command -v chromium >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
