@@ -133,6 +133,7 @@ def page(lab):
                                  timeout=120_000)
             pg.evaluate("() => window.jupyterapp.started")
             pg.wait_for_function("() => window.jupyterapp.serviceManager.isReady", timeout=120_000)
+            pg.evaluate("() => window.jupyterapp.shell.collapseLeft()")   # the notebook gets the page's width
             yield pg
         finally:
             browser.close()
