@@ -10,6 +10,11 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
+# a .venv made before the distribution was renamed lob -> lobkit holds this repository as "lob": remove that
+# one (only if it is this checkout) so that one distribution owns the package and the `lob` command
+if .venv/bin/python -m pip show lob 2>/dev/null | grep -q "Editable project location: $(pwd)$"; then
+    .venv/bin/python -m pip uninstall -q -y lob
+fi
 .venv/bin/python -m pip install -q -e ".[dev]"
 # a wheel install puts jupyter-config/jupyter_server_config.d/lob.json under <prefix>/etc/jupyter; an editable
 # one does not: copy it there, so that jupyter server mounts the API under /lob/ (lob.server.extension)
