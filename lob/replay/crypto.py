@@ -601,9 +601,10 @@ class L2Replay(Mapping):
 class _Tracker:
     """Book plus the per-message bookkeeping shared by every venue.
 
-    ``sink``, when given, is called as ``sink(symbol, ts_ns, changes, snapshot)`` after each applied message
-    with its ``[(side, price_ticks, qty_lots), ...]`` (a snapshot's levels, or the changes of an update): the
-    level-2 stream of :func:`lob.replay.read` is built from it.
+    ``sink``, when given, is called as ``sink(symbol, ts_ns, changes, snapshot, units)`` after each applied
+    message with its ``[(side, price_ticks, qty_lots), ...]`` (a snapshot's levels, or the changes of an
+    update) and the book's ``(tick_size, lot_size)``: the level-2 stream of :func:`lob.replay.read` is built
+    from it.
     """
 
     def __init__(self, symbol, venue, inc, grid, sink=None):
@@ -624,7 +625,7 @@ class _Tracker:
     def emit(self, ts_ns, changes, snapshot=False):
         """Pass an applied message's level changes to the sink (if any)."""
         if self.sink is not None:
-            self.sink(self.book.symbol, ts_ns, changes, snapshot)
+            self.sink(self.book.symbol, ts_ns, changes, snapshot, (self.book.tick_size, self.book.lot_size))
 
     def levels(self, side, rows, what, line):
         b = self.book
