@@ -465,8 +465,10 @@ def write_dbn_mbo(path, events: Iterable[np.ndarray], symbols: list, tick_size="
     if compress is None:
         compress = path.name.endswith(".zst")
     day = _dt.datetime.fromtimestamp(start_ns / 1e9, _dt.timezone.utc).date()
-    mappings = {s: [{"start_date": day, "end_date": day + _dt.timedelta(days=1), "symbol": str(i + 1)}]
-                for i, s in enumerate(symbols)}
+    from types import SimpleNamespace as _NS     # the encoder reads raw_symbol/intervals attributes
+
+    mappings = [_NS(raw_symbol=str(s), intervals=[_NS(start_date=day, end_date=day + _dt.timedelta(days=1),
+                                                      symbol=str(i + 1))]) for i, s in enumerate(symbols)]
     md = d.Metadata(dataset=dataset, start=int(start_ns), stype_in=d.SType.RAW_SYMBOL,
                     stype_out=d.SType.INSTRUMENT_ID, schema=d.Schema.MBO, symbols=list(symbols), mappings=mappings)
     n = 0
