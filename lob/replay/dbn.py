@@ -50,7 +50,7 @@ def _dbn():
     try:
         import databento_dbn
     except ImportError:     # pragma: no cover - a declared dependency
-        raise ConfigError("reading DBN needs the databento-dbn package (pip install databento-dbn)") from None
+        raise ConfigError("reading DBN needs the databento-dbn package (pip install 'lob[dbn]')") from None
     return databento_dbn
 
 
@@ -98,7 +98,11 @@ def _open(path):
     head = f.read(4)
     f.seek(0)
     if head == _ZSTD_MAGIC:
-        import zstandard
+        try:
+            import zstandard
+        except ImportError:     # pragma: no cover - part of the dbn extra
+            f.close()
+            raise ConfigError("reading .dbn.zst needs the zstandard package (pip install 'lob[dbn]')") from None
 
         return zstandard.ZstdDecompressor().stream_reader(f, closefd=True), True
     return f, False
