@@ -6,22 +6,14 @@ changes; trade files stream trade rows. Every chunk holds ``chunk_rows`` rows ex
 is bounded by the chunk size (the cryptofeed recordings are replayed and verified by their venue reader in
 a worker thread that hands over one chunk at a time).
 
-=====================  =========  ==========================================================================
-format                 kind       recognised by
-=====================  =========  ==========================================================================
-``lobster``            events     a ``(message, orderbook)`` pair, or a ``*_message_N.csv[.gz]`` path whose
-                                  ``*_orderbook_N.csv[.gz]`` sits beside it
-``itch``               events     ITCH 5.0 framing (big-endian length + a known message type), plain or gz
-``dbn-mbo``            events     ``DBN`` magic (plain or zstd) with schema ``mbo``
-``dbn-mbp10``          l2         ``DBN`` magic with schema ``mbp-10``
-``binance`` ...        l2         a cryptofeed recording (``binance``, ``coinbase``, ``okx``, ``bybit``,
-                                  ``gemini``, ``kraken``), told apart by the websocket URL in it; Binance
-                                  also needs ``snapshots=`` and ``exchange_info=`` (or pass a dict of files
-                                  such as :func:`lob.data.crypto.crypto_sample`)
-``tardis-incremental``  l2        a Tardis ``incremental_book_L2`` CSV header
-``tardis-snapshot``    l2         a Tardis ``book_snapshot_N`` CSV header
-``tardis-trades``      trades     a Tardis ``trades`` CSV header
-=====================  =========  ==========================================================================
+* ``lobster`` (events): a ``(message, orderbook)`` pair, or a ``*_message_N.csv[.gz]`` path whose
+  ``*_orderbook_N.csv[.gz]`` sits beside it;
+* ``itch`` (events): ITCH 5.0 framing (big-endian length + a known message type), plain or gzip;
+* ``dbn-mbo`` (events) and ``dbn-mbp10`` (l2): the ``DBN`` magic (plain or zstd) and the schema;
+* ``binance``, ``coinbase``, ``okx``, ``bybit``, ``gemini``, ``kraken`` (l2): a cryptofeed recording, told
+  apart by the websocket URL in it (Binance also needs ``snapshots=`` and ``exchange_info=``, or a dict of
+  files such as :func:`lob.data.crypto.crypto_sample` returns);
+* ``tardis-incremental``, ``tardis-snapshot`` (l2) and ``tardis-trades`` (trades): the Tardis CSV header.
 
 Anything else raises :class:`~lob.errors.ReplayFormatError` naming the file and what was found; a
 malformed row or record raises it naming the file, the row or record, and the field.
