@@ -145,3 +145,25 @@ def test_write_then_read_an_add_off_the_grid_is_rejected(tmp_path):
     s = read(tmp_path / "x.dbn", tick_size="0.01")
     out = np.concatenate(list(s))
     assert (int(out[0]["price_ticks"]), int(out[0]["qty_lots"]), int(out[0]["order_id"])) == (12345, 5, 9)
+
+
+@pytest.mark.slow
+def test_verified_lobster_day_through_dbn_reproduces_the_orderbook_file(tmp_path):
+    """The verified reconstruction's events (read(pair, exact=True)), written as DBN MBO (zstd) and read back,
+    give the orderbook file's book after every sampled message (rows whose time no later message shares)."""
+    from lob.replay.lobster import _side_levels, iter_messages, iter_orderbook
+
+    msg, book = lobster_sample(1)
+    src = read((msg, book), exact=True, chunk_rows=20_000, symbol="GOOG")
+    path = tmp_path / "goog.dbn.zst"
+    write_dbn_mbo(path, src, ["GOOG"], tick_size="0.01")
+    assert src.result.mismatching_rows == 0 and src.result.rows == 49_482
+    got = np.concatenate(list(read(path)))
+    ts = np.concatenate([m["ts_ns"].to_numpy() for m in iter_messages(msg)])
+    rows = np.concatenate(list(iter_orderbook(book)))
+    last = np.flatnonzero(np.diff(ts) > 0)[::500]
+    books, ex = _books_at(got, ts[last])
+    assert len(last) > 50
+    for k, d in zip(last, books):
+        for s, key in ((0, "bids"), (1, "asks")):
+            assert [(p, q) for p, q, _ in d[key][:1]] == _side_levels(rows[k], s, 100)[:1], (k, key)

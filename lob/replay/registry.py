@@ -22,8 +22,10 @@ LOBSTER events: orderbook row 0 (with message 0 undone) seeds one order per leve
 :data:`lob.replay.lobster.SEED_ID_BASE`); each message chunk goes through
 :func:`lob.replay.lobster.message_events`; a cancel, deletion or execution of an order the file never
 submitted becomes a ``REDUCE`` of the seed order at its level (the order rested there before the window).
-This is the event form of the day for backtests; :func:`lob.replay.lobster.verify` is the reconstruction
-that reproduces the orderbook file row by row.
+This is the fast event form of the day. ``read(pair, exact=True)`` streams instead the events of
+:func:`lob.replay.lobster.verify`'s reconstruction, which reproduce the orderbook file row for row (levels
+sliding into the window are taken from it; about 25 times slower); ``stream.result`` is then the
+:class:`~lob.replay.lobster.VerifyReport`, and a row that cannot be reproduced raises.
 """
 from __future__ import annotations
 
@@ -282,13 +284,18 @@ def _l2_rows(stream: ReplayStream, rows_out: list):
     return sink
 
 
-def _threaded_l2(run, stream: ReplayStream):
-    """Run a venue reader (``run(sink) -> L2Replay``) in a thread; yield its L2 rows in chunks (bounded queue)."""
+def _threaded(run, stream: ReplayStream, make_sink, pack, on_done):
+    """Run a reader ``run(sink)`` in a worker thread; yield its rows in chunks of ``stream.chunk_rows``.
+
+    ``make_sink(rows)`` builds the reader's sink, which appends rows to the list ``rows``; full chunks go
+    through a queue of two (bounded memory), ``pack(rows)`` makes the array, ``on_done(result)`` receives
+    the reader's return value. Stopping the iteration early stops the worker at its next row.
+    """
     n = stream.chunk_rows
     q: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
     rows: list = []
-    inner = _l2_rows(stream, rows)
+    inner = make_sink(rows)
 
     def put(item):
         while True:
@@ -300,8 +307,8 @@ def _threaded_l2(run, stream: ReplayStream):
             except queue.Full:
                 continue
 
-    def sink(symbol, ts_ns, changes, snapshot, units):
-        inner(symbol, ts_ns, changes, snapshot, units)
+    def sink(*args):
+        inner(*args)
         while len(rows) >= n:
             put(("rows", rows[:n]))
             del rows[:n]
@@ -326,11 +333,9 @@ def _threaded_l2(run, stream: ReplayStream):
         while True:
             kind, val = q.get()
             if kind == "rows":
-                yield np.array(val, dtype=L2_DTYPE)
+                yield pack(val)
             elif kind == "done":
-                stream.result = val
-                for name, r in val.items():
-                    stream.units[name] = (r.book.tick_size, r.book.lot_size)
+                on_done(val)
                 return
             else:
                 raise val
@@ -339,7 +344,41 @@ def _threaded_l2(run, stream: ReplayStream):
         th.join()
 
 
+def _threaded_l2(run, stream: ReplayStream):
+    """A level-2 venue reader (``run(sink) -> L2Replay``) as :data:`L2_DTYPE` chunks."""
+    def done(res):
+        stream.result = res
+        for name, r in res.items():
+            stream.units[name] = (r.book.tick_size, r.book.lot_size)
+
+    return _threaded(run, stream, lambda rows: _l2_rows(stream, rows), lambda v: np.array(v, dtype=L2_DTYPE), done)
+
+
 # ------------------------------------------------------------------------------------------------ formats
+
+def _lobster_verified(msg, book, tick, chunk_rows):
+    from lob.replay.lobster import verify
+
+    import lob
+
+    def make(stream):
+        def sink_of(rows):
+            return lambda ev: rows.append(ev[0].copy())
+
+        def pack(v):
+            return np.array(v, dtype=lob.EVENT_DTYPE)
+
+        def done(rep):
+            stream.result = rep
+            if rep.mismatching_rows:
+                raise ReplayFormatError(f"{msg}: the reconstruction differs from {book} on {rep.mismatching_rows} "
+                                        f"rows (first {rep.first_mismatch})")
+
+        return _threaded(lambda sink: verify(msg, book, tick, chunk_rows=chunk_rows, sink=sink), stream, sink_of,
+                         pack, done)
+
+    return make
+
 
 def _lobster_stream(msg, book, tick, chunk_rows):
     from lob.replay.lobster import (SEED_ID_BASE, _side_levels, _undo, iter_messages, iter_orderbook,
@@ -418,8 +457,9 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
     tick_size, lot_size : str, optional
         DBN (``tick_size``, default "0.01") and Tardis (both, default 1e-8) price and size units.
     **options
-        Passed to the venue reader (``grid=``, ``until_ts_ns=``, Binance ``snapshots=``/``exchange_info=``,
-        Kraken ``depth=``...).
+        LOBSTER: ``exact=True`` (the verified reconstruction's events) and ``symbol=`` (the name of the
+        stream's one symbol, default "LOBSTER"). Otherwise passed to the venue reader (``grid=``,
+        ``until_ts_ns=``, Binance ``snapshots=``/``exchange_info=``, Kraken ``depth=``...).
 
     Examples
     --------
@@ -451,7 +491,9 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
                 raise ReplayFormatError(f"{p}: no such file (LOBSTER needs the message and the orderbook file)")
         if not isinstance(tick, (int, np.integer)) or tick < 1:
             raise ConfigError(f"tick must be a positive int (LOBSTER price units per tick), got {tick!r}")
-        return ReplayStream(fmt, "events", lob.EVENT_DTYPE, chunk_rows, _lobster_stream(msg, book, int(tick), chunk_rows),
+        exact = options.pop("exact", False)
+        make = (_lobster_verified if exact else _lobster_stream)(msg, book, int(tick), chunk_rows)
+        return ReplayStream(fmt, "events", lob.EVENT_DTYPE, chunk_rows, make,
                             symbols=[options.pop("symbol", "LOBSTER")], info={"message_file": str(msg),
                                                                              "orderbook_file": str(book)})
     if fmt == "itch":
