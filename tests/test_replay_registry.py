@@ -197,3 +197,12 @@ def test_reader_errors_reach_the_consumer(tmp_path):
     (tmp_path / "g.0").write_text("\n".join(lines) + "\n")
     with pytest.raises(ReplayFormatError, match=f"line {len(lines)}: BTCGBP l2_updates change"):
         list(read(tmp_path / "g.0", chunk_rows=50))
+
+
+@pytest.mark.parametrize("name", ["registry", "okx", "bybit", "gemini", "kraken", "dbn", "tardis"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"lob.replay.{name}"))
+    assert result.attempted > 0 and result.failed == 0

@@ -145,7 +145,15 @@ def _header(f, path, compressed) -> DbnInfo:
 
 
 def dbn_info(path) -> DbnInfo:
-    """The header of a DBN file (plain or zstd) as a :class:`DbnInfo`."""
+    """The header of a DBN file (plain or zstd) as a :class:`DbnInfo`.
+
+    Examples
+    --------
+    >>> from lob.data import DATA_DIR
+    >>> i = dbn_info(DATA_DIR / "databento" / "test_data.mbo.v1.dbn.zst")
+    >>> i.version, i.compressed, i.schema, i.instruments
+    (1, True, 'mbo', {5482: 'ESH1'})
+    """
     f, z = _open(path)
     with f:
         return _header(f, path, z)
