@@ -61,6 +61,8 @@ def _dtype(cls_name):
 MBO_DTYPE = _dtype("MBOMsg")        # 56 bytes
 MBP10_DTYPE = _dtype("MBP10Msg")    # 368 bytes
 _RTYPE = {"mbo": (0xA0, MBO_DTYPE), "mbp-10": (0x0A, MBP10_DTYPE)}
+_OUT = np.dtype([("ts_ns", "<i8"), ("order_id", "<u8"), ("price_ticks", "<i8"), ("qty_lots", "<i8"),
+                 ("symbol", "<u2"), ("action", "u1"), ("side", "u1")])
 
 
 @dataclass
@@ -247,14 +249,6 @@ class MboState:
         self.clears = 0
 
 
-def _side(c: bytes, where):
-    if c == b"B":
-        return 0
-    if c == b"A":
-        return 1
-    raise ReplayFormatError(f"{where}: field 'side' must be B or A on an order event, got {c!r}")
-
-
 def mbo_events(path, tick_size="0.01", symbols=None, chunk_rows: int = 65_536, state: MboState | None = None
                ) -> tuple[DbnInfo, list, Iterator[np.ndarray]]:
     """Stream an MBO file as ``lob.EVENT_DTYPE`` chunks (see the module docstring for the mapping).
@@ -288,7 +282,7 @@ def mbo_events(path, tick_size="0.01", symbols=None, chunk_rows: int = 65_536, s
     tick = _tick_nanos(tick_size)
     idx, names, open_set = _symbol_index(info, symbols)
     st = state if state is not None else MboState()
-    A = lob.Action
+    ADD, REDUCE, CANCEL = int(lob.Action.ADD), int(lob.Action.REDUCE), int(lob.Action.CANCEL)
 
     def gen():
         base = 0
@@ -302,11 +296,14 @@ def mbo_events(path, tick_size="0.01", symbols=None, chunk_rows: int = 65_536, s
                 i = int(np.flatnonzero(off)[0])
                 raise ReplayFormatError(f"{path}: record {base + i}: field 'price' {int(price[i])} (1e-9 units) is "
                                         f"not a multiple of tick_size {tick_size}")
+            side_ = np.where(recs["side"] == b"B", 0, np.where(recs["side"] == b"A", 1, -1)).tolist()
+            pt = (price // tick).tolist()
             out = []
+            put = out.append
             orders = st.orders
-            for i, (iid, ts, oid, px, size, a, s) in enumerate(zip(
-                    recs["instrument_id"].tolist(), recs["ts_recv"].tolist(), recs["order_id"].tolist(),
-                    recs["price"].tolist(), recs["size"].tolist(), act.tolist(), recs["side"].tolist())):
+            for i, (iid, ts, oid, p, size, a, side) in enumerate(zip(
+                    recs["instrument_id"].tolist(), recs["ts_recv"].tolist(), recs["order_id"].tolist(), pt,
+                    recs["size"].tolist(), act.tolist(), side_)):
                 sym = idx.get(iid)
                 if sym is None:
                     if not open_set:
@@ -317,38 +314,37 @@ def mbo_events(path, tick_size="0.01", symbols=None, chunk_rows: int = 65_536, s
                     if oid in orders:
                         raise ReplayFormatError(f"{path}: record {base + i}: field 'order_id' {oid} is added "
                                                 f"while already open")
-                    side = _side(s, f"{path}: record {base + i}")
-                    orders[oid] = [sym, side, px // tick, size]
-                    out.append((ts, oid, px // tick, size, sym, A.ADD, side))
-                elif a in (b"C", b"F"):
+                    if side < 0:
+                        raise ReplayFormatError(f"{path}: record {base + i}: field 'side' must be B or A on an "
+                                                f"add, got {recs['side'][i]!r}")
+                    orders[oid] = [sym, side, p, size]
+                    put((ts, oid, p, size, sym, ADD, side))
+                elif a == b"C" or a == b"F":
                     o = orders.get(oid)
                     if o is None:
                         st.unknown += 1
-                        continue
-                    if size >= o[3]:
+                    elif size >= o[3]:
                         del orders[oid]
-                        out.append((ts, oid, 0, 0, o[0], A.CANCEL, o[1]))
+                        put((ts, oid, 0, 0, o[0], CANCEL, o[1]))
                     else:
                         o[3] -= size
-                        out.append((ts, oid, o[2], size, o[0], A.REDUCE, o[1]))
+                        put((ts, oid, o[2], size, o[0], REDUCE, o[1]))
                 elif a == b"M":
                     o = orders.get(oid)
                     if o is None:
                         st.unknown += 1
-                        continue
-                    p = px // tick
-                    if p == o[2] and size < o[3]:
-                        out.append((ts, oid, p, o[3] - size, o[0], A.REDUCE, o[1]))
+                    elif p == o[2] and size < o[3]:
+                        put((ts, oid, p, o[3] - size, o[0], REDUCE, o[1]))
                         o[3] = size
                     elif p != o[2] or size != o[3]:
-                        out.append((ts, oid, 0, 0, o[0], A.CANCEL, o[1]))
-                        out.append((ts, oid, p, size, o[0], A.ADD, o[1]))
+                        put((ts, oid, 0, 0, o[0], CANCEL, o[1]))
+                        put((ts, oid, p, size, o[0], ADD, o[1]))
                         o[2], o[3] = p, size
                 elif a == b"R":
                     st.clears += 1
                     for k in [k for k, o in orders.items() if o[0] == sym]:
                         o = orders.pop(k)
-                        out.append((ts, k, 0, 0, o[0], A.CANCEL, o[1]))
+                        put((ts, k, 0, 0, o[0], CANCEL, o[1]))
                 elif a == b"T":
                     st.trades += 1
                 elif a != b"N":
@@ -357,10 +353,9 @@ def mbo_events(path, tick_size="0.01", symbols=None, chunk_rows: int = 65_536, s
             base += len(recs)
             ev = lob.empty_events(len(out))
             if out:
-                cols = list(zip(*out))
-                for name, col in zip(("ts_ns", "order_id", "price_ticks", "qty_lots", "symbol", "action", "side"),
-                                     cols):
-                    ev[name] = col
+                o = np.array(out, dtype=_OUT)
+                for name in _OUT.names:
+                    ev[name] = o[name]
             yield ev
 
     return info, names, gen()

@@ -401,33 +401,39 @@ def _lobster_stream(msg, book, tick, chunk_rows):
         for s in (0, 1):
             for p, q in _undo(_side_levels(row0[0], s, tick), t0, int(m0["size"]), int(m0["price"]) // tick, s0 == s):
                 seeds.append((s, p, q))
-        seed = {(s, p): SEED_ID_BASE + (s << 40) + p for s, p, _ in seeds}
         ev0 = lob.empty_events(len(seeds))
         for i, (s, p, q) in enumerate(seeds):
-            ev0[i]["ts_ns"], ev0[i]["order_id"], ev0[i]["side"] = int(first["ts_ns"].iloc[0]), seed[(s, p)], s
+            ev0[i]["ts_ns"], ev0[i]["order_id"], ev0[i]["side"] = int(first["ts_ns"].iloc[0]), SEED_ID_BASE + (s << 40) + p, s
             ev0[i]["price_ticks"], ev0[i]["qty_lots"], ev0[i]["action"] = p, q, A.ADD
-        submitted: set = set()
         stats = stream.info.setdefault("stats", {"seeds": len(seeds), "to_seed": 0, "messages": 0})
+        ADD, REDUCE, CANCEL = int(A.ADD), int(A.REDUCE), int(A.CANCEL)
 
         def gen():
+            import pandas as pd
+
+            submitted = np.zeros(0, np.uint64)          # ids the file submitted in earlier chunks (sorted)
             yield ev0
             for chunk in iter_messages(msg, chunk_rows):
                 stats["messages"] += len(chunk)
                 ev, rows, _ = message_events(chunk, tick)
                 keep = rows > 0                                 # message 0 is already in orderbook row 0
                 ev, rows = ev[keep], rows[keep]
-                size = chunk["size"].to_numpy()[rows - int(chunk.index[0])]
                 act, oid = ev["action"], ev["order_id"]
-                for i in range(len(ev)):
-                    a = act[i]
-                    if a == A.ADD:
-                        submitted.add(int(oid[i]))
-                    elif (a == A.REDUCE or a == A.CANCEL) and int(oid[i]) not in submitted:
-                        # an order resting since before the window: take the size from the level's seed
-                        ev[i]["order_id"] = seed.get((int(ev[i]["side"]), int(ev[i]["price_ticks"])), oid[i])
-                        ev[i]["action"] = A.REDUCE
-                        ev[i]["qty_lots"] = size[i]
-                        stats["to_seed"] += 1
+                is_add = act == ADD
+                # submitted before this event: in an earlier chunk, or by an earlier ADD of this chunk
+                first_add = pd.Series(np.flatnonzero(is_add), index=oid[is_add])
+                first_add = first_add[~first_add.index.duplicated()]
+                pos = pd.Series(oid).map(first_add).to_numpy(np.float64)
+                seen = (pos < np.arange(len(ev))) | np.isin(oid, submitted)
+                # an order resting since before the window: take the size from the level's seed order
+                unseen = ((act == REDUCE) | (act == CANCEL)) & ~seen
+                side = ev["side"][unseen].astype(np.uint64)
+                ev["order_id"][unseen] = np.uint64(SEED_ID_BASE) + (side << np.uint64(40)) + \
+                    ev["price_ticks"][unseen].astype(np.uint64)
+                ev["action"][unseen] = REDUCE
+                ev["qty_lots"][unseen] = chunk["size"].to_numpy()[rows[unseen] - int(chunk.index[0])]
+                stats["to_seed"] += int(unseen.sum())
+                submitted = np.union1d(submitted, oid[is_add])
                 yield ev
 
         return _rechunk(gen(), stream.chunk_rows, lob.EVENT_DTYPE)
