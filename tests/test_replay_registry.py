@@ -66,6 +66,8 @@ def test_unrecognised_and_malformed_inputs(tmp_path):
         read(tmp_path / "x.bin")
     with pytest.raises(ReplayFormatError, match="no such file"):
         read(tmp_path / "missing.csv")
+    with pytest.raises(ReplayFormatError, match="a directory"):
+        read(tmp_path)
     with pytest.raises(ReplayFormatError, match="schema 'trades' is not replayed"):
         read(D / "test_data.trades.v3.dbn.zst")
     m, _ = lobster_sample(1)
@@ -123,7 +125,8 @@ def test_lobster_chunks_are_fixed_size_event_dtype(level):
 
 def test_lobster_stream_replays_in_the_engine():
     s = read(lobster_sample(1), chunk_rows=50_000)
-    ex = s.exchange(tick_size=0.01)
+    assert s.tick_size == 0.01
+    ex = s.exchange()
     bid, ask = ex.book("LOBSTER").best_bid(), ex.book("LOBSTER").best_ask()
     assert bid is not None and ask is not None and bid[0] < ask[0]
     last = pd.read_csv(lobster_sample(1)[1], header=None).to_numpy()[-1]

@@ -105,6 +105,8 @@ def detect(source) -> str:
     path = Path(source)
     if not path.exists():
         raise ReplayFormatError(f"{path}: no such file")
+    if path.is_dir():
+        raise ReplayFormatError(f"{path}: a directory, not a data file (pass a file, a LOBSTER pair or a dict)")
     if _lobster_pair(path) is not None:
         return "lobster"
     with open(path, "rb") as f:
@@ -168,9 +170,13 @@ class ReplayStream:
         Level-2 sources: ``{symbol: (tick_size, lot_size)}`` as exact ``Decimal`` s of one price and size unit.
     info : dict
         Format details (DBN version and dataset, LOBSTER files, MBO counts...).
-    result : L2Replay or None
-        For cryptofeed and Tardis book sources, after a full iteration: the venue reader's verification
-        report (gaps, checksums, crossing).
+    result : L2Replay, VerifyReport or None
+        After a full iteration: for cryptofeed and Tardis book sources the venue reader's verification
+        report (gaps, checksums, crossing); for ``read(lobster_pair, exact=True)`` the
+        :class:`~lob.replay.lobster.VerifyReport`.
+    tick_size : float or None
+        Event streams: the price of one tick (LOBSTER/ITCH ``tick / 10000``, DBN ``tick_size``), the
+        default ``tick_size`` of :meth:`exchange`.
     """
 
     def __init__(self, fmt, kind, dtype, chunk_rows, make, symbols=None, info=None):
@@ -183,6 +189,7 @@ class ReplayStream:
         self.units: dict = {}
         self.info = dict(info or {})
         self.result = None
+        self.tick_size = None
 
     def __iter__(self) -> Iterator:
         return self._make(self)
@@ -202,6 +209,8 @@ class ReplayStream:
         chunks = iter(self)
         first = next(chunks, None)
         kwargs.setdefault("marketdata", False)
+        if self.tick_size is not None:
+            kwargs.setdefault("tick_size", self.tick_size)
         ex = lob.Exchange(symbols=list(self.symbols), **kwargs)
         for ev in ([first] if first is not None else []):
             ex.apply(ev)
@@ -474,7 +483,7 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
     >>> s = lob.replay.read(lobster_sample(1), chunk_rows=50_000)
     >>> s.format, s.kind, s.symbols
     ('lobster', 'events', ['LOBSTER'])
-    >>> ex = s.exchange(tick_size=0.01)
+    >>> ex = s.exchange()            # tick_size 0.01 (LOBSTER tick=100)
     >>> ex.book("LOBSTER").best_bid() is not None
     True
     """
@@ -499,9 +508,11 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
             raise ConfigError(f"tick must be a positive int (LOBSTER price units per tick), got {tick!r}")
         exact = options.pop("exact", False)
         make = (_lobster_verified if exact else _lobster_stream)(msg, book, int(tick), chunk_rows)
-        return ReplayStream(fmt, "events", lob.EVENT_DTYPE, chunk_rows, make,
-                            symbols=[options.pop("symbol", "LOBSTER")], info={"message_file": str(msg),
-                                                                             "orderbook_file": str(book)})
+        s = ReplayStream(fmt, "events", lob.EVENT_DTYPE, chunk_rows, make,
+                         symbols=[options.pop("symbol", "LOBSTER")], info={"message_file": str(msg),
+                                                                          "orderbook_file": str(book)})
+        s.tick_size = int(tick) / 10000
+        return s
     if fmt == "itch":
         from lob.replay.itch import itch_events
 
@@ -513,7 +524,9 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
             return _rechunk((ev for ev, _ in itch_events(source, syms, tick=tick, **options)), stream.chunk_rows,
                             lob.EVENT_DTYPE)
 
-        return ReplayStream(fmt, "events", lob.EVENT_DTYPE, chunk_rows, make, symbols=syms, info={"file": str(source)})
+        s = ReplayStream(fmt, "events", lob.EVENT_DTYPE, chunk_rows, make, symbols=syms, info={"file": str(source)})
+        s.tick_size = int(tick) / 10000
+        return s
     if fmt == "dbn-mbo":
         from lob.replay.dbn import MboState, dbn_info, mbo_events
 
@@ -530,6 +543,7 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
                                "compressed": info.compressed, "state": st})
         _, names, _g = mbo_events(source, tick_size or "0.01", symbols, chunk_rows)
         s.symbols = list(names)
+        s.tick_size = float(tick_size or "0.01")
         return s
     if fmt == "dbn-mbp10":
         from decimal import Decimal
