@@ -284,3 +284,23 @@ def test_kraken_bad_input():
                        [1, {"a": [["1.0", "2.0", "1"]], "c": "abc"}, "book-10", "X/Y"]])
     with pytest.raises(ConfigError, match="depth"):
         replay_kraken([], depth=0)
+
+
+def test_kraken_documented_level_formatting():
+    """The docs' example: price "0.05000" with volume "0.00000304" contributes "5000304"."""
+    from lob.replay.crypto import L2Book
+
+    b = L2Book("X/Y", "0.00001", "0.00000001")
+    b.apply("ask", 5000, 304)
+    assert kraken_checksum(b) == zlib.crc32(b"5000304")
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/cryptofeed_sample_data is absent (a fresh clone)")
+def test_bybit_and_gemini_copies_and_the_whole_usdt_recording():
+    assert gzip.open(crypto_sample("bybit")["stream"]).read() == (SHARED / "bybit" / "BYBIT.ws.26.0").read_bytes()
+    assert gzip.open(crypto_sample("gemini")["stream"]).read() == (SHARED / "gemini" / "GEMINI.ws.1.0").read_bytes()
+    whole = gzip.open(SHARED / "bybit" / "BYBIT.ws.25.0.gz").read().splitlines(keepends=True)
+    assert gzip.open(crypto_sample("bybit_usdt")["stream"]).read() == b"".join(whole[:800])
+    r = replay_bybit(SHARED / "bybit" / "BYBIT.ws.25.0.gz", SHARED / "bybit" / "BYBIT.0")
+    assert len(r) == 8 and r.gaps == [] and not r.ever_crossed
+    assert int(r.summary()["applied"].sum()) == 3_252           # every delta of the 8 topics applied
