@@ -173,7 +173,8 @@ def test_kraken_recording_through_the_registry(tmp_path):
     upd = [336, {"a": [["5541.30000", "0.00000000", "2"], ["5541.80000", "0.33000000", "2"]],
                  "c": str(zlib.crc32(b"55418000033000000554120000150000000"))}, "book-10", "XBT/USD"]
     lines = ["wss://ws.kraken.com <-> 1700000000.1",
-             'wss://ws.kraken.com <- 1700000000.2: {"event":"subscribe","pair":["XBT/USD"],"subscription":{"name":"book"}}',
+             "wss://ws.kraken.com <- 1700000000.2: "
+             '{"event":"subscribe","pair":["XBT/USD"],"subscription":{"name":"book"}}',
              f"1700000000.3: {json.dumps(snap)}", f"1700000000.4: {json.dumps(upd)}"]
     (tmp_path / "KRAKEN.ws.1.0").write_text("\n".join(lines) + "\n")
     s = read(tmp_path / "KRAKEN.ws.1.0")

@@ -417,7 +417,7 @@ def events_to_mbo(events: Iterable[np.ndarray], tick_size="0.01", instrument_ids
     seq = 0
     for chunk in events:
         for e in chunk.tolist():
-            ts, oid, _owner, p, q = e[0], e[1], e[2], e[3], e[4]
+            ts, oid, p, q = e[0], e[1], e[3], e[4]
             sym, act, side = e[7], e[8], e[9]
             iid = instrument_ids[sym] if instrument_ids is not None else sym + 1
             if act == A.ADD:

@@ -7,7 +7,8 @@ quantity is the level's new total and 0 removes it. ``trade`` messages report ex
 ``heartbeat`` s keep the connection alive. Version 2 has no sequence numbers and no checksum, so, as on
 Coinbase, the evidence of a missed update is a removal of a level the book does not hold (kind
 ``"missing_level"``), and the book must never cross. The shipped 30 s recording has 34 such removals
-(in ALCXUSD, ANKRUSD, FILUSD and BTCGBP, spread over the recording): they are reported, not hidden. Each ``trade`` is also checked against the book at
+(in ALCXUSD, ANKRUSD, FILUSD and BTCGBP, spread over the recording): they are reported, not hidden.
+Each ``trade`` is also checked against the book at
 that moment: a trade's price must not be inside the spread (``trade_inside_spread`` counts those that are; the
 channels are not synchronised, so it is a count, not a gap).
 

@@ -199,7 +199,8 @@ def replay_kraken(stream, symbols=None, depth: int | None = None, price_decimals
                 try:
                     want = int(checksum)
                 except (TypeError, ValueError):
-                    raise ReplayFormatError(f"line {line}: {sym} checksum must be an integer, got {checksum!r}") from None
+                    raise ReplayFormatError(f"line {line}: {sym} checksum must be an integer, "
+                                            f"got {checksum!r}") from None
                 got = kraken_checksum(b)
                 r.checksum_checks += 1
                 if got == want:

@@ -286,7 +286,8 @@ def _l2_rows(stream: ReplayStream, rows_out: list):
                 rows_out.append((ts_ns, 0, 0, k, 0, L2_CLEAR | L2_SNAPSHOT | L2_LAST))
                 return
             for j, (s, p, q) in enumerate(changes):
-                rows_out.append((ts_ns, p, q, k, s, base | (L2_CLEAR if j == 0 else 0) | (L2_LAST if j == n - 1 else 0)))
+                flags = base | (L2_CLEAR if j == 0 else 0) | (L2_LAST if j == n - 1 else 0)
+                rows_out.append((ts_ns, p, q, k, s, flags))
         else:
             for j, (s, p, q) in enumerate(changes):
                 rows_out.append((ts_ns, p, q, k, s, L2_LAST if j == n - 1 else 0))
@@ -412,7 +413,8 @@ def _lobster_stream(msg, book, tick, chunk_rows):
                 seeds.append((s, p, q))
         ev0 = lob.empty_events(len(seeds))
         for i, (s, p, q) in enumerate(seeds):
-            ev0[i]["ts_ns"], ev0[i]["order_id"], ev0[i]["side"] = int(first["ts_ns"].iloc[0]), SEED_ID_BASE + (s << 40) + p, s
+            ev0[i]["ts_ns"], ev0[i]["side"] = int(first["ts_ns"].iloc[0]), s
+            ev0[i]["order_id"] = SEED_ID_BASE + (s << 40) + p
             ev0[i]["price_ticks"], ev0[i]["qty_lots"], ev0[i]["action"] = p, q, A.ADD
         stats = stream.info.setdefault("stats", {"seeds": len(seeds), "to_seed": 0, "messages": 0})
         ADD, REDUCE, CANCEL = int(A.ADD), int(A.REDUCE), int(A.CANCEL)

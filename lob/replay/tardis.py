@@ -27,7 +27,6 @@ from __future__ import annotations
 import gzip
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -149,7 +148,8 @@ def iter_tardis(path, tick_size="0.00000001", lot_size="0.00000001", chunk_rows:
             side = df["side"].map({"bid": 0, "ask": 1})
             if side.isna().any():
                 i = int(np.flatnonzero(side.isna().to_numpy())[0])
-                raise ReplayFormatError(f"{path}: row {rows[i]}: column 'side' must be bid/ask, got {df['side'].iloc[i]!r}")
+                raise ReplayFormatError(f"{path}: row {rows[i]}: column 'side' must be bid/ask, "
+                                        f"got {df['side'].iloc[i]!r}")
             snap = snap.to_numpy(bool)
             syms = df["symbol"].to_numpy()
             reset = np.zeros(len(df), bool)
