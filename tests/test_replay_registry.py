@@ -191,6 +191,7 @@ def test_stopping_early_ends_the_worker_thread():
     it = iter(s)
     first = next(it)
     assert len(first) == 100
+    assert s.result is None                     # the reader waits on the bounded queue, it has not run ahead
     it.close()                                  # the consumer stops: the reader thread must not hang
     assert not [t for t in threading.enumerate() if t.name.startswith("lob-replay") and t.name not in before]
 

@@ -11,10 +11,10 @@ import zlib
 from decimal import Decimal
 
 from lob.errors import ReplayFormatError
-from lob.replay.crypto import (ASK, BID, GRIDS, L2Gap, L2Replay, _as_unit, _check_grid, _check_until, _dec_text,
-                               _http_json, _symbol_set, _Tracker, iter_recording)
+from lob.replay.crypto import BID, L2Gap, L2Replay, _as_unit, _http_json, _Tracker, iter_recording
 
-__all__ = ["exact_json", "received_exact", "apply_changes", "num_text", "crc32_signed", "finish"]
+__all__ = ["exact_json", "received_exact", "apply_changes", "num_text", "crc32_signed", "finish", "increments_table",
+           "http_bodies"]
 
 
 def exact_json(rec):
@@ -106,6 +106,3 @@ def http_bodies(source, what):
         raise ReplayFormatError(f"{source}: no HTTP response ({what}) in the recording")
     return out
 
-
-__all__ += ["increments_table", "http_bodies", "GRIDS", "ASK", "BID", "_check_grid", "_check_until", "_dec_text",
-            "_symbol_set"]

@@ -23,9 +23,9 @@ Tick and lot for ``grid="exchange"``: ``price_filter.tick_size`` and ``lot_size_
 from __future__ import annotations
 
 from lob.errors import ReplayFormatError
-from lob.replay._venue import (ASK, BID, _check_grid, _check_until, _symbol_set, finish, http_bodies,
-                               increments_table, num_text, received_exact)
-from lob.replay.crypto import _NO_INC, L2Gap, L2Replay, _Tracker, to_units
+from lob.replay._venue import finish, http_bodies, increments_table, num_text, received_exact
+from lob.replay.crypto import (_NO_INC, ASK, BID, L2Gap, L2Replay, _check_grid, _check_until, _symbol_set, _Tracker,
+                               to_units)
 
 __all__ = ["bybit_symbols", "replay_bybit", "DEPTH"]
 
@@ -125,14 +125,8 @@ def replay_bybit(stream, symbols_info=None, symbols=None, grid: str = "precision
                                         f"{{'order_book': [...]}}, got {str(data)[:80]}")
             lv = [_level(t, row, "snapshot", rec.line) for row in rows]
             ids[sym] = {i: (s, p) for i, s, p, _ in lv}
-            bids = [(p, q) for _, s, p, q in lv if s == BID]
-            asks = [(p, q) for _, s, p, q in lv if s == ASK]
-            t.book.load(bids, asks)
-            t.has_book = True
-            r.messages += 1
             r.stale = False
-            t.emit(rec.ts_ns, [(s, p, q) for _, s, p, q in lv], snapshot=True)
-            t.after(rec.ts_ns, cseq)
+            t.replace([(s, p, q) for _, s, p, q in lv], rec.ts_ns, cseq)
             t.last_seq = cseq
             continue
         if typ != "delta":

@@ -642,10 +642,14 @@ class _Tracker:
         """Replace the book by a snapshot's ``[[price, qty], ...]`` sides and record it."""
         b = self.levels(BID, bids, "snapshot bids", line)
         a = self.levels(ASK, asks, "snapshot asks", line)
-        self.book.load([(p, q) for _, p, q in b], [(p, q) for _, p, q in a])
+        self.replace(b + a, ts_ns, update_id)
+
+    def replace(self, levels, ts_ns, update_id):
+        """Replace the book by ``[(side, price_ticks, qty_lots)]`` levels (a snapshot) and record it."""
+        self.book.load([(p, q) for s, p, q in levels if s == BID], [(p, q) for s, p, q in levels if s == ASK])
         self.has_book = True
         self.res.messages += 1
-        self.emit(ts_ns, b + a, snapshot=True)
+        self.emit(ts_ns, levels, snapshot=True)
         self.after(ts_ns, update_id)
 
     def after(self, ts_ns, update_id):

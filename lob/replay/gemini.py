@@ -18,9 +18,8 @@ increment) of ``GET /v1/symbols/details/<symbol>`` (``GEMINI.0``); the default g
 from __future__ import annotations
 
 from lob.errors import ReplayFormatError
-from lob.replay._venue import (ASK, BID, _check_grid, _check_until, _symbol_set, apply_changes, finish,
-                               http_bodies, increments_table, num_text, received_exact)
-from lob.replay.crypto import _NO_INC, L2Replay, _Tracker, to_units
+from lob.replay._venue import apply_changes, finish, http_bodies, increments_table, num_text, received_exact
+from lob.replay.crypto import _NO_INC, ASK, BID, L2Replay, _check_grid, _check_until, _symbol_set, _Tracker, to_units
 
 __all__ = ["gemini_symbols", "replay_gemini"]
 
@@ -93,11 +92,7 @@ def replay_gemini(stream, symbols_info=None, symbols=None, grid: str = "precisio
             changes = _changes(t, msg.get("changes", ()), rec.line)
             if not t.has_book:
                 # the first message of a symbol is its whole book
-                t.book.load([(p, q) for s, p, q in changes if s == BID], [(p, q) for s, p, q in changes if s == ASK])
-                t.has_book = True
-                t.res.messages += 1
-                t.emit(rec.ts_ns, changes, snapshot=True)
-                t.after(rec.ts_ns, -1)
+                t.replace(changes, rec.ts_ns, -1)
                 continue
             t.res.messages += 1
             apply_changes(t, changes, rec)

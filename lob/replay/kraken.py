@@ -32,8 +32,8 @@ import zlib
 from decimal import Decimal
 
 from lob.errors import ConfigError, ReplayFormatError
-from lob.replay._venue import (ASK, BID, _check_until, _symbol_set, exact_json, finish, num_text)
-from lob.replay.crypto import Increments, L2Gap, L2Replay, _Tracker, iter_recording
+from lob.replay._venue import exact_json, finish, num_text
+from lob.replay.crypto import ASK, BID, Increments, L2Gap, L2Replay, _check_until, _symbol_set, _Tracker, iter_recording
 
 __all__ = ["kraken_checksum", "replay_kraken", "CHECKSUM_LEVELS"]
 
@@ -244,11 +244,7 @@ def _snapshot(pr, levels, line, ts, price_decimals, qty_decimals, sink):
     t = pr.t
     b = t.book
     lv = [(s, *_units(b, p, q, line, sym)) for s, p, q in levels]
-    b.load([(p, q) for s, p, q in lv if s == BID], [(p, q) for s, p, q in lv if s == ASK])
+    t.res.stale = False
+    t.replace(lv, ts, -1)
     if pr.depth is None:
         pr.depth = max(len(b._levels[BID]), len(b._levels[ASK])) or None
-    t.has_book = True
-    t.res.messages += 1
-    t.res.stale = False
-    t.emit(ts, lv, snapshot=True)
-    t.after(ts, -1)

@@ -22,9 +22,10 @@ the default ``grid="precision"`` uses 1e-8 for both (every value of the feed lie
 from __future__ import annotations
 
 from lob.errors import ConfigError, ReplayFormatError
-from lob.replay._venue import (ASK, BID, _check_grid, _check_until, _dec_text, _symbol_set, apply_changes,
-                               crc32_signed, finish, http_bodies, increments_table, num_text, received_exact)
-from lob.replay.crypto import _NO_INC, L2Gap, L2Replay, _Tracker
+from lob.replay._venue import (apply_changes, crc32_signed, finish, http_bodies, increments_table, num_text,
+                               received_exact)
+from lob.replay.crypto import (_NO_INC, ASK, BID, L2Gap, L2Replay, _check_grid, _check_until, _dec_text, _symbol_set,
+                               _Tracker)
 
 __all__ = ["okx_instruments", "okx_checksum", "replay_okx"]
 

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from lob.errors import ConfigError, ReplayFormatError
+from lob.replay._venue import finish
 from lob.replay.crypto import ASK, BID, Increments, L2Gap, L2Replay, _Tracker
 
 __all__ = ["tardis_kind", "iter_tardis", "replay_tardis", "TRADE_COLUMNS", "INCREMENTAL_COLUMNS"]
@@ -244,4 +245,4 @@ def replay_tardis(path, tick_size="0.00000001", lot_size="0.00000001", symbols=N
                 pending = [sym, lts, snap, reset, [], row]
             pending[4].append((BID if side == 0 else ASK, p, q))
     flush()
-    return L2Replay("tardis", {s: t.finish() for s, t in trackers.items()})
+    return finish("tardis", trackers)
