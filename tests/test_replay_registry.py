@@ -211,3 +211,12 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(f"lob.replay.{name}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_unknown_options_are_refused():
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['until'\] for format 'lobster'"):
+        read(lobster_sample(1), until=5)
+    with pytest.raises(ConfigError, match="unknown option"):
+        read(T / "trades_sample.csv.gz", grid="exchange")
+    with pytest.raises(ConfigError, match=r"\['depth'\] for format 'okx'"):
+        read(crypto_sample("okx"), depth=3)                 # not a parameter of replay_okx

@@ -452,6 +452,11 @@ def _lobster_stream(msg, book, tick, chunk_rows):
     return make
 
 
+def _no_options(fmt, options):
+    if options:
+        raise ConfigError(f"unknown option(s) {sorted(options)} for format {fmt!r}")
+
+
 def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols=None, tick: int = 100,
          tick_size=None, lot_size=None, **options) -> ReplayStream:
     """Open a market-data source as a :class:`ReplayStream` of fixed-size chunks.
@@ -509,9 +514,11 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
         if not isinstance(tick, (int, np.integer)) or tick < 1:
             raise ConfigError(f"tick must be a positive int (LOBSTER price units per tick), got {tick!r}")
         exact = options.pop("exact", False)
+        symbol = options.pop("symbol", "LOBSTER")
+        _no_options(fmt, options)
         make = (_lobster_verified if exact else _lobster_stream)(msg, book, int(tick), chunk_rows)
         s = ReplayStream(fmt, "events", lob.EVENT_DTYPE, chunk_rows, make,
-                         symbols=[options.pop("symbol", "LOBSTER")], info={"message_file": str(msg),
+                         symbols=[symbol], info={"message_file": str(msg),
                                                                           "orderbook_file": str(book)})
         s.tick_size = int(tick) / 10000
         return s
@@ -529,6 +536,8 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
         s = ReplayStream(fmt, "events", lob.EVENT_DTYPE, chunk_rows, make, symbols=syms, info={"file": str(source)})
         s.tick_size = int(tick) / 10000
         return s
+    if fmt.startswith(("dbn", "tardis")):
+        _no_options(fmt, options)
     if fmt == "dbn-mbo":
         from lob.replay.dbn import MboState, dbn_info, mbo_events
 
@@ -602,6 +611,9 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
 
     fn = {"binance": crypto.replay_binance, "coinbase": crypto.replay_coinbase, "okx": okx.replay_okx,
           "bybit": bybit.replay_bybit, "gemini": gemini.replay_gemini, "kraken": kraken.replay_kraken}[fmt]
+    import inspect
+
+    _no_options(fmt, {k: v for k, v in files.items() if k not in inspect.signature(fn).parameters})
     if fmt == "binance" and not {"snapshots", "exchange_info"} <= set(files):
         raise ConfigError("a Binance recording needs snapshots= (the REST depth recording) and exchange_info= "
                           "(exchangeInfo); pass them, or a dict of the three files")
