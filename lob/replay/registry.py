@@ -318,6 +318,8 @@ def _threaded(run, stream: ReplayStream, make_sink, pack, on_done):
                 continue
 
     def sink(*args):
+        if stop.is_set():
+            raise _Stopped
         inner(*args)
         while len(rows) >= n:
             put(("rows", rows[:n]))
