@@ -21,8 +21,9 @@ malformed row or record raises it naming the file, the row or record, and the fi
 LOBSTER events: orderbook row 0 (with message 0 undone) seeds one order per level (ids from
 :data:`lob.replay.lobster.SEED_ID_BASE`); each message chunk goes through
 :func:`lob.replay.lobster.message_events`; a cancel, deletion or execution of an order the file never
-submitted becomes a ``REDUCE`` of the seed order at its level (the order rested there before the window).
-This is the fast event form of the day. ``read(pair, exact=True)`` streams instead the events of
+submitted becomes a ``REDUCE`` of the seed order at its level (the order rested there before the window;
+the ids the file submitted are kept as one sorted integer array, 8 bytes per order of the day). This is the
+fast event form of the day. ``read(pair, exact=True)`` streams instead the events of
 :func:`lob.replay.lobster.verify`'s reconstruction, which reproduce the orderbook file row for row (levels
 sliding into the window are taken from it; about 25 times slower); ``stream.result`` is then the
 :class:`~lob.replay.lobster.VerifyReport`, and a row that cannot be reproduced raises.
