@@ -199,6 +199,16 @@ class ReplayStream:
         return (f"ReplayStream({self.format!r}, kind={self.kind!r}, symbols={self.symbols[:5]}"
                 f"{'...' if len(self.symbols) > 5 else ''}, chunk_rows={self.chunk_rows})")
 
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))[:200]}</td></tr>"
+                       for k, v in [("format", self.format), ("kind", self.kind), ("chunk rows", self.chunk_rows),
+                                    ("symbols", ", ".join(self.symbols[:20]) + (" ..." if len(self.symbols) > 20
+                                                                               else "")),
+                                    *[(k, v) for k, v in self.info.items() if k != "state"]])
+        return f"<b>lob replay stream</b><table>{rows}</table>"
+
     def exchange(self, **kwargs):
         """Apply every event chunk to a new :class:`lob.Exchange` over ``symbols`` and return it (events only;
         ``kwargs`` go to ``Exchange``, e.g. ``tick_size``)."""
