@@ -111,6 +111,7 @@ def test_malformed_rows_name_file_row_and_field(tmp_path):
 def test_lobster_chunks_are_fixed_size_event_dtype(level):
     s = read(lobster_sample(level), chunk_rows=10_000)
     assert (s.format, s.kind, s.dtype) == ("lobster", "events", lob.EVENT_DTYPE)
+    assert "<td>lobster</td>" in s._repr_html_() and "ReplayStream('lobster'" in repr(s)
     chunks = list(s)
     assert all(len(c) == 10_000 for c in chunks[:-1]) and 0 < len(chunks[-1]) <= 10_000
     assert all(c.dtype == lob.EVENT_DTYPE and c.flags["C_CONTIGUOUS"] for c in chunks)
