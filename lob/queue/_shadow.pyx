@@ -44,6 +44,15 @@ cdef struct FillRec:
     int64_t event
 
 
+cdef struct TraceRec:
+    int64_t shadow
+    int64_t event
+    int64_t ahead          # the shadow's queue ahead before the event
+    int64_t level          # the level's size before the event
+    int64_t qty
+    int64_t is_ahead       # 1: the removed order was ahead of the shadow
+
+
 cdef struct State:
     int64_t* lv          # level sizes, [side * width + price - pmin]
     int64_t* head        # first live shadow of a level, same indexing, -1 for none
@@ -146,10 +155,12 @@ cdef inline int64_t _reach(State* st, int side, int64_t lo, int64_t hi, int64_t 
 def track(const int64_t[::1] ts, const int64_t[::1] price, const int64_t[::1] qty, const int32_t[::1] order,
           const uint8_t[::1] side, const uint8_t[::1] kind, const uint8_t[::1] flags, int64_t n_orders,
           const int64_t[::1] s_ts, const uint8_t[::1] s_side, const int64_t[::1] s_off, const uint8_t[::1] s_abs,
-          const int64_t[::1] s_qty, const int64_t[::1] s_end, const int64_t[::1] end_order):
+          const int64_t[::1] s_qty, const int64_t[::1] s_end, const int64_t[::1] end_order, bint trace=False):
     """Run the pass. Shadows must be sorted by ``s_ts``; ``end_order`` is argsort of ``s_end`` (stable).
 
-    Returns a dict of per-shadow arrays and the fill records (ts, shadow, qty, event index).
+    Returns a dict of per-shadow arrays and the fill records (ts, shadow, qty, event index). With ``trace``,
+    also every cancel (not execution) at a live shadow's level: (shadow, event, ahead before, level size
+    before, qty, 1 if the cancelled order was ahead of the shadow).
     """
     cdef Py_ssize_t n = ts.shape[0], m = s_ts.shape[0]
     cdef Py_ssize_t i, j
@@ -186,6 +197,8 @@ def track(const int64_t[::1] ts, const int64_t[::1] price, const int64_t[::1] qt
     cdef int64_t[::1] done_v = done_np, bb = bb_np, ba = ba_np
     cdef int8_t[::1] status_v = status_np
     cdef vector[FillRec] fills
+    cdef vector[TraceRec] tr
+    cdef TraceRec trc
     cdef State st
     st.lv = &lv_v[0]
     st.head = &head_v[0]
@@ -285,6 +298,14 @@ def track(const int64_t[::1] ts, const int64_t[::1] price, const int64_t[::1] qt
                 k = st.head[li]
                 while k >= 0:
                     kk = st.nxt[k]
+                    if trace and kind[i] == K_REMOVE and not (flags[i] & F_RECON):
+                        trc.shadow = k
+                        trc.event = i
+                        trc.ahead = st.ahead[k]
+                        trc.level = st.lv[li] + q
+                        trc.qty = q
+                        trc.is_ahead = 1 if add_seq[order[i]] < seq[k] else 0
+                        tr.push_back(trc)
                     if add_seq[order[i]] < seq[k]:
                         st.ahead[k] -= q
                         if st.ahead[k] < 0:
@@ -322,7 +343,17 @@ def track(const int64_t[::1] ts, const int64_t[::1] price, const int64_t[::1] qt
         fv[j, 1] = fills[j].shadow
         fv[j, 2] = fills[j].qty
         fv[j, 3] = fills[j].event
-    return dict(status=status_np, price_ticks=sprice_np, seq=seq_np, ahead_at_entry=ahead0_np,
+    ntr = tr.size()
+    t_np = np.zeros((ntr, 6), np.int64)
+    cdef int64_t[:, ::1] tv = t_np
+    for j in range(<Py_ssize_t>ntr):
+        tv[j, 0] = tr[j].shadow
+        tv[j, 1] = tr[j].event
+        tv[j, 2] = tr[j].ahead
+        tv[j, 3] = tr[j].level
+        tv[j, 4] = tr[j].qty
+        tv[j, 5] = tr[j].is_ahead
+    return dict(trace=t_np, status=status_np, price_ticks=sprice_np, seq=seq_np, ahead_at_entry=ahead0_np,
                 ahead_at_end=ahead_np, remaining=rem_np, first_fill_ts=first_np, end_ts=done_np,
                 best_bid=bb_np, best_ask=ba_np, fills=f_np, priority_breaks=viol, anomalies=anomalies)
 
@@ -358,3 +389,111 @@ def level_sizes(stream):
                     lv[side[i], li] = 0
             new[i] = lv[side[i], li]
     return prev_np, new_np
+
+
+# ------------------------------------------------------------------------------------------------
+# Level-2 queue models over the shadows' event lists (the compiled path of lob.queue.models)
+# ------------------------------------------------------------------------------------------------
+cdef enum:
+    M_RISK_AVERSE = 0
+    M_POWER = 1            # f(back) / (f(back) + f(front)), f(x) = x**n
+    M_POWER2 = 2           # f(back) / f(back + front)
+    M_POWER3 = 3           # 1 - f(front / (front + back))
+    M_LOG = 4              # f(back) / (f(back) + f(front)), f(x) = log(1 + x)
+    M_LOG2 = 5             # f(back) / f(back + front)
+    M_LOGISTIC = 6         # sigmoid(a + b * front / (front + back) + c * log(1 + prev))
+
+from libc.math cimport pow, log, exp, isfinite, isnan
+
+
+cdef inline double _prob(int code, double a, double b, double c, double front, double back,
+                         double prev) noexcept nogil:
+    cdef double r, tot
+    if code == M_POWER:
+        r = pow(back, a) / (pow(back, a) + pow(front, a))
+    elif code == M_POWER2:
+        r = pow(back, a) / pow(back + front, a)
+    elif code == M_POWER3:
+        r = 1.0 - pow(front / (front + back), a)
+    elif code == M_LOG:
+        r = log(1.0 + back) / (log(1.0 + back) + log(1.0 + front))
+    elif code == M_LOG2:
+        r = log(1.0 + back) / log(1.0 + back + front)
+    elif code == M_LOGISTIC:
+        tot = front + back
+        r = 1.0 / (1.0 + exp(-(a + b * (front / tot if tot > 0 else 0.0) + c * log(1.0 + prev))))
+    else:
+        r = 0.0
+    if not isfinite(r) or isnan(r):
+        r = 1.0
+    return r
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def run_models(const int64_t[::1] offsets, const int64_t[::1] ev_idx, const uint8_t[::1] ev_code,
+               const int64_t[::1] ts, const int64_t[::1] qty, const int64_t[::1] prev, const int64_t[::1] new,
+               const int64_t[::1] ahead0, const int64_t[::1] s_qty, const int64_t[::1] codes,
+               const double[:, ::1] params):
+    """Run every built-in model over every shadow's event list.
+
+    Shadow k's events are ``ev_idx[offsets[k]:offsets[k+1]]`` with codes 0 (a level change at its price,
+    prev -> new), 1 (a trade at its price of ``qty``, followed by its level change), 2 (an aggressor through
+    its price: fills ``qty``). Returns (first fill ts, full fill ts, filled qty), each (shadows, models);
+    -1 for no fill.
+    """
+    cdef Py_ssize_t m = offsets.shape[0] - 1, nm = codes.shape[0], k, j, e, mi
+    first_np = np.full((m, nm), -1, np.int64)
+    full_np = np.full((m, nm), -1, np.int64)
+    got_np = np.zeros((m, nm), np.int64)
+    cdef int64_t[:, ::1] first = first_np, full = full_np, got = got_np
+    cdef double ahead, traded, chg, front, back, pr, est, x
+    cdef int64_t left, take
+    cdef int code
+    with nogil:
+        for mi in range(nm):
+            code = codes[mi]
+            for k in range(m):
+                ahead = ahead0[k]
+                traded = 0.0
+                left = s_qty[k]
+                for j in range(offsets[k], offsets[k + 1]):
+                    e = ev_idx[j]
+                    take = 0
+                    if ev_code[j] == 2:
+                        take = qty[e]
+                        ahead = 0.0
+                    else:
+                        if ev_code[j] == 1:
+                            x = qty[e]
+                            traded += x
+                            if x > ahead:
+                                take = <int64_t>(x - ahead)
+                                ahead = 0.0
+                            else:
+                                ahead -= x
+                        # the level change
+                        chg = <double>(prev[e] - new[e]) - traded
+                        traded = 0.0
+                        if chg < 0 or code == M_RISK_AVERSE:
+                            if new[e] < ahead:
+                                ahead = new[e]
+                        else:
+                            front = ahead
+                            back = prev[e] - front
+                            pr = _prob(code, params[mi, 0], params[mi, 1], params[mi, 2], front, back, prev[e])
+                            est = front - (1.0 - pr) * chg + (back - pr * chg if back - pr * chg < 0 else 0.0)
+                            if est > new[e]:
+                                est = new[e]
+                            ahead = est if est > 0 else 0.0
+                    if take > 0:
+                        if take > left:
+                            take = left
+                        left -= take
+                        got[k, mi] += take
+                        if first[k, mi] < 0:
+                            first[k, mi] = ts[e]
+                        if left == 0:
+                            full[k, mi] = ts[e]
+                            break
+    return first_np, full_np, got_np

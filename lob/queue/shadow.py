@@ -13,7 +13,7 @@ own cancel, the end of the data, or the reconstruction taking its level from the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -95,7 +95,7 @@ class ShadowResult:
     events: int = 0
     priority_breaks: int = 0
     anomalies: int = 0
-    meta: dict = field(default_factory=dict)
+    trace: pd.DataFrame | None = None
 
     def survival(self, event: str = "first") -> pd.DataFrame:
         """Survival data of the placed shadows: ``duration_s`` and ``observed`` (1 = filled).
@@ -128,7 +128,7 @@ class ShadowResult:
         return "<b>Shadow orders</b>" + self.summary().to_html(index=False)
 
 
-def track_shadows(stream: np.ndarray, shadows, n_orders: int | None = None) -> ShadowResult:
+def track_shadows(stream: np.ndarray, shadows, n_orders: int | None = None, trace: bool = False) -> ShadowResult:
     """Place shadow orders into an L3 stream and track each one's exact queue position in one pass.
 
     Parameters
@@ -142,6 +142,9 @@ def track_shadows(stream: np.ndarray, shadows, n_orders: int | None = None) -> S
         Extra columns are kept in the result.
     n_orders : int, optional
         Number of distinct orders in the stream (default: ``stream["order"].max() + 1``).
+    trace : bool
+        Also record every cancel at a live shadow's level: ``result.trace`` (shadow, event, ahead and level
+        before it, qty, is_ahead), which :meth:`lob.queue.models.FittedProbQueueModel.fit` learns from.
 
     Returns
     -------
@@ -168,7 +171,7 @@ def track_shadows(stream: np.ndarray, shadows, n_orders: int | None = None) -> S
               np.ascontiguousarray(sp["offset"].to_numpy(np.int64)),
               np.ascontiguousarray(sp["absolute"].to_numpy(np.uint8)),
               np.ascontiguousarray(sp["qty_lots"].to_numpy(np.int64)),
-              np.ascontiguousarray(sp["end_ns"].to_numpy(np.int64)), end_order)
+              np.ascontiguousarray(sp["end_ns"].to_numpy(np.int64)), end_order, trace)
     inv = np.empty_like(order)
     inv[order] = np.arange(len(order))
     out = pd.DataFrame({"shadow": np.arange(len(spec)), "ts_ns": spec["ts_ns"],
@@ -183,6 +186,8 @@ def track_shadows(stream: np.ndarray, shadows, n_orders: int | None = None) -> S
                              out["end_ts"])
     out["ticks_from_best"] = np.where(spec["side"] == 0, out["best_bid"] - out["price_ticks"],
                                       out["price_ticks"] - out["best_ask"])
+    last = int(stream["ts_ns"][-1]) if len(stream) else 0
+    out["plan_end_ts"] = np.minimum(spec["end_ns"].to_numpy(), last)
     out = out.drop(columns="remaining")
     for k in extra.columns:
         if k not in out and k not in ("ttl_ns", "end_ns", "ticks_from_best", "price_ticks"):
@@ -190,8 +195,13 @@ def track_shadows(stream: np.ndarray, shadows, n_orders: int | None = None) -> S
     f = r["fills"]
     fills = pd.DataFrame({"shadow": order[f[:, 1]] if len(f) else np.zeros(0, np.int64), "ts_ns": f[:, 0],
                           "qty_lots": f[:, 2], "event": f[:, 3]})
+    tr = None
+    if trace:
+        t = r["trace"]
+        tr = pd.DataFrame(t, columns=["shadow", "event", "ahead", "level", "qty", "is_ahead"])
+        tr["shadow"] = order[t[:, 0]] if len(t) else tr["shadow"]
     return ShadowResult(out, fills, events=len(stream), priority_breaks=int(r["priority_breaks"]),
-                        anomalies=int(r["anomalies"]))
+                        anomalies=int(r["anomalies"]), trace=tr)
 
 
 def random_shadows(stream: np.ndarray, n: int, seed: int = 0, max_ticks_from_best: int = 2, qty_lots=100,
