@@ -13,7 +13,7 @@ Metrics, per model (and per group, e.g. day and symbol):
     ``-RMST`` (the restricted mean of S over the time grid): the share of comparable pairs of orders that the
     model orders correctly by fill time; 0.5 is chance, ties count half.
 ``ibs``
-    Integrated Brier score over the time grid (``sksurv.metrics.integrated_brier_score``; inverse
+    Integrated Brier score over the time grid (the part inside the orders' follow-up) (``sksurv.metrics.integrated_brier_score``; inverse
     probability of censoring weights from the truth's censoring): 0 is perfect, 0.25 is an uninformative 0.5.
 ``pred_fill_Hs`` / ``obs_fill_Hs`` / ``calib_err_Hs``
     At each horizon H (1 s, 10 s, 60 s): the mean predicted probability of a fill by H, the observed rate (among
@@ -76,7 +76,7 @@ def _score_one(truth, S, times, horizons, y_all):
     rmst = (sv * dt[None, :]).sum(axis=1)
     row = {"n": len(truth), "filled": int(ev.sum()),
            "c_index": float(concordance_index_censored(ev, tm, -rmst)[0])}
-    keep = times < tm.max()
+    keep = (times >= tm.min()) & (times < tm.max())       # sksurv: inside the follow-up of these orders
     row["ibs"] = float(integrated_brier_score(y_all, y, sv[:, keep], times[keep]))
     for h in horizons:
         lab = f"{h:g}s"
@@ -88,7 +88,8 @@ def _score_one(truth, S, times, horizons, y_all):
         row[f"pred_fill_{lab}"] = float(pk.mean()) if len(pk) else np.nan
         row[f"obs_fill_{lab}"] = float(obs.mean()) if len(obs) else np.nan
         row[f"calib_err_{lab}"] = _ece(pk, obs)
-        row[f"brier_{lab}"] = float(brier_score(y_all, y, sv[:, j], cols[j])[1][0]) if cols[j] < tm.max() else np.nan
+        inside = tm.min() <= cols[j] < tm.max()
+        row[f"brier_{lab}"] = float(brier_score(y_all, y, sv[:, j], cols[j])[1][0]) if inside else np.nan
     return row
 
 
@@ -134,7 +135,8 @@ def score(result, curves: dict, times=None, horizons=HORIZONS, by=None, event: s
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
         for name, S in curves.items():
-            if not np.allclose(np.asarray(S.columns, float), times):
+            cols = np.asarray(S.columns, float)
+            if cols.shape != times.shape or not np.allclose(cols, times):
                 raise ConfigError(f"curves[{name!r}] must have the columns of times")
             gg = g.loc[g.index.intersection(S.index)]
             if len(gg) < 2 or gg["observed"].sum() == 0:
