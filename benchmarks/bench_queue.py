@@ -22,19 +22,8 @@ import time
 import numpy as np
 
 import lob
-from lob.queue.l3 import ADD, goog_l3
+from lob.queue.l3 import engine_events, goog_l3
 from lob.queue.shadow import random_shadows, track_shadows
-
-
-def engine_events(stream):
-    ev = lob.empty_events(len(stream))
-    ev["ts_ns"] = stream["ts_ns"]
-    ev["order_id"] = stream["order"].astype(np.uint64) + 1
-    ev["price_ticks"] = stream["price_ticks"]
-    ev["qty_lots"] = stream["qty_lots"]
-    ev["side"] = stream["side"]
-    ev["action"] = np.where(stream["kind"] == ADD, lob.Action.ADD, lob.Action.REDUCE)
-    return ev
 
 
 def best_of(fn, repeats):

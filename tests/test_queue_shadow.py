@@ -5,24 +5,11 @@ import pytest
 
 import lob
 from lob.errors import ConfigError
-from lob.queue.l3 import ADD, EXEC, L3_DTYPE, RECON, REMOVE, goog_l3
+from lob.queue.l3 import ADD, EXEC, L3_DTYPE, RECON, REMOVE, engine_events, goog_l3
 from lob.queue.shadow import random_shadows, track_shadows
 
 SHADOW_ID = 1 << 40
 SLICE = 40_000          # events of the GOOG day used for the brute force (about the first 20 minutes)
-
-
-def _engine_events(stream):
-    """History as engine events (owner 1): ADD with id order+1, removals and executions as REDUCE."""
-    ev = lob.empty_events(len(stream))
-    ev["ts_ns"] = stream["ts_ns"]
-    ev["order_id"] = stream["order"].astype(np.uint64) + 1
-    ev["owner"] = 1
-    ev["price_ticks"] = stream["price_ticks"]
-    ev["qty_lots"] = stream["qty_lots"]
-    ev["side"] = stream["side"]
-    ev["action"] = np.where(stream["kind"] == ADD, lob.Action.ADD, lob.Action.REDUCE)
-    return ev
 
 
 def brute_force(stream, ev, side, price, qty, ts_ns, end_ns):
@@ -114,7 +101,7 @@ def test_tracker_matches_brute_force_on_many_random_shadows(slice_stream):
                          "ttl_ns": rng.integers(1, 180, n) * 1_000_000_000})
     res = track_shadows(s, spec)
     o = res.orders
-    ev = _engine_events(s)
+    ev = engine_events(s)
     seen = {"filled": 0, "cancelled": 0, "open": 0, "partial": 0, "multi": 0}
     compared = 0
     for r in o.itertuples():
@@ -147,7 +134,7 @@ def test_best_and_offsets_are_resolved_from_the_book(slice_stream):
     o = track_shadows(s, spec).orders
     # the book after every event at or before t, rebuilt with the engine
     ex = lob.Exchange(symbols=["X"], tick_size=0.01, marketdata=False)
-    ev = _engine_events(s)
+    ev = engine_events(s)
     ex.apply(np.ascontiguousarray(ev[:np.searchsorted(s["ts_ns"], t, side="right")]))
     bid, ask = ex.book("X").best_ticks()
     assert o["price_ticks"].tolist() == [bid, bid - 3, ask, ask + 2]

@@ -39,7 +39,7 @@ import numpy as np
 from lob.errors import ReplayFormatError
 
 __all__ = ["L3_DTYPE", "ADD", "REMOVE", "EXEC", "SEED", "RECON", "l3_stream", "save_l3", "load_l3", "goog_l3",
-           "GOOG_L3_PATH", "l2_view"]
+           "GOOG_L3_PATH", "l2_view", "engine_events"]
 
 ADD, REMOVE, EXEC = 0, 1, 2
 SEED, RECON = 1, 2
@@ -177,3 +177,21 @@ def l2_view(stream: np.ndarray):
 
     prev, new = level_sizes(stream)
     return {"prev_qty": prev, "level_qty": new}
+
+
+def engine_events(stream: np.ndarray, owner: int = 1) -> np.ndarray:
+    """The stream as ``lob.EVENT_DTYPE`` engine events: adds (order id = index + 1) and reduces.
+
+    Applied to an empty ``lob.Exchange`` symbol they rebuild the day's books without a trade (a plain replay).
+    """
+    import lob
+
+    ev = lob.empty_events(len(stream))
+    ev["ts_ns"] = stream["ts_ns"]
+    ev["order_id"] = stream["order"].astype(np.uint64) + 1
+    ev["owner"] = owner
+    ev["price_ticks"] = stream["price_ticks"]
+    ev["qty_lots"] = stream["qty_lots"]
+    ev["side"] = stream["side"]
+    ev["action"] = np.where(stream["kind"] == ADD, lob.Action.ADD, lob.Action.REDUCE)
+    return ev
