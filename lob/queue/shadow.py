@@ -124,6 +124,11 @@ class ShadowResult:
                  ("price-time priority breaks met", self.priority_breaks), ("anomalies", self.anomalies)]
         return pd.DataFrame(rows, columns=["", "value"])
 
+    def __repr__(self) -> str:
+        st = self.orders["status"].value_counts()
+        return (f"ShadowResult({len(self.orders)} shadows: " + ", ".join(f"{k} {v}" for k, v in st.items() if v)
+                + f"; {len(self.fills)} fills over {self.events} events)")
+
     def _repr_html_(self) -> str:
         return "<b>Shadow orders</b>" + self.summary().to_html(index=False)
 
