@@ -178,13 +178,15 @@ def plot_scores(scores: pd.DataFrame, title: str = "Queue models against the L3 
     from bokeh.models import ColumnDataSource
     from bokeh.plotting import figure
 
+    from lob.viz._common import TRADE
+
     s = scores.groupby("model", sort=False)[["c_index", "ibs"]].mean().reset_index()
     src = ColumnDataSource(s)
     figs = []
     for col, lab in (("c_index", "concordance index (higher is better)"), ("ibs", "integrated Brier score (lower is better)")):
         f = figure(y_range=list(s["model"])[::-1], height=30 + 22 * len(s), width=420, title=lab,
                    toolbar_location=None)
-        f.hbar(y="model", right=col, height=0.7, source=src)
+        f.hbar(y="model", right=col, height=0.7, source=src, color=TRADE)
         if col == "c_index":
             f.x_range.start = 0.4
         else:
