@@ -88,3 +88,24 @@ def test_level2_models_and_cox_are_scored(data):
         CoxFillModel().survival(s, test, times)
     with pytest.raises(ConfigError, match="unknown features"):
         CoxFillModel(features=["nope"])
+
+
+def test_full_fill_scoring_and_the_l2_view(data):
+    s, _, test = data
+    from lob.queue.l3 import l2_view
+
+    v = l2_view(s[:5000])
+    assert (v["level_qty"] >= 0).all() and len(v["prev_qty"]) == 5000
+    add = s["kind"][:5000] == 0
+    assert (v["level_qty"][add] - v["prev_qty"][add] == s["qty_lots"][:5000][add]).all()
+    truth = test.survival("full")
+    times = default_times(truth)
+    p = predict_fills(s, test, standard_models((1,)))
+    full = step_survival(p, test, times, event="full")
+    sc = score(test, full, times, event="full").set_index("model")
+    assert sc.loc["risk-averse", "filled"] == (truth["observed"][truth["duration_s"] > 0]).sum()
+    assert (sc["c_index"] > 0.5).all()
+    with pytest.raises(ConfigError, match="event"):
+        step_survival(p, test, times, event="last")
+    with pytest.raises(ConfigError, match="L3_DTYPE"):
+        predict_fills(np.zeros(3), test, standard_models((1,)))

@@ -199,3 +199,12 @@ def test_thousands_in_one_pass_equal_one_at_a_time(slice_stream):
         row = together.iloc[i]
         for k in ("status", "price_ticks", "ahead_at_entry", "first_fill_ts", "end_ts", "filled_lots"):
             assert alone[k] == row[k], (i, k)
+
+
+def test_missing_end_times_rest_to_the_end(slice_stream):
+    s = slice_stream
+    t = int(s["ts_ns"][1000])
+    o = track_shadows(s, {"ts_ns": [t, t], "side": ["buy", "sell"], "ticks_from_best": [500, 500],
+                          "end_ns": [None, t + 10**9]}).orders
+    assert o["status"].tolist() == ["open", "cancelled"]
+    assert o["end_ts"].tolist() == [int(s["ts_ns"][-1]), t + 10**9]

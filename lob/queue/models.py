@@ -329,7 +329,10 @@ def predict_fills(stream: np.ndarray, result, models, compiled: bool = True) -> 
     ``pred_full_fill_ts``, ``pred_filled_lots``. Built-in models run compiled unless ``compiled=False``.
     """
     from lob.queue._shadow import run_models
+    from lob.queue.l3 import L3_DTYPE
 
+    if not isinstance(stream, np.ndarray) or stream.dtype != L3_DTYPE:
+        raise ConfigError(f"stream must be an ndarray of L3_DTYPE, got {getattr(stream, 'dtype', type(stream))}")
     models = list(models)
     for mdl in models:
         if not all(callable(getattr(mdl, f, None)) for f in ("new_order", "trade", "depth")):

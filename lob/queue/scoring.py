@@ -42,8 +42,14 @@ def default_times(truth: pd.DataFrame, horizons=HORIZONS, n: int = 40) -> np.nda
     return grid[grid < hi]
 
 
-def step_survival(predictions: pd.DataFrame, result, times) -> dict:
-    """Survival curves of level-2 model predictions (:func:`predict_fills`): {model: DataFrame shadows x times}."""
+def step_survival(predictions: pd.DataFrame, result, times, event: str = "first") -> dict:
+    """Survival curves of level-2 model predictions (:func:`predict_fills`): {model: DataFrame shadows x times}.
+
+    ``event`` as in :meth:`ShadowResult.survival`: the predicted first fill, or the predicted complete fill.
+    """
+    if event not in ("first", "full"):
+        raise ConfigError(f"event must be 'first' or 'full', got {event!r}")
+    col = "pred_first_fill_ts" if event == "first" else "pred_full_fill_ts"
     o = result.orders.set_index("shadow")
     times = np.asarray(times, float)
     out = {}
@@ -51,7 +57,7 @@ def step_survival(predictions: pd.DataFrame, result, times) -> dict:
         g = g.set_index("shadow")
         g = g.loc[g.index.intersection(o.index[o["status"] != "rejected"])]
         t0 = o.loc[g.index, "ts_ns"].to_numpy()
-        f = g["pred_first_fill_ts"].to_numpy()
+        f = g[col].to_numpy()
         tp = np.where(f >= 0, (f - t0) / 1e9, np.inf)
         out[str(name)] = pd.DataFrame((tp[:, None] > times[None, :]).astype(float), index=g.index, columns=times)
     return out

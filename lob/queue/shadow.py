@@ -70,8 +70,10 @@ def _spec(shadows) -> pd.DataFrame:
         raise ConfigError(f"shadows: field 'qty_lots' must be > 0, got {qty[qty <= 0][0]}")
     ts = df["ts_ns"].to_numpy(np.int64)
     if "end_ns" in df:
-        end = df["end_ns"].fillna(_NO_END).to_numpy(np.int64) if df["end_ns"].dtype != np.int64 else \
-            df["end_ns"].to_numpy(np.int64)
+        col = df["end_ns"]
+        end = np.full(n, _NO_END, np.int64)          # a missing end: rests to the end of the data
+        have = col.notna().to_numpy()
+        end[have] = col[have].astype(np.int64).to_numpy()
     elif "ttl_ns" in df:
         ttl = df["ttl_ns"].to_numpy(np.int64)
         if (ttl < 0).any():
