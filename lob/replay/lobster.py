@@ -250,10 +250,9 @@ def _side_levels(row: np.ndarray, side: int, tick: int) -> list:
 class _Rebuilder:
     """The engine book plus the bookkeeping for orders the file never submitted."""
 
-    def __init__(self, levels: int, tick: int, sink=None):
+    def __init__(self, levels: int, tick: int):
         import lob
 
-        self.sink = sink                         # called with each event applied (lob.replay.read's stream)
         self.lob = lob
         self.L = levels
         self.tick = tick
@@ -273,8 +272,6 @@ class _Rebuilder:
         e["action"], e["order_id"], e["side"], e["price_ticks"], e["qty_lots"], e["ts_ns"] = (
             action, oid, side, price, qty, ts)
         reps, fills = self.ex.apply(self.ev)
-        if self.sink is not None:
-            self.sink(self.ev)
         if len(fills):
             raise ReplayFormatError(f"LOBSTER replay: order {oid} at {price} crossed the book and traded")
         return reps
@@ -475,7 +472,7 @@ def _undo(levels: list, typ, size, price, is_side) -> list:
 
 
 def verify(message_file, orderbook_file, tick: int = 100, chunk_rows: int = 100_000,
-           max_details: int = 100, sink=None) -> VerifyReport:
+           max_details: int = 100, rebuilder=None) -> VerifyReport:
     """Rebuild a LOBSTER day in the engine and compare it with the orderbook file row by row.
 
     Parameters
@@ -486,9 +483,9 @@ def verify(message_file, orderbook_file, tick: int = 100, chunk_rows: int = 100_
         LOBSTER price units per tick (100 = $0.01).
     max_details : int
         Mismatches recorded in detail (all are counted).
-    sink : callable, optional
-        Called with each one-row ``EVENT_DTYPE`` array the reconstruction applies, in order (the verified
-        event stream of :func:`lob.replay.read`).
+    rebuilder : class, optional
+        A subclass of the internal rebuilder, ``cls(levels, tick)``, to observe every engine event of the
+        reconstruction (``lob.queue.l3`` records the resolved order-level stream this way).
 
     Returns
     -------
@@ -516,7 +513,7 @@ def verify(message_file, orderbook_file, tick: int = 100, chunk_rows: int = 100_
         if rb is None:
             L = book.shape[1] // 4
             rep.levels = L
-            rb = _Rebuilder(L, tick, sink)
+            rb = (rebuilder or _Rebuilder)(L, tick)
         _quality_chunk(q, msgs, book, tick, prev_ts, submitted)
         prev_ts = int(msgs["ts_ns"].iloc[-1])
         typ = msgs["type"].to_numpy().tolist()

@@ -380,11 +380,22 @@ def _threaded_l2(run, stream: ReplayStream):
 # ------------------------------------------------------------------------------------------------ formats
 
 def _lobster_verified(msg, book, tick, chunk_rows):
-    from lob.replay.lobster import verify
+    from lob.replay import lobster
 
     import lob
 
     def make(stream):
+        def run(sink):
+            class _Streaming(lobster._Rebuilder):
+                """verify's rebuilder, passing on every event it applies (through verify's ``rebuilder=``)."""
+
+                def _apply(self, *args):
+                    reps = super()._apply(*args)
+                    sink(self.ev)
+                    return reps
+
+            return lobster.verify(msg, book, tick, chunk_rows=chunk_rows, rebuilder=_Streaming)
+
         def sink_of(rows):
             return lambda ev: rows.append(ev[0].copy())
 
@@ -397,8 +408,7 @@ def _lobster_verified(msg, book, tick, chunk_rows):
                 raise ReplayFormatError(f"{msg}: the reconstruction differs from {book} on {rep.mismatching_rows} "
                                         f"rows (first {rep.first_mismatch})")
 
-        return _threaded(lambda sink: verify(msg, book, tick, chunk_rows=chunk_rows, sink=sink), stream, sink_of,
-                         pack, done)
+        return _threaded(run, stream, sink_of, pack, done)
 
     return make
 
