@@ -176,6 +176,13 @@ def test_bybit_gaps_are_reported():
     lines[j] = lines[j].partition(": ")[0] + ": " + json.dumps(m)
     r = replay_bybit(lines)
     assert any(g.kind == "missing_level" and g.line == j + 1 for g in r.gaps)
+    # a delete naming a held id at another price
+    lines = gzip.open(crypto_sample("bybit")["stream"], "rt").read().splitlines()
+    m = json.loads(lines[j].partition(": ")[2])
+    m["data"]["delete"][0]["price"] = str(Decimal(m["data"]["delete"][0]["price"]) + 1000)
+    lines[j] = lines[j].partition(": ")[0] + ": " + json.dumps(m)
+    g = [g for g in replay_bybit(lines).gaps if g.line == j + 1]
+    assert g and "which the book holds at" in g[0].detail
 
 
 # -------------------------------------------------------------------------------------------------- Gemini

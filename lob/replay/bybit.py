@@ -11,8 +11,9 @@ The channel has no per-topic sequence and no checksum, so what is checked is wha
 
 * ``cross_seq`` below the previous one of the topic: an :class:`~lob.replay.crypto.L2Gap` of kind
   ``"sequence"`` (an out-of-order or replayed message);
-* a delete or update of an ``id`` the book does not hold, or an insert of one it holds: kind
-  ``"missing_level"`` (the book missed the message that created or removed it);
+* a delete or update of an ``id`` the book does not hold, an insert of one it holds, or a delete naming
+  another side or price than the book holds for the id: kind ``"missing_level"`` (the book missed the
+  message that created, moved or removed it);
 * a delta that leaves more than 25 levels on a side: kind ``"depth"`` (the venue removes the level that
   leaves the top 25 with an explicit delete);
 * the book never crosses.
@@ -150,8 +151,13 @@ def replay_bybit(stream, symbols_info=None, symbols=None, grid: str = "precision
 
         for row in data.get("delete", ()):
             i, s, p, _ = _level(t, row, "delete", rec.line, with_size=False)
-            if book_ids.pop(i, None) is None:
+            held = book_ids.pop(i, None)
+            if held is None:
                 evidence(f"delete of id {i} ({row.get('side')} {row.get('price')}), which the book does not hold")
+            elif held != (s, p):
+                evidence(f"delete of id {i} at {row.get('side')} {row.get('price')}, which the book holds at "
+                         f"{'Buy' if held[0] == BID else 'Sell'} {t.book.price(held[1])}")
+                changes.append((held[0], held[1], 0))
             changes.append((s, p, 0))
         for kind in ("update", "insert"):
             for row in data.get(kind, ()):
