@@ -103,7 +103,7 @@ def test_malformed_rows_name_file_row_and_field(tmp_path):
     lines = gzip.open(crypto_sample("okx")["stream"], "rt").read().splitlines()
     lines[40] = lines[40][:60]
     (tmp_path / "okx.0").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ReplayFormatError, match="line 41"):
+    with pytest.raises(ReplayFormatError, match="okx.0: line 41: body is not JSON"):
         list(read(tmp_path / "okx.0"))
 
 
@@ -201,7 +201,7 @@ def test_reader_errors_reach_the_consumer(tmp_path):
     lines = gzip.open(crypto_sample("gemini")["stream"], "rt").read().splitlines()
     lines.append('1624493700.0: {"type":"l2_updates","symbol":"BTCGBP","changes":[["hold","1","1"]]}')
     (tmp_path / "g.0").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ReplayFormatError, match=f"line {len(lines)}: BTCGBP l2_updates change"):
+    with pytest.raises(ReplayFormatError, match=f"g.0: line {len(lines)}: BTCGBP l2_updates change"):
         list(read(tmp_path / "g.0", chunk_rows=50))
 
 

@@ -642,6 +642,16 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
                           "(exchangeInfo); pass them, or a dict of the three files")
 
     def make(stream):
-        return _threaded_l2(lambda sink: fn(**files, sink=sink), stream)
+        def run(sink):
+            try:
+                return fn(**files, sink=sink)
+            except ReplayFormatError as e:
+                # the venue readers name the line; name the file too when only the stream has lines
+                text = str(e)
+                if text.startswith("line ") and set(files) & {"snapshots"} == set():
+                    raise ReplayFormatError(f"{files['stream']}: {text}") from None
+                raise
+
+        return _threaded_l2(run, stream)
 
     return ReplayStream(fmt, "l2", L2_DTYPE, chunk_rows, make, info={"files": {k: str(v) for k, v in files.items()}})
