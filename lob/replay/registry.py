@@ -449,7 +449,12 @@ def _lobster_stream(msg, book, tick, chunk_rows):
             yield ev0
             for chunk in iter_messages(msg, chunk_rows):
                 stats["messages"] += len(chunk)
-                ev, rows, _ = message_events(chunk, tick)
+                try:
+                    ev, rows, _ = message_events(chunk, tick)
+                except ReplayFormatError as e:
+                    if str(msg) in str(e):
+                        raise
+                    raise ReplayFormatError(f"{msg}: {e}") from None
                 keep = rows > 0                                 # message 0 is already in orderbook row 0
                 ev, rows = ev[keep], rows[keep]
                 act, oid = ev["action"], ev["order_id"]
