@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import lob
-from lob.data import DATA_DIR, lobster_sample
-from lob.errors import ReplayFormatError
-from lob.replay import read
-from lob.replay.dbn import MBO_DTYPE, MBP10_DTYPE, MboState, dbn_info, iter_dbn, mbo_events, write_dbn_mbo
+dbn = pytest.importorskip("databento_dbn", reason="the dbn extra (databento-dbn, zstandard) is not installed")
 
-dbn = pytest.importorskip("databento_dbn")
+import lob  # noqa: E402
+from lob.data import DATA_DIR, lobster_sample  # noqa: E402
+from lob.errors import ReplayFormatError  # noqa: E402
+from lob.replay import read  # noqa: E402
+from lob.replay.dbn import (MBO_DTYPE, MBP10_DTYPE, MboState, dbn_info, iter_dbn, mbo_events,  # noqa: E402
+                            write_dbn_mbo)
 D = DATA_DIR / "databento"
 MBO_FILES = ["test_data.mbo.v1.dbn.zst", "test_data.mbo.v2.dbn.zst", "test_data.mbo.v3.dbn", "test_data.mbo.v3.dbn.zst"]
 
