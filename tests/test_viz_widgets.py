@@ -71,10 +71,24 @@ def test_import_lob_does_not_import_lob_viz():
 
 
 def test_only_viz_and_server_import_bokeh_or_ipywidgets():
-    pat = re.compile(r"^\s*(from|import)\s+(bokeh|ipywidgets|jupyter_bokeh)\b", re.M)
+    # at module level; a plotting function elsewhere may import bokeh when it is called (lob.queue.scoring)
+    pat = re.compile(r"^(from|import)\s+(bokeh|ipywidgets|jupyter_bokeh)\b", re.M)
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "lob").rglob("*.py")
                  if p.relative_to(ROOT).parts[1] not in ("viz", "server") and pat.search(p.read_text())]
     assert offenders == []
+    # and so importing every other module loads none of them (modules whose optional extra is absent skip)
+    names = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                   for p in (ROOT / "lob").rglob("*.py")
+                   if p.relative_to(ROOT).parts[1] not in ("viz", "server") and p.stem != "__main__")
+    code = ("import importlib, sys\n"
+            f"for name in {names!r}:\n"
+            "    try:\n"
+            "        importlib.import_module(name)\n"
+            "    except ImportError:\n"
+            "        pass\n"
+            "print(sorted({k.split('.')[0] for k in sys.modules} & {'bokeh', 'ipywidgets', 'jupyter_bokeh'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 # --- depth ----------------------------------------------------------------------------------------------
