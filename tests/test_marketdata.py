@@ -40,17 +40,20 @@ def test_tape_is_rolling_and_bars_equal_a_pandas_resample():
 
 
 def test_snapshots_equal_the_book_when_taken():
+    # per call: the snapshot at each multiple T of the interval is the book before the first request at or past T
     ex = lob.Exchange(symbols=["A", "B"], marketdata={"snapshot_interval_ns": 100_000_000, "snapshot_depth": 5})
-    md = ex.marketdata
-    seen = {}
+    seen, nxt = {}, None
     for s, side, q, px, ts in _random_flow(ex, n=1500):
-        before = len(md._sym(ex.symbol_index(s)).snapshots)
+        nxt = (ts // 100_000_000 + 1) * 100_000_000 if nxt is None else nxt
+        while nxt <= ts:
+            for name in ("A", "B"):
+                seen[(name, nxt)] = ex.book(name).depth(5)
+            nxt += 100_000_000
         ex.submit(s, side, q, price=px, ts_ns=ts)
-        if len(md._sym(ex.symbol_index(s)).snapshots) > before:
-            seen[(s, md._sym(ex.symbol_index(s)).snapshots[-1][0])] = ex.book(s).depth(5)
     assert len(seen) > 100
     for s in ("A", "B"):
         snaps = ex.l2_snapshots(s)
+        assert ex.marketdata.snapshot_times(s).tolist() == sorted(t for n, t in seen if n == s)
         for ts, g in snaps.groupby("ts_ns"):
             depth = seen[(s, ts)]
             bids = g[g.side == "bid"].sort_values("level")
@@ -64,7 +67,13 @@ def test_snapshot_retention_is_bounded():
     for i in range(200):
         ex.submit("A", "buy", 1, price=1.0 + (i % 5) / 100, ts_ns=i * 1_000)
     snaps = ex.l2_snapshots("A")
-    assert snaps["ts_ns"].nunique() <= 12 and snaps["ts_ns"].max() >= 190_000
+    # retention 10 us at 1 us: the newest 11 multiples, the last one crossed by the last request
+    assert ex.marketdata.snapshot_times("A").tolist() == list(range(189_000, 199_001, 1_000))
+    assert snaps["ts_ns"].nunique() == 11
+    mem = ex.marketdata.memory()
+    assert mem["symbols"]["A"]["snapshots"] == 11 and mem["symbols"]["A"]["snapshots_dropped"] == 199 - 11
+    assert mem["snapshots"] <= 16 * (4 + 6 * 10) * 8 and mem["total"] == sum(
+        mem[k] for k in ("tape", "trades", "bbo", "snapshots", "state"))
 
 
 def test_bbo_export_and_errors(tmp_path):
@@ -73,10 +82,17 @@ def test_bbo_export_and_errors(tmp_path):
     ex.submit("A", "sell", 7, price=10.01, ts_ns=2)
     ex.submit("A", "buy", 2, price=10.01, ts_ns=3)
     assert ex.marketdata.bbo("A") == dict(ts_ns=3, bid=9.99, bid_qty=5, ask=10.01, ask_qty=5)
+    ex.submit("A", "buy", 1, price=9.00, ts_ns=4)           # below the best bid: the BBO stays, with its time
+    assert ex.marketdata.bbo("A")["ts_ns"] == 3
+    assert ex.marketdata.bbo_history("A")[["ts_ns", "ask_qty"]].values.tolist() == [[1, 0], [2, 7], [3, 5]]
     for fmt in ("csv", "json", "parquet"):
         p = ex.marketdata.export("A", "trades", tmp_path / f"t.{fmt}")
         assert p.stat().st_size > 0
-    assert pd.read_parquet(tmp_path / "t.parquet")["price"].tolist() == [10.01]
+    tape = pd.read_parquet(tmp_path / "t.parquet")
+    assert tape["price"].tolist() == [10.01]
+    assert tape[["maker_order_id", "taker_order_id", "aggressor"]].values.tolist() == [[2, 3, "buy"]]
+    back = pd.read_csv(ex.marketdata.export("A", "trades", tmp_path / "t2.csv"))
+    assert back[["seq", "maker_order_id", "taker_order_id"]].values.tolist() == [[4, 2, 3]]
     with pytest.raises(ConfigError, match="fmt"):
         ex.marketdata.export("A", "trades", tmp_path / "t.xls")
     with pytest.raises(ConfigError, match="freq"):
