@@ -140,3 +140,20 @@ def test_a_missed_message_is_reported_as_a_gap():
     for m in msgs[:2] + msgs[3:]:
         client.apply(m)
     assert client.gaps == [("A", 2, 3)]
+
+
+def test_trade_messages_and_tape_say_who_traded():
+    ex = lob.Exchange(symbols=["A"])
+    feed = L2Feed(ex)
+    msgs = []
+    feed.subscribe_all(lambda m: msgs.append(m) if m["type"] == "trade" else None)
+    ex.submit("A", "sell", 5, price=10.0, owner="bob", order_id=7, ts_ns=1)
+    ex.submit("A", "sell", 5, price=10.01, order_id=8, ts_ns=2)
+    r = ex.submit("A", "buy", 8, price=10.01, owner="alice", order_id=9, ts_ns=3)
+    assert [(m["maker_order_id"], m["taker_order_id"], m["maker_owner"], m["taker_owner"], m["aggressor"], m["seq"])
+            for m in msgs] == [(t.maker_order_id, t.taker_order_id, t.maker_owner, t.taker_owner, t.aggressor, t.seq)
+                               for t in r.trades] == [(7, 9, "bob", "alice", "buy", 4), (8, 9, None, "alice", "buy", 5)]
+    tape = ex.trades("A")
+    assert tape[["seq", "maker_order_id", "taker_order_id", "maker_owner", "taker_owner", "aggressor"]].values.tolist() \
+        == [[4, 7, 9, "bob", "alice", "buy"], [5, 8, 9, None, "alice", "buy"]]
+    assert ex.trades("A", limit=1)["seq"].tolist() == [5] and ex.trades("A", limit=0).empty

@@ -463,7 +463,9 @@ class Hub:
         self._symbol(symbol)
         df = self.exchange.trades(symbol, limit)
         rows = [dict(seq=int(r.seq), ts_ns=int(r.ts_ns), price=float(r.price), qty=_num(r.qty),
-                     aggressor=str(r.aggressor)) for r in df.itertuples()]
+                     aggressor=str(r.aggressor), maker_order_id=int(r.maker_order_id),
+                     taker_order_id=int(r.taker_order_id), maker_owner=r.maker_owner, taker_owner=r.taker_owner)
+                for r in df.itertuples()]
         return dict(symbol=symbol, trades=rows)
 
     def bars(self, symbol: str, freq: str = "1min") -> dict:

@@ -63,7 +63,8 @@ _SCHEMAS = {
         "best_ask": {"type": "array", "items": _NUM, "nullable": True},
         "mid": _NNUM, "spread": _NNUM, "last_price": _NNUM, "stale": {"type": "boolean"}}},
     "TapeTrade": {"type": "object", "required": ["seq", "price", "qty", "aggressor"], "properties": {
-        "seq": _INT, "ts_ns": _INT, "price": _NUM, "qty": _NUM, "aggressor": {"type": "string", "enum": ["buy", "sell"]}}},
+        "seq": _INT, "ts_ns": _INT, "price": _NUM, "qty": _NUM, "aggressor": {"type": "string", "enum": ["buy", "sell"]},
+        "maker_order_id": _INT, "taker_order_id": _INT, "maker_owner": _NSTR, "taker_owner": _NSTR}},
     "Trades": {"type": "object", "required": ["symbol", "trades"], "properties": {
         "symbol": _STR, "trades": {"type": "array", "items": _ref("TapeTrade")}}},
     "Bar": {"type": "object", "required": ["time", "open", "high", "low", "close", "volume"], "properties": {
