@@ -44,8 +44,19 @@ cdef struct Ring:               # fixed-size int64 records, oldest first from he
     int64_t dropped             # records dropped as the ring rolled
 
 
-cdef int64_t* _push(Ring* r) noexcept nogil:
+cdef inline int64_t* _push(Ring* r) noexcept nogil:
     # the slot for a new newest record (the oldest is dropped when the ring is at its bound); NULL: no memory
+    cdef int64_t k
+    if r.n < r.alloc:                    # the common case: room left (no division: the index wraps once)
+        k = r.head + r.n
+        if k >= r.alloc:
+            k -= r.alloc
+        r.n += 1
+        return r.data + k * r.width
+    return _push_full(r)
+
+
+cdef int64_t* _push_full(Ring* r) noexcept nogil:
     cdef int64_t na, first
     cdef int64_t* p
     if r.n == r.alloc:
@@ -181,7 +192,7 @@ cdef inline void _best(const BookC* b, int side, int64_t* price, int64_t* qty) n
 cdef void _after(void* port, const Event* ev, const BookC* b, const Fill* fills, int64_t n_fills,
                  uint64_t seq) noexcept nogil:
     cdef State* st = <State*>port
-    cdef Sym* S = _sym(st, ev.symbol)
+    cdef Sym* S = &st.syms[ev.symbol] if ev.symbol < st.n_syms else _sym(st, ev.symbol)
     cdef int64_t k, bid, bq, ask, aq, horizon
     cdef int64_t* w
     if S == NULL:
