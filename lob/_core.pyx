@@ -16,7 +16,9 @@ Nothing here holds a Python object; every routine that touches a book runs witho
 """
 cimport cython
 from cpython.mem cimport PyMem_Free
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.math cimport isfinite
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -2230,8 +2232,13 @@ cdef ExecReport _local_reject(SymbolInfo si, Event* ev, int reason):
 cdef inline int64_t _to_units(object value, double unit, str field, bint* off) except? -1:
     # price -> ticks or quantity -> lots; raises for NaN/inf/negative/non-numbers/bools and values out of
     # int64 range; sets off when the value is not on the unit's grid (the engine then rejects it)
-    cdef double v, x
+    cdef double v
     cdef int64_t t
+    if PyFloat_CheckExact(value):       # the usual price: read the double in place
+        v = PyFloat_AS_DOUBLE(value)
+        if not isfinite(v):
+            raise InvalidOrderError(f"{field} must be finite, got {value!r}")
+        return _grid(v, unit, value, field, off)
     if isinstance(value, bool):
         raise InvalidOrderError(f"{field} must be a number, got {value!r} (bool)")
     if isinstance(value, int) and unit == 1.0:
@@ -2248,8 +2255,14 @@ cdef inline int64_t _to_units(object value, double unit, str field, bint* off) e
         v = value
     except TypeError:
         raise InvalidOrderError(f"{field} must be a number, got {value!r} ({type(value).__name__})") from None
-    if v != v or v == float("inf") or v == float("-inf"):
+    if not isfinite(v):
         raise InvalidOrderError(f"{field} must be finite, got {value!r}")
+    return _grid(v, unit, value, field, off)
+
+
+cdef inline int64_t _grid(double v, double unit, object value, str field, bint* off) except? -1:
+    cdef double x
+    cdef int64_t t
     if v < 0:
         raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
     x = v / unit
