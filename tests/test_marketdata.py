@@ -157,3 +157,22 @@ def test_trade_messages_and_tape_say_who_traded():
     assert tape[["seq", "maker_order_id", "taker_order_id", "maker_owner", "taker_owner", "aggressor"]].values.tolist() \
         == [[4, 7, 9, "bob", "alice", "buy"], [5, 8, 9, None, "alice", "buy"]]
     assert ex.trades("A", limit=1)["seq"].tolist() == [5] and ex.trades("A", limit=0).empty
+
+
+def test_a_new_recorder_replaces_the_old_one_and_options_are_checked():
+    ex = lob.Exchange(symbols=["A"])
+    old = ex.marketdata
+    ex.submit("A", "sell", 5, price=10.0, ts_ns=1)
+    ex.submit("A", "buy", 1, price=10.0, ts_ns=2)
+    md = MarketData(ex, tape_size=3)
+    assert ex.marketdata is md and len(old.trades("A")) == 1 and md.trades("A").empty
+    ex.submit("A", "buy", 1, price=10.0, ts_ns=3)
+    assert len(md.trades("A")) == 1 and len(old.trades("A")) == 1         # the old one no longer records
+    for bad in ({"max_trades": 0}, {"bbo_size": -1}, {"snapshot_depth": 10 ** 6}, {"tape_size": True},
+                {"snapshot_interval_ns": 1.5}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            MarketData(ex, **bad)
+    assert ex.marketdata is md
+    off = lob.Exchange(symbols=["A"], marketdata=False)
+    off.submit("A", "sell", 5, price=10.0, ts_ns=1)
+    assert off.marketdata is None
