@@ -68,3 +68,15 @@ def test_modify_without_qty_keeps_the_total():
     r = ex.modify("X", oid, price=90.0, ts_ns=10_000)
     assert r.status in ("new", "partially_filled") and book.order(oid).qty == before.qty
     assert book.order(oid).price == 90.0
+
+
+def test_price_conversion_equals_python_round():
+    # SymbolInfo.price computes ticks * units / 10**decimals; it must give exactly round(ticks * tick, decimals)
+    from lob._core import SymbolInfo
+
+    rng = np.random.default_rng(5)
+    for tick in (0.01, 0.05, 0.25, 0.5, 1, 5, 0.0001, 0.125, 1e-8, 0.1, 2.5, 0.3, 1 / 3):
+        si = SymbolInfo("X", 0, tick, 1, [None])
+        ticks = np.concatenate([rng.integers(0, 10 ** 6, 3000), rng.integers(0, 2 ** 32, 3000),
+                                rng.integers(-1000, 1000, 500), [0, 1, 2 ** 32 - 1]]).tolist()
+        assert [si.price(t) for t in ticks] == [round(t * tick, si.price_decimals) for t in ticks], tick

@@ -20,7 +20,7 @@ its oldest record:
 """
 cimport cython
 from cpython.pycapsule cimport PyCapsule_New
-from libc.stdint cimport INT64_MIN, int32_t, int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
@@ -119,6 +119,8 @@ cdef struct Sym:
     Ring bbo
     Ring snaps
     int64_t last[4]             # bid, bid_qty, ask, ask_qty last recorded
+    int64_t trim_at             # the clock past which the oldest trade may be out of retention (a lower
+                                # bound: reading the oldest record per fill would miss the cache)
     int64_t fills               # fills seen
     int32_t has_bbo
 
@@ -136,6 +138,10 @@ cdef struct State:
     int64_t max_trades
     int64_t bbo_size
     int64_t snap_cap
+
+
+cdef inline int64_t _add_sat(int64_t a, int64_t b) noexcept nogil:
+    return INT64_MAX if a > INT64_MAX - b else a + b
 
 
 cdef inline int64_t _floor_to(int64_t ts, int64_t step) noexcept nogil:
@@ -171,6 +177,7 @@ cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
             p[k].tape.n = p[k].trades.n = p[k].bbo.n = p[k].snaps.n = 0
             p[k].tape.dropped = p[k].trades.dropped = p[k].bbo.dropped = p[k].snaps.dropped = 0
             p[k].has_bbo = 0
+            p[k].trim_at = INT64_MAX
             p[k].fills = 0
         st.syms = p
         st.n_syms = n
@@ -201,15 +208,19 @@ cdef void _after(void* port, const Event* ev, const BookC* b, const Fill* fills,
     if ev.ts_ns > st.clock:
         st.clock = ev.ts_ns
     if n_fills:
-        horizon = st.clock - st.retention
+        if st.clock > S.trim_at:
+            horizon = st.clock - st.retention
+            while S.trades.n and _oldest(&S.trades)[0] < horizon:
+                _pop(&S.trades)
+            S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
         for k in range(n_fills):
             w = _push(&S.tape)
             if w == NULL:
                 st.port.error = 1
                 return
             memcpy(w, &fills[k], sizeof(Fill))
-            while S.trades.n and _oldest(&S.trades)[0] < horizon:
-                _pop(&S.trades)
+            if S.trades.n == 0:
+                S.trim_at = _add_sat(fills[k].ts_ns, st.retention)
             w = _push(&S.trades)
             if w == NULL:
                 st.port.error = 1
