@@ -1341,11 +1341,12 @@ cdef class Engine:
     # --- the market-data port -------------------------------------------------------------------
     cdef inline int _process_md(self, MdPort* md, const Event* ev, int64_t idx) except -1 nogil:
         # one event with the consumer around it: snapshots due before it, then what it changed
-        cdef int64_t f0 = self.fill_n
+        cdef int64_t f0 = self.fill_n, r0 = self.rep_n
         if ev.ts_ns >= md.next_ts:
             md.boundary(md, ev.ts_ns, self.books, self.n_books, self.seq)
         self._process_one(ev, idx)
-        md.after(md, ev, self.books[ev.symbol], self.fill_buf + f0, self.fill_n - f0, self.seq)
+        md.after(md, ev, self.books[ev.symbol], self.rep_buf + r0, self.rep_n - r0, self.fill_buf + f0,
+                 self.fill_n - f0, self.seq)
         return 0
 
     cdef int _md_check(self) except -1:

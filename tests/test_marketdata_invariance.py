@@ -45,7 +45,7 @@ def _per_call(ex, ev, symbols):
     """Each event through the per-call API, as a user writes it (string sides, float prices)."""
     submit, cancel, modify = ex.submit, ex.cancel, ex.modify
     cols = {f: ev[f].tolist() for f in ("symbol", "action", "side", "type", "price_ticks", "qty_lots", "order_id",
-                                        "owner", "ts_ns", "tif", "display_lots")}
+                                        "owner", "ts_ns", "tif", "display_lots", "flags")}
     for k in range(len(ev)):
         sym = symbols[cols["symbol"][k]]
         act, ts, oid, owner = cols["action"][k], cols["ts_ns"][k], cols["order_id"][k], cols["owner"][k]
@@ -55,7 +55,8 @@ def _per_call(ex, ev, symbols):
             submit(sym, "buy" if cols["side"][k] == 0 else "sell", cols["qty_lots"][k],
                    price=None if market else px, type="market" if market else "limit",
                    tif=("gtc", "ioc", "fok", "day")[cols["tif"][k]], owner=owner,
-                   display_qty=cols["display_lots"][k] or None, order_id=oid, ts_ns=ts)
+                   display_qty=cols["display_lots"][k] or None, order_id=oid, ts_ns=ts,
+                   post_only=(False, "reject", "slide")[cols["flags"][k]])
         elif act == lob.Action.CANCEL:
             cancel(sym, oid, ts_ns=ts)
         elif act == lob.Action.MODIFY:
@@ -100,16 +101,18 @@ def _generated(n=6000, seed=7, n_sym=3):
                 ev["tif"][i] = int(rng.choice([lob.TIF.IOC, lob.TIF.DAY]))
             elif rng.random() < 0.05:
                 ev["display_lots"][i] = int(rng.integers(1, 5))
+            elif rng.random() < 0.08:
+                ev["flags"][i] = int(rng.integers(1, 3))              # post-only: reject or slide
     return ev
 
 
 MD = {"snapshot_interval_ns": 10_000_000, "snapshot_depth": 5, "tape_size": 300, "bbo_size": 1 << 20}
 
 
-def _three_ways(ev, symbols, md, chunk, per_call_n=None):
-    one = lob.Exchange(symbols=symbols, marketdata=md)
+def _three_ways(ev, symbols, md, chunk, **spec):
+    one = lob.Exchange(symbols=symbols, marketdata=md, **spec)
     one.apply(ev)
-    chunks = lob.Exchange(symbols=symbols, marketdata=md)
+    chunks = lob.Exchange(symbols=symbols, marketdata=md, **spec)
     for i in range(0, len(ev), chunk):
         chunks.apply(ev[i:i + chunk])
     want = _recorded(one)
@@ -118,16 +121,23 @@ def _three_ways(ev, symbols, md, chunk, per_call_n=None):
     return one, want
 
 
-def test_generated_stream_is_recorded_the_same_however_it_is_batched():
+@pytest.mark.parametrize("stp", ["none", "cancel_oldest", "decrement"])
+def test_generated_stream_is_recorded_the_same_however_it_is_batched(stp):
     ev = _generated()
     symbols = ["A", "B", "C"]
-    one, want = _three_ways(ev, symbols, MD, chunk=97)
+    one, want = _three_ways(ev, symbols, MD, chunk=97, stp=stp)
     # one event per apply, and one event per per-call request
-    single = lob.Exchange(symbols=symbols, marketdata=MD)
+    single = lob.Exchange(symbols=symbols, marketdata=MD, stp=stp)
     for i in range(len(ev)):
         single.apply(ev[i:i + 1])
+        # the BBO recorded is the book's after every event (the recorder skips reading the best levels only
+        # after events that cannot have moved them)
+        k = int(ev["symbol"][i])
+        bbo = single.marketdata._rec.bbo(k)
+        bid, ask = single._engine.best(k, 0), single._engine.best(k, 1)
+        assert tuple(bbo[-1][2:].tolist()) == ((bid[0], bid[1]) if bid else (0, 0)) + ((ask[0], ask[1]) if ask else (0, 0)), i
     _assert_same(want, _recorded(single), "one event per apply")
-    calls = lob.Exchange(symbols=symbols, marketdata=MD)
+    calls = lob.Exchange(symbols=symbols, marketdata=MD, stp=stp)
     _per_call(calls, ev, symbols)
     _assert_same(want, _recorded(calls), "per-call API")
     # the stream exercised what it should: trades on every symbol, snapshots at every multiple of the

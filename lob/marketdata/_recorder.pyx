@@ -27,7 +27,7 @@ from libc.string cimport memcpy
 import numpy as np
 cimport numpy as cnp
 
-from lob._core cimport BookC, Event, Fill, Level, MdPort
+from lob._core cimport ADD, BUY, CANCEL, LIMIT, MARKET, REDUCE, SELL, BookC, Event, Fill, Level, MdPort, Report
 
 cnp.import_array()
 
@@ -196,8 +196,35 @@ cdef inline void _best(const BookC* b, int side, int64_t* price, int64_t* qty) n
         qty[0] = L.qty
 
 
-cdef void _after(void* port, const Event* ev, const BookC* b, const Fill* fills, int64_t n_fills,
-                 uint64_t seq) noexcept nogil:
+cdef inline bint _may_move_top(Sym* S, const Event* ev, const Report* reports, int64_t n_reports,
+                               int64_t n_fills) noexcept nogil:
+    # False only when the event cannot have changed the best levels: reading them after every event costs
+    # cache misses on deep books. Anything not provably harmless reads them.
+    cdef int64_t px
+    cdef int side
+    if not S.has_bbo or n_fills or n_reports != 1:
+        return True
+    if ev.action == ADD:
+        if ev.type == MARKET:                   # no fill: it never rests
+            return False
+        if ev.type != LIMIT:
+            return True
+        px = ev.price_ticks
+        side = ev.side
+    elif ev.action == CANCEL or ev.action == REDUCE:
+        px = reports[0].price_ticks             # the target's price and side, from the engine's report
+        side = reports[0].side
+    else:
+        return True                             # modify, session end, halt, resume
+    if side == BUY:
+        return S.last[0] == 0 or px >= S.last[0]
+    if side == SELL:
+        return S.last[2] == 0 or px <= S.last[2]
+    return True
+
+
+cdef void _after(void* port, const Event* ev, const BookC* b, const Report* reports, int64_t n_reports,
+                 const Fill* fills, int64_t n_fills, uint64_t seq) noexcept nogil:
     cdef State* st = <State*>port
     cdef Sym* S = &st.syms[ev.symbol] if ev.symbol < st.n_syms else _sym(st, ev.symbol)
     cdef int64_t k, bid, bq, ask, aq, horizon
@@ -229,6 +256,8 @@ cdef void _after(void* port, const Event* ev, const BookC* b, const Fill* fills,
             w[1] = fills[k].price_ticks
             w[2] = fills[k].qty_lots
         S.fills += n_fills
+    if not _may_move_top(S, ev, reports, n_reports, n_fills):
+        return
     _best(b, 0, &bid, &bq)
     _best(b, 1, &ask, &aq)
     if S.has_bbo and bid == S.last[0] and bq == S.last[1] and ask == S.last[2] and aq == S.last[3]:
