@@ -176,3 +176,20 @@ def test_a_new_recorder_replaces_the_old_one_and_options_are_checked():
     off = lob.Exchange(symbols=["A"], marketdata=False)
     off.submit("A", "sell", 5, price=10.0, ts_ns=1)
     assert off.marketdata is None
+
+
+def test_trades_within_retention_survive_the_ring_rolling_and_growing():
+    # retention drops the oldest trades (the ring's head moves), then the ring grows past its first sizes
+    # with its records wrapped: every trade within the retention is kept, in order
+    ex = lob.Exchange(symbols=["A"], marketdata={"retention_ns": 50_000, "max_trades": 5_000})
+    seen = []
+    for k in range(3_000):
+        ts = k * 1_000 if k < 1_000 else 10 ** 6 + (k - 1_000) * 10          # then 100x denser: the ring grows
+        ex.submit("A", "sell", 1, price=10.0, ts_ns=ts)
+        r = ex.submit("A", "buy", 1, price=10.0, ts_ns=ts)
+        seen += [(t.ts_ns, t.qty) for t in r.trades]
+    clock = seen[-1][0]
+    want = [s for s in seen if s[0] >= clock - 50_000]
+    got = ex.marketdata.all_trades("A")
+    assert list(zip(got["ts_ns"].tolist(), got["qty"].tolist())) == want and len(want) > 2_000
+    assert ex.marketdata.memory()["symbols"]["A"]["trades_dropped"] > 0

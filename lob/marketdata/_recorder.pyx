@@ -70,14 +70,19 @@ cdef int64_t* _push_full(Ring* r) noexcept nogil:
         na = r.alloc * 2 if r.alloc else 16
         if na > r.cap:
             na = r.cap
-        p = <int64_t*>malloc(na * r.width * sizeof(int64_t))
-        if p == NULL:
-            return NULL
-        first = r.alloc - r.head          # unwrap: oldest first
-        if r.n:
+        if r.head == 0:
+            # in order already: realloc (a large block is remapped, not copied, and its pages stay mapped)
+            p = <int64_t*>realloc(r.data, na * r.width * sizeof(int64_t))
+            if p == NULL:
+                return NULL
+        else:
+            p = <int64_t*>malloc(na * r.width * sizeof(int64_t))
+            if p == NULL:
+                return NULL
+            first = r.alloc - r.head          # unwrap: oldest first
             memcpy(p, r.data + r.head * r.width, first * r.width * sizeof(int64_t))
             memcpy(p + first * r.width, r.data, (r.n - first) * r.width * sizeof(int64_t))
-        free(r.data)
+            free(r.data)
         r.data = p
         r.alloc = na
         r.head = 0
