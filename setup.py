@@ -1,4 +1,5 @@
-"""Build the compiled extensions, ``lob._core`` and ``lob.marketdata._recorder``. Everything else lives in pyproject.toml.
+"""Build the compiled extensions, ``lob._core``, ``lob.marketdata._recorder`` and ``lob.queue._shadow``.
+Everything else lives in pyproject.toml.
 
 Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
 ``LOB_ANNOTATE=1`` (annotated HTML next to the .pyx).
@@ -35,5 +36,15 @@ exts = [Extension(
                      # the market-data recorder the engine feeds through its MdPort (lob/_core.pxd)
                      ("lob.marketdata._recorder", "lob/marketdata/_recorder.pyx"))]
 
-setup(ext_modules=cythonize(exts, compiler_directives=directives,
+# the shadow-order pass of lob.queue (C++ for std::vector of fill records)
+shadow = Extension(
+    "lob.queue._shadow",
+    ["lob/queue/_shadow.pyx"],
+    include_dirs=[np.get_include()],
+    define_macros=macros,
+    language="c++",
+    extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
+)
+
+setup(ext_modules=cythonize(exts + [shadow], compiler_directives=directives,
                             annotate=os.environ.get("LOB_ANNOTATE") == "1"))
