@@ -88,7 +88,14 @@ class Runner:
         self.integrity_every = integrity_every
         self._callbacks = [PeriodicCallback(self._step, step_ms),
                            PeriodicCallback(self._check, check_ms),
-                           PeriodicCallback(hub.perf.tick, 250)]
+                           PeriodicCallback(hub.perf.tick, 250),
+                           PeriodicCallback(self._sync, 50)]
+
+    def _sync(self) -> None:
+        # client order ids of a durable server under fsync="batch": on disk within 50 ms (the journal's own
+        # thread fsyncs its records every 5 ms)
+        if self.hub.client_log is not None:
+            self.hub.client_log.sync()
 
     def _step(self) -> None:
         # the market's tick in slices (one agent per callback) when it offers them: requests are served between
