@@ -50,13 +50,13 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
 
-    def token(self) -> str | None:
+    def lob_token(self) -> str | None:
         return bearer_token(self.request)
 
     def check_xsrf_cookie(self) -> None:
         # a request authenticated by a lob API token is not a browser form: exempt from XSRF (as Jupyter's
         # own token-authenticated API is); cookie sessions (a browser under Jupyter) keep the check
-        if self.hub.accounts.account_for(self.token()) is None:
+        if self.hub.accounts.account_for(self.lob_token()) is None:
             super().check_xsrf_cookie()
 
     async def prepare(self) -> None:
@@ -70,7 +70,7 @@ class ApiHandler(tornado.web.RequestHandler):
             # the HTTP server's own limit may be higher: the app's limit is the one answered (413 above)
             self.request.connection.set_max_body_size(max(int(length), 1))
         # under Jupyter, everything needs a lob API token or Jupyter's own login (which may be a Jupyter token)
-        self.account = hub.authenticate(self.token(), strict=not self.jupyter)
+        self.account = hub.authenticate(self.lob_token(), strict=not self.jupyter)
         if self.account is None and self.jupyter:
             await self.jupyter_login()
         if self.write_limited and self.request.method in ("POST", "DELETE", "PATCH"):
@@ -254,7 +254,8 @@ class OpenAPIHandler(ApiHandler):
 
 
 class NotFoundHandler(ApiHandler):
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
+        await super().prepare()         # authentication first (under Jupyter a stranger gets 403, not a map)
         raise ApiError(404, f"no route {self.request.path}", "not_found")
 
 

@@ -53,12 +53,12 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
         # application's setting (the Bokeh server's 20 MB) is not ours
         return MAX_MESSAGE
 
-    def token(self) -> str | None:
+    def lob_token(self) -> str | None:
         return bearer_token(self.request) or (None if self.jupyter else self.get_query_argument("token", None))
 
     async def get(self, *args, **kwargs):
         try:
-            self.account = self.hub.authenticate(self.token(), strict=not self.jupyter)
+            self.account = self.hub.authenticate(self.lob_token(), strict=not self.jupyter)
             if self.account is None and self.jupyter:
                 await self.jupyter_login()
         except tornado.web.HTTPError as e:
