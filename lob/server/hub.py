@@ -396,6 +396,7 @@ class Hub:
         unknown = body.keys() - _SUBMIT_FIELDS
         if unknown:
             raise ApiError(400, f"unknown field(s) {sorted(unknown)}", "invalid_body")
+        _no_nulls(body)
         symbol = body.get("symbol")
         if not isinstance(symbol, str):
             raise ApiError(400, f"field 'symbol' must be a string, got {symbol!r}", "invalid_field")
@@ -439,7 +440,11 @@ class Hub:
             r = self.exchange.submit(symbol, side, qty, owner=account, post_only=post_only, **kw)
         except UnknownSymbolError as e:
             raise ApiError(404, str(e), "unknown_symbol") from None
-        except (LobError, OverflowError) as e:
+        except (InvalidOrderError, OverflowError) as e:
+            # well-formed (the server's checks above match the OpenAPI document) but outside this symbol's
+            # rules (lot and tick sizes, ranges): a business rejection, as the engine's own are
+            return 200, self._rejection(symbol, 0, side, type_, e)
+        except LobError as e:
             raise ApiError(400, str(e), "invalid_order") from None
         self.perf.record("server", time.perf_counter_ns() - t0, "rest_submit")
         report = _report(r)
@@ -477,6 +482,7 @@ class Hub:
         unknown = set(body) - {"qty", "price", "symbol"}
         if unknown:
             raise ApiError(400, f"unknown field(s) {sorted(unknown)}", "invalid_body")
+        _no_nulls(body)
         qty, price = _number(body, "qty"), _number(body, "price")
         if qty is None and price is None:
             raise ApiError(400, "give 'qty' (new total quantity) and/or 'price'", "invalid_body")
@@ -487,9 +493,22 @@ class Hub:
         symbol = self._target(account, order_id, symbol)
         try:
             r = self.exchange.modify(symbol, order_id, qty=qty, price=price, owner=account)
-        except (LobError, OverflowError) as e:
+        except (InvalidOrderError, OverflowError) as e:
+            return 200, self._rejection(symbol, order_id, None, None, e)
+        except LobError as e:
             raise ApiError(400, str(e), "invalid_order") from None
         return self._outcome(r)
+
+    def _rejection(self, symbol: str, order_id: int, side, type_, exc: BaseException) -> dict:
+        """The report of a request rejected by the symbol's rules before it reached the book (reason
+        ``invalid_qty`` or ``invalid_price``, the rule in ``text``)."""
+        text = str(exc)
+        field = text.split(" ", 1)[0]
+        reason = "invalid_price" if "price" in field else "invalid_qty"
+        self.stats["rejected_by_symbol_rules"] += 1
+        return dict(seq=self.exchange.seq, symbol=symbol, order_id=order_id, action="add" if type_ else "modify",
+                    side=side, type=type_, price=None, status="rejected", reason=reason, filled_qty=0,
+                    last_filled_qty=0, remaining_qty=0, avg_price=None, n_trades=0, trades=[], text=text)
 
     def open_orders(self, account: str) -> list[dict]:
         out = []
@@ -917,6 +936,12 @@ def _number(body: dict, field: str, required: bool = False):
         shown = repr(v) if not isinstance(v, int) or abs(v) < 10 ** 30 else f"an integer of {len(str(abs(v)))} digits"
         raise ApiError(400, f"field {field!r} must be a number in (0, 1e11], got {shown}", "invalid_field")
     return v
+
+
+def _no_nulls(body: dict) -> None:
+    for k, v in body.items():
+        if v is None:
+            raise ApiError(400, f"field {k!r} is null: leave an optional field out instead", "invalid_field")
 
 
 def _choice(body: dict, field: str, allowed: tuple, default=None):
