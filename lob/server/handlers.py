@@ -31,12 +31,20 @@ def parse_json(data, what: str = "body"):
 class ApiHandler(tornado.web.RequestHandler):
     """Base of every API handler: injected hub, auth, size and rate limits, JSON errors.
 
-    Bodies are streamed (``stream_request_body``): a request whose ``Content-Length`` exceeds
-    ``Hub.max_body`` is answered 413 from its headers, before the body is read, and a chunked body is
-    counted as it arrives (never held beyond the limit).
+    Bodies are streamed (``stream_request_body``) and never held beyond ``Hub.max_body``: a larger body (by
+    ``Content-Length`` or counted as chunks arrive) is read and dropped, then answered 413 JSON, so that a
+    client that sends it whole reads the answer; one declared larger than ``DRAIN_LIMIT`` is answered 413 at
+    once, from its headers, and the connection closed.
     """
 
     write_limited = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("get", "post", "patch", "delete"):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "_sized", False):
+                setattr(cls, name, _sized(fn))
 
     def initialize(self, hub: Hub, prefix: str = "", jupyter: bool = False) -> None:
         self.hub = hub
@@ -63,12 +71,15 @@ class ApiHandler(tornado.web.RequestHandler):
         hub = self.hub
         hub.stats["http_requests"] += 1
         length = self.request.headers.get("Content-Length")
-        if length is not None and (not _INT.fullmatch(length.strip()) or int(length) > hub.max_body):
-            self.set_header("Connection", "close")
-            raise ApiError(413, f"request body larger than {hub.max_body} bytes", "too_large")
-        if self.request.method in ("POST", "PUT", "PATCH") and length is not None:
-            # the HTTP server's own limit may be higher: the app's limit is the one answered (413 above)
-            self.request.connection.set_max_body_size(max(int(length), 1))
+        if length is not None:
+            if not _INT.fullmatch(length.strip()) or int(length) < 0:
+                raise ApiError(400, f"header 'Content-Length' must be a byte count, got {length[:40]!r}", "invalid_body")
+            if int(length) > DRAIN_LIMIT:
+                self.set_header("Connection", "close")
+                raise ApiError(413, f"request body larger than {hub.max_body} bytes", "too_large")
+            # the HTTP server's own limit (the Bokeh server's) must not cut the connection first: the app's
+            # limit is answered, as JSON, once the body has been read and dropped
+            self.request.connection.set_max_body_size(max(int(length), hub.max_body))
         # under Jupyter, everything needs a lob API token or Jupyter's own login (which may be a Jupyter token)
         self.account = hub.authenticate(self.lob_token(), strict=not self.jupyter)
         if self.account is None and self.jupyter:
@@ -92,9 +103,12 @@ class ApiHandler(tornado.web.RequestHandler):
 
     @property
     def body(self) -> bytes:
+        self.check_size()
+        return b"".join(self._chunks)
+
+    def check_size(self) -> None:
         if self._size > self.hub.max_body:
             raise ApiError(413, f"request body larger than {self.hub.max_body} bytes", "too_large")
-        return b"".join(self._chunks)
 
     def need_account(self) -> str:
         if self.account is None:
@@ -154,6 +168,22 @@ class ApiHandler(tornado.web.RequestHandler):
     def allowed_methods(cls) -> list[str]:
         base = tornado.web.RequestHandler
         return [m for m in ("GET", "POST", "PATCH", "DELETE") if getattr(cls, m.lower()) is not getattr(base, m.lower())]
+
+
+DRAIN_LIMIT = 16 << 20      # bytes of a too-large body read (and dropped) so that the client gets its 413
+
+
+def _sized(fn):
+    """A handler method that first answers 413 for a body over the limit (read and dropped by data_received)."""
+    import functools
+
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        self.check_size()
+        return fn(self, *args, **kwargs)
+
+    method._sized = True
+    return method
 
 
 def bearer_token(request) -> str | None:
