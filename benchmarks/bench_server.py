@@ -20,9 +20,13 @@ rounds, and the server's own CPU time per request (``psutil``) is reported next 
    on every symbol that reads; and with that client stalled instead (never reads: the slices before it is
    dropped), over a few cycles. ``ratio_stalled_vs_reading`` isolates the stall from serving one more client.
 
+The server journals as ``lob serve`` does by default (``--fsync batch``, the journal in a temporary data folder);
+``--fsync always`` measures the strictest policy, ``--fsync none`` the server without a journal.
+
 Usage::
 
     python benchmarks/bench_server.py [--requests 3000] [--rounds 5] [--clients 1000] [--ws-procs 4] [--seconds 5]
+                                      [--fsync batch|always|never|none]
 """
 from __future__ import annotations
 
@@ -44,8 +48,9 @@ SYMS = ["AAPL", "GOOGL", "MSFT", "TSLA"]
 # --------------------------------------------------------------------------------------------------
 # server side
 # --------------------------------------------------------------------------------------------------
-def serve(port: int) -> None:
+def serve(port: int, fsync: str = "batch") -> None:
     import asyncio
+    import tempfile
 
     import tornado.web
 
@@ -59,6 +64,18 @@ def serve(port: int) -> None:
 
     async def main():
         market = BotMarket(seed=1)
+        if fsync != "none":
+            # journaled as lob serve is by default (its data folder's journal, the same policy)
+            from lob.journal import Journal
+
+            import atexit
+            import shutil
+            import signal
+
+            folder = tempfile.mkdtemp(prefix="lob-bench-")
+            atexit.register(shutil.rmtree, folder, True)
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))       # terminate(): atexit removes the folder
+            market.exchange.journal = Journal(market.exchange, folder, fsync=fsync)
         hub = Hub(market, Accounts({TOKEN: "bench"}, path=False), write_rate=0, read_rate=0,
                   queue_size=2000, socket_sndbuf=64 * 1024)
         for _ in range(20):
@@ -560,9 +577,11 @@ def main() -> None:
     p.add_argument("--ws-procs", type=int, default=4, help="processes the WebSocket clients are spread over")
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--only", default="rest,paced,ws,rest_ws,stall", help="comma-separated parts to run")
+    p.add_argument("--fsync", default="batch", choices=("batch", "always", "never", "none"),
+                   help="the server's journal policy (lob serve's default: batch; none: no journal)")
     args = p.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.fsync)
         return
     if args.load:
         kind, a = args.load[0], args.load[1:]
@@ -579,9 +598,10 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = _spawn("--serve", port)
+    proc = _spawn("--serve", port, "--fsync", args.fsync)
     parts = set(args.only.split(","))
-    out = dict(benchmark="bench_server", cpus=os.cpu_count(), load_avg_1m=round(os.getloadavg()[0], 2))
+    out = dict(benchmark="bench_server", cpus=os.cpu_count(), load_avg_1m=round(os.getloadavg()[0], 2),
+               journal=args.fsync)
     try:
         assert proc.stdout.readline().strip() == "ready"
         server = psutil.Process(proc.pid)

@@ -67,7 +67,7 @@ class ApiHandler(tornado.web.RequestHandler):
         if self.hub.accounts.account_for(self.lob_token()) is None:
             super().check_xsrf_cookie()
 
-    async def prepare(self) -> None:
+    def prepare(self):
         hub = self.hub
         hub.stats["http_requests"] += 1
         length = self.request.headers.get("Content-Length")
@@ -82,14 +82,15 @@ class ApiHandler(tornado.web.RequestHandler):
             self.request.connection.set_max_body_size(max(int(length), hub.max_body))
         # under Jupyter, everything needs a lob API token or Jupyter's own login (which may be a Jupyter token)
         self.account = hub.authenticate(self.lob_token(), strict=not self.jupyter)
-        if self.account is None and self.jupyter:
-            await self.jupyter_login()
         if self.write_limited and self.request.method in ("POST", "DELETE", "PATCH"):
             key = self.account or self.request.remote_ip
             if not hub.write_limiter.allow(key):
                 raise ApiError(429, "order-entry rate limit exceeded", "rate_limited")
         elif not hub.read_limiter.allow(self.request.remote_ip or "local"):
             raise ApiError(429, "request rate limit exceeded", "rate_limited")
+        if self.account is None and self.jupyter:
+            return self.jupyter_login()         # a coroutine: tornado awaits it before the method
+        return None
 
     async def jupyter_login(self) -> None:
         """Under the Jupyter extension (:mod:`lob.server.extension` mixes Jupyter's handler in): Jupyter's
@@ -285,7 +286,9 @@ class OpenAPIHandler(ApiHandler):
 
 class NotFoundHandler(ApiHandler):
     async def prepare(self) -> None:
-        await super().prepare()         # authentication first (under Jupyter a stranger gets 403, not a map)
+        login = super().prepare()       # authentication first (under Jupyter a stranger gets 403, not a map)
+        if login is not None:
+            await login
         raise ApiError(404, f"no route {self.request.path}", "not_found")
 
 
