@@ -248,3 +248,50 @@ def test_the_default_data_folder_is_the_users_data_dir(tmp_path, monkeypatch):
     assert default_data_dir() == tmp_path / "xdg" / "lob" / "server"
     monkeypatch.setenv("LOB_DATA", str(tmp_path / "mine"))
     assert default_data_dir() == tmp_path / "mine"
+
+
+def test_serve_help_states_the_loss_windows(capsys):
+    from lob.server.cli import serve_main
+
+    with pytest.raises(SystemExit):
+        serve_main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for words in ("--data DIR", "--no-journal", "--fsync {always,batch,never}", "every acknowledged order survives",
+                  "about the last 5 ms"):
+        assert words in out, words
+
+
+def test_recovery_in_process_positions_open_orders_and_client_ids(tmp_path):
+    """durable_hub on the same folder twice (the second as a restart after a clean stop)."""
+    from lob.server import Accounts, Runner
+    from lob.server.store import DataDir, durable_hub
+
+    accounts = Accounts({"tok-alice-0001": "alice"}, path=False)
+    hub, recovered = durable_hub(DataDir(tmp_path), seed=2, fsync="batch", accounts=accounts)
+    assert not recovered
+    ask = hub.exchange.book("MSFT").best_ask()[0]
+    assert hub.submit("alice", {"symbol": "MSFT", "side": "buy", "qty": 3, "price": ask, "tif": "ioc"})[1]["filled_qty"] == 3
+    code, rest = hub.submit("alice", {"symbol": "AAPL", "side": "buy", "qty": 2, "price": 175.0, "client_order_id": "k1"})
+    assert code == 201
+    before = {k: v for k, v in hub.positions.items()}
+    seq = hub.exchange.seq
+    hub.exchange.close()
+    hub.client_log.close()
+
+    hub2, recovered = durable_hub(DataDir(tmp_path), seed=2, fsync="batch", accounts=accounts)
+    assert recovered and hub2.exchange.seq >= seq
+    assert hub2.positions == before
+    assert [o["order_id"] for o in hub2.open_orders("alice")] == [rest["order_id"]]
+    code, again = hub2.submit("alice", {"symbol": "AAPL", "side": "buy", "qty": 2, "price": 175.0, "client_order_id": "k1"})
+    assert code == 200 and again["order_id"] == rest["order_id"]
+    # the id log is compacted to the live ids when dead lines pile up
+    for i in range(30):
+        code, r = hub2.submit("alice", {"symbol": "AAPL", "side": "buy", "qty": 1, "price": 175.0,
+                                        "client_order_id": f"t{i}"})
+        hub2.cancel("alice", r["order_id"])
+    assert hub2.client_log.lines == 31
+    hub2.client_log.lines = 20_000          # as if a long run had written that many
+    Runner(hub2)._sync()
+    assert hub2.client_log.lines == 1 and [r[1] for r in hub2.client_log.rows()] == ["k1"]
+    hub2.exchange.close()
+    hub2.client_log.close()

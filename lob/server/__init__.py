@@ -94,8 +94,12 @@ class Runner:
     def _sync(self) -> None:
         # client order ids of a durable server under fsync="batch": on disk within 50 ms (the journal's own
         # thread fsyncs its records every 5 ms)
-        if self.hub.client_log is not None:
-            self.hub.client_log.sync()
+        log = self.hub.client_log
+        if log is not None:
+            log.sync()
+            if log.lines > max(10_000, 4 * len(self.hub.client_ids)):
+                # ended orders' ids are dead lines: keep the file proportional to the live ones
+                log.rewrite(self.hub.client_id_rows())
 
     def _step(self) -> None:
         # the market's tick in slices (one agent per callback) when it offers them: requests are served between

@@ -373,6 +373,10 @@ class Hub:
             self._clid_of[oid] = (account, clid)
         return len(self._clid_of)
 
+    def client_id_rows(self) -> list[tuple]:
+        """The client order ids of live orders as ``(account, client id, symbol, order id)``."""
+        return [(a, c, s, oid) for (a, c), (s, oid, _) in self.client_ids.items()]
+
     def _ended(self, oid: int) -> None:
         key = self._clid_of.pop(oid, None)
         if key is not None:

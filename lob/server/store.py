@@ -131,6 +131,7 @@ class ClientIdLog:
         self.fsync = fsync
         self._fd = None
         self._dirty = False
+        self.lines = 0                  # lines in the file (compacted by the server when they far exceed the live ids)
 
     def rows(self) -> list[tuple]:
         """The lines as ``(account, client id, symbol, order id)``; a torn last line is skipped."""
@@ -153,16 +154,19 @@ class ClientIdLog:
         self.close()
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(list(r), separators=(",", ":")) + "\n" for r in rows)
+            rows = [list(r) for r in rows]
+            f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.lines = len(rows)
 
     def append(self, account: str, clid: str, symbol: str, order_id: int) -> None:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.write(self._fd, (json.dumps([account, clid, symbol, order_id], separators=(",", ":")) + "\n").encode())
+        self.lines += 1
         if self.fsync == "always":
             os.fsync(self._fd)
         else:
@@ -233,12 +237,7 @@ def durable_hub(data: DataDir, seed: int = 0, fsync: str = "batch", accounts=Non
     from lob.sim import Simulator
 
     recovered = data.has_journal
-    if recovered:
-        ex = lob.Exchange.open(data.journal, fsync=fsync)
-        positions = journal_positions(data.journal)
-    else:
-        ex = lob.Exchange(journal=data.journal, fsync=fsync)
-        positions = {}
+    ex = lob.Exchange.open(data.journal, fsync=fsync) if recovered else lob.Exchange(journal=data.journal, fsync=fsync)
     sim = Simulator.default(seed, clock="realtime", exchange=ex)
     if recovered:
         # the agents start afresh (as after a failure): their orders of the last run are withdrawn first
@@ -248,15 +247,18 @@ def durable_hub(data: DataDir, seed: int = 0, fsync: str = "batch", accounts=Non
             for oid, owner in zip(a["order_id"].tolist(), a["owner"].tolist()):
                 if owner in owners:
                     ex.cancel(name, oid, owner=owner)
+    # every owner's position from every fill journaled so far (the warm-up's too), then kept by the hub
+    ex.journal.commit()
+    positions = journal_positions(data.journal)
     hub = Hub(SimMarket(sim), accounts, **hub_kwargs)
+    hub.positions = positions
     if recovered:
-        hub.positions = positions
         for name in hub.accounts.names:
             hub.adopt(name)
     log = ClientIdLog(data.client_ids, fsync)
     if recovered:
         hub.restore_client_ids(log.rows())
-    log.rewrite([(a, c, s, oid) for (a, c), (s, oid, _) in hub.client_ids.items()])
+    log.rewrite(hub.client_id_rows())
     hub.client_log = log
     data.write_meta(market="sim", seed=seed, fsync=fsync, **({} if recovered else {"created": time.time()}),
                     last_start=time.time(), recovered_seq=ex.seq if recovered else None)
