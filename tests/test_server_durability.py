@@ -89,9 +89,12 @@ class Load:
     """Threads putting orders in until told to stop (or a bound is reached); acknowledgements are recorded with
     the time they arrived."""
 
-    def __init__(self, port, token, tag, threads=None, per_thread=400):
+    def __init__(self, port, token, tag, target, threads=None, per_thread=400):
         threads = threads or THREADS
         self.port, self.token, self.tag = port, token, tag
+        self.target = target
+        self.reached = threading.Event()         # set at the target-th acknowledgement (or when all threads end)
+        self._ended = 0
         self.acked: list[tuple[float, dict]] = []       # (monotonic time, report)
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -116,8 +119,15 @@ class Load:
                 if status in (200, 201):
                     with self.lock:
                         self.acked.append((time.monotonic(), r))
+                        if len(self.acked) >= self.target:
+                            self.reached.set()
         except (OSError, http.client.HTTPException, ValueError):
             return          # the server was killed under us
+        finally:
+            with self.lock:
+                self._ended += 1
+                if self._ended == len(self.threads):
+                    self.reached.set()
 
     def n(self) -> int:
         with self.lock:
@@ -181,11 +191,8 @@ def run_cycles(tmp_path, fsync, cycles):
                 time.sleep(0.2)     # polling a subprocess, bounded by the deadline: not synchronisation
             if cycle == cycles:
                 break
-            load = Load(srv.port, token, f"c{cycle}")
-            target = 60 + 20 * cycle
-            deadline = time.monotonic() + 120
-            while load.n() < target and time.monotonic() < deadline and any(t.is_alive() for t in load.threads):
-                time.sleep(0.01)
+            load = Load(srv.port, token, f"c{cycle}", target=60 + 20 * cycle)
+            load.reached.wait(120)
             assert load.n() >= 20, "too few orders were acknowledged before the kill"
             kill_t = time.monotonic()
             srv.kill()
