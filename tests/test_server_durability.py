@@ -302,3 +302,22 @@ def test_recovery_in_process_positions_open_orders_and_client_ids(tmp_path):
     assert hub2.client_log.lines == 1 and [r[1] for r in hub2.client_log.rows()] == ["k1"]
     hub2.exchange.close()
     hub2.client_log.close()
+
+
+def test_a_damaged_journal_stops_the_start_with_a_hint(tmp_path, capsys):
+    from lob.server import Accounts
+    from lob.server.cli import serve_main
+    from lob.server.store import DataDir, durable_hub
+
+    hub, _ = durable_hub(DataDir(tmp_path / "data"), seed=1, fsync="always", accounts=Accounts(path=False))
+    hub.exchange.close()
+    hub.client_log.close()
+    f = tmp_path / "data" / "journal" / "journal.lobj"
+    raw = bytearray(f.read_bytes())
+    mid = len(raw) // 2
+    raw[mid:mid + 64] = bytes(64)           # damage in the middle (not a torn tail)
+    f.write_bytes(bytes(raw))
+    tokens = tmp_path / "tokens.json"
+    assert serve_main(["--port", "0", "--no-dashboard", "--data", str(tmp_path / "data"), "--tokens", str(tokens)]) == 2
+    err = capsys.readouterr().err
+    assert "lob journal verify" in err

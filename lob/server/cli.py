@@ -64,6 +64,11 @@ def serve_main(argv=None) -> int:
     except LobError as e:
         print(f"lob serve: {e}", file=sys.stderr)
         if data is not None:
+            from lob.errors import JournalCorruptError
+
+            if isinstance(e, JournalCorruptError):
+                print(f"lob serve: check it with 'lob journal verify {data.journal}' (and 'lob journal repair' to "
+                      f"cut it at the damage), or start another market with --data elsewhere", file=sys.stderr)
             data.unlock()
         return 2
 
