@@ -188,6 +188,19 @@ class TestTokensWithoutRestart(ServerCase):
         self.token_file.write_text("{not json", encoding="utf-8")
         assert self.req("GET", "/api/orders", headers={"Authorization": f"Bearer {tok3}"})[0] == 200
 
+    @gen_test(timeout=30)
+    async def test_a_revoked_token_closes_its_stream(self):
+        tok = create_token("frank", self.token_file)
+        ws = await websocket_connect(f"ws://127.0.0.1:{self.get_http_port()}/ws?token={tok}")
+        assert json.loads(await ws.read_message())["account"] == "frank"
+        self.hub.check(integrity=False)             # the periodic check: the token is still good
+        assert len(self.hub.subscribers) == 1
+        revoke_tokens(tok, path=self.token_file)
+        self.hub.check(integrity=False)
+        while await asyncio.wait_for(ws.read_message(), 10) is not None:
+            pass
+        assert ws.close_code == 1008 and "revoked" in ws.close_reason and not self.hub.subscribers
+
     def test_cli_list_and_revoke(self):
         create_token("erin", self.token_file)
         assert token_main(["list", "--file", str(self.token_file)]) == 0

@@ -122,6 +122,7 @@ class Subscriber:
         self.queued = 0                               # messages in the queue
         self.on_wake, self.on_drop = on_wake, on_drop
         self.account = account
+        self.token: str | None = None                 # the API token it authenticated with (revocation drops it)
         self.channels: dict[str, set[str]] = {}       # symbol -> {"level2", "trades"}
         self.snap_seq: dict[str, int] = {}            # level-2 deltas at or below this seq are in the snapshot
         self.dropped: str | None = None
@@ -338,6 +339,16 @@ class Hub:
         if account not in self._open:
             self.adopt(account)
         return account
+
+    def drop_revoked(self) -> int:
+        """Close the authenticated streams whose token no longer names their account (revoked); return how many."""
+        n = 0
+        for sub in [x for x in self.subscribers if x.account is not None and x.token is not None]:
+            if self.accounts.account_for(sub.token) != sub.account:
+                sub.drop("API token revoked")
+                self._dropped(sub)
+                n += 1
+        return n
 
     def adopt(self, account: str) -> None:
         """Track an account: its resting orders and stops (placed before this server knew the account, e.g.
@@ -843,7 +854,9 @@ class Hub:
                                   inc.pop("severity", "warning"), **inc)
 
     def check(self, integrity: bool = True) -> None:
-        """Periodic check: flag stale symbols (and tell their subscribers), verify the engine's integrity."""
+        """Periodic check: flag stale symbols (and tell their subscribers), verify the engine's integrity, close
+        the streams whose API token was revoked."""
+        self.drop_revoked()
         now = self.clock()
         driver_down = self.driver["status"] != "running"
         for s in self.exchange.symbols:

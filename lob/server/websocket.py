@@ -84,6 +84,8 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
                 pass
         self._writing = False
         self.sub = Subscriber(self.hub.queue_size, on_wake=self._pump, on_drop=self._drop, account=self.account)
+        if self.account is not None:
+            self.sub.token = self.lob_token()
         self.hub.add_subscriber(self.sub)
         self.sub.push([json.dumps({"type": "hello", "account": self.account, "symbols": self.hub.exchange.symbols})])
 
