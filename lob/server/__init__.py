@@ -6,6 +6,10 @@ document and the Bokeh dashboard (``/dashboard``), and drives the simulated mark
     lob serve --port 8000            # or: python -m lob.server serve --port 8000
     # then open http://127.0.0.1:8000/dashboard
 
+``lob serve`` is durable by default: it journals to a data folder (``--data DIR``, default the user's data
+directory; ``--no-journal`` to opt out; ``--fsync always|batch|never``) and a restart with the same command
+recovers the market before it serves (:mod:`lob.server.store`, docs/server.md).
+
 In a notebook (the kernel's loop is already running: never call ``IOLoop.start()`` there)::
 
     from lob.server import LobServer
