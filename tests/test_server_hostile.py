@@ -297,3 +297,35 @@ def test_resubscribe_storms_are_bounded(live):
     assert limited and code == 1008                 # beyond MESSAGE_BURST messages at once: closed
     answered = [m for m in msgs if m.get("type") in ("subscribed", "error")]
     assert len(answered) <= MESSAGE_BURST + MESSAGE_RATE * elapsed + 1
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="needs /proc to read a process's RSS")
+def test_large_frames_do_not_grow_the_servers_memory(tmp_path):
+    # the issue: 20 frames of 20 MB each (the Bokeh server's default limit) added ~260 MB to lob serve
+    from test_server_durability import Served
+
+    tokens = tmp_path / "tokens.json"
+    create_token("alice", tokens)
+    srv = Served(None, tokens)
+    try:
+        async def flood():
+            for _ in range(20):
+                ws = await websocket_connect(f"ws://127.0.0.1:{srv.port}/ws", max_message_size=64 << 20)
+                await asyncio.wait_for(ws.read_message(), 30)          # hello
+                try:
+                    ws.write_message("x" * (20 << 20))
+                except Exception:       # noqa: BLE001 - the server may reset the connection under the write
+                    pass
+                while await asyncio.wait_for(ws.read_message(), 30) is not None:
+                    pass
+        before = _rss_kb(srv.proc.pid)
+        asyncio.run(flood())
+        grown_mb = (_rss_kb(srv.proc.pid) - before) / 1024
+        assert grown_mb < 60, f"the server grew by {grown_mb:.0f} MB"
+    finally:
+        srv.stop()
