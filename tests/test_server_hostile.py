@@ -226,6 +226,18 @@ def test_a_10mb_body_is_413_json(live):
     r = conn.getresponse()
     err = json.loads(r.read())
     assert r.status == 413 and err["reason"] == "too_large" and str(live.hub.max_body) in err["message"]
+    # a chunked body over the limit (and over the Bokeh server's own 1 MB) too
+    conn = http.client.HTTPConnection("127.0.0.1", _port(live), timeout=60)
+    conn.putrequest("POST", "/api/orders")
+    conn.putheader("Authorization", "Bearer tok-alice-0001")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    chunk = b"x" * (1 << 20)
+    for _ in range(3):
+        conn.send(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+    conn.send(b"0\r\n\r\n")
+    r = conn.getresponse()
+    assert r.status == 413 and json.loads(r.read())["reason"] == "too_large"
     # a body declared beyond the drain limit is answered from its headers
     conn = http.client.HTTPConnection("127.0.0.1", _port(live), timeout=60)
     conn.putrequest("POST", "/api/orders")

@@ -80,6 +80,8 @@ class ApiHandler(tornado.web.RequestHandler):
             # the HTTP server's own limit (the Bokeh server's) must not cut the connection first: the app's
             # limit is answered, as JSON, once the body has been read and dropped
             self.request.connection.set_max_body_size(max(int(length), hub.max_body))
+        elif self.request.headers.get("Transfer-Encoding"):
+            self.request.connection.set_max_body_size(DRAIN_LIMIT)      # chunked: counted as it arrives
         # under Jupyter, everything needs a lob API token or Jupyter's own login (which may be a Jupyter token)
         self.account = hub.authenticate(self.lob_token(), strict=not self.jupyter)
         if self.write_limited and self.request.method in ("POST", "DELETE", "PATCH"):
