@@ -8,6 +8,8 @@ rounds, and the server's own CPU time per request (``psutil``) is reported next 
 1. REST order submit (``POST /api/orders``) vs the echo at concurrency 1, 16, 64: p50/p99 latency, requests/s,
    server CPU us/request; ``rps_ratio`` = lob / echo of the best round of each (goal >= 0.6), with the median of
    the per-round ratios and ``cpu_ratio`` = echo / lob server CPU per request (the ratio at saturation).
+   ``journal_cost``: the same submits to the journaled hub and to one without a journal (``/nojournal``) in
+   alternating rounds of the one server process (the journal's cost as a ratio).
 2. Open-loop paced submits at 500 requests/s (several connections, requests sent on schedule whatever the
    replies): p50/p99/p999 from the actual send and from the scheduled send, with the market idle and with the
    market stepping at 10 Hz (goal: p99 < 1 ms).
@@ -109,6 +111,17 @@ def serve(port: int, fsync: str = "batch") -> None:
 
         app = make_app(hub)
         app.add_handlers(".*$", [(r"/echo", Echo), (r"/bench/(\w+)", Control)])
+        if fsync != "none":
+            # the same server without a journal, under /nojournal: the journal's cost measured in this process
+            from tornado.ioloop import IOLoop
+
+            from lob.server.handlers import routes
+
+            bare = Hub(BotMarket(seed=1), Accounts({TOKEN: "bench"}, path=False), write_rate=0, read_rate=0)
+            for _ in range(20):
+                bare.market.step()
+            bare.use_loop(IOLoop.current())
+            app.add_handlers(".*$", routes(bare, "/nojournal"))
         app.listen(port, address="127.0.0.1", backlog=4096)
         tune_gc()                       # as `lob serve` does
         print("ready", flush=True)
@@ -432,6 +445,29 @@ def bench_rest(port: int, server, total: int, rounds: int) -> dict:
     return out
 
 
+def bench_journal(port: int, server, total: int, rounds: int, conc: int = 16) -> dict:
+    """REST submits to the journaled hub and to the same hub without a journal (``/nojournal``), alternating
+    rounds in one server process: the journal's cost as a ratio, the machine's noise shared by both."""
+    import numpy as np
+
+    runs = {"journal": [], "none": []}
+    for r in range(rounds):
+        for name in (("journal", "none") if r % 2 == 0 else ("none", "journal")):
+            path = "/api/orders" if name == "journal" else "/nojournal/api/orders"
+            cpu0 = sum(server.cpu_times()[:2])
+            res = _run("--load", "closed", port, path, conc, total, 1)
+            cpu = sum(server.cpu_times()[:2]) - cpu0
+            n = len(res["lat_ns"])
+            runs[name].append(dict(rps=n / res["seconds"], cpu_us=cpu / n * 1e6, bad=res["bad"]))
+    med = {k: dict(rps=round(float(np.median([x["rps"] for x in v])), 1),
+                   cpu_us_per_req=round(float(np.median([x["cpu_us"] for x in v])), 1),
+                   errors=sum(x["bad"] for x in v)) for k, v in runs.items()}
+    return dict(concurrency=conc, rounds=rounds, **med,
+                rps_ratio_journal_vs_none=round(med["journal"]["rps"] / med["none"]["rps"], 3),
+                rps_ratio_rounds=[round(a["rps"] / b["rps"], 3) for a, b in zip(runs["journal"], runs["none"])],
+                cpu_ratio_none_vs_journal=round(med["none"]["cpu_us_per_req"] / med["journal"]["cpu_us_per_req"], 3))
+
+
 def bench_paced(port: int, rate: float, seconds: float) -> dict:
     def one(path, auth):
         r = _run("--load", "paced", port, path, rate, seconds, int(auth))
@@ -576,7 +612,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=1000)
     p.add_argument("--ws-procs", type=int, default=4, help="processes the WebSocket clients are spread over")
     p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--only", default="rest,paced,ws,rest_ws,stall", help="comma-separated parts to run")
+    p.add_argument("--only", default="rest,journal,paced,ws,rest_ws,stall", help="comma-separated parts to run")
     p.add_argument("--fsync", default="batch", choices=("batch", "always", "never", "none"),
                    help="the server's journal policy (lob serve's default: batch; none: no journal)")
     args = p.parse_args()
@@ -607,6 +643,8 @@ def main() -> None:
         server = psutil.Process(proc.pid)
         if "rest" in parts:
             out["rest"] = bench_rest(port, server, args.requests, args.rounds)
+        if "journal" in parts and args.fsync != "none":
+            out["journal_cost"] = bench_journal(port, server, args.requests, args.rounds)
         if "paced" in parts:
             out["paced"] = bench_paced(port, args.paced_rate, args.paced_seconds)
         if "ws" in parts:
