@@ -70,13 +70,16 @@ def serve(port: int, fsync: str = "batch") -> None:
             # journaled as lob serve is by default (its data folder's journal, the same policy)
             from lob.journal import Journal
 
-            import atexit
             import shutil
             import signal
 
             folder = tempfile.mkdtemp(prefix="lob-bench-")
-            atexit.register(shutil.rmtree, folder, True)
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))       # terminate(): atexit removes the folder
+
+            def stop(*_):           # terminate(): the benchmark's journal is thrown away, the process ends now
+                shutil.rmtree(folder, True)
+                os._exit(0)
+
+            signal.signal(signal.SIGTERM, stop)
             market.exchange.journal = Journal(market.exchange, folder, fsync=fsync)
         hub = Hub(market, Accounts({TOKEN: "bench"}, path=False), write_rate=0, read_rate=0,
                   queue_size=2000, socket_sndbuf=64 * 1024)
@@ -655,7 +658,11 @@ def main() -> None:
             out["stall"] = bench_stall(port)
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
     print(json.dumps(out, indent=1))
 
 
