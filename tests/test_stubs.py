@@ -107,7 +107,7 @@ def test_stubtest_agrees_with_the_compiled_modules(tmp_path):
                    f"{tmp_path / 'cache'}\n")
     run = subprocess.run(
         [sys.executable, "-m", "mypy.stubtest", *[name for name, _ in MODULES], "--mypy-config-file", str(cfg),
-         "--allowlist", str(ROOT / "tests" / "stubtest_allowlist.txt")],
+         "--allowlist", str(ROOT / "tests" / "stubtest_allowlist.txt"), "--ignore-unused-allowlist"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
 
@@ -166,7 +166,7 @@ def test_help_on_the_order_methods_shows_parameters_and_docs():
         assert "Returns" in text and "Examples" in text, fn.__qualname__
 
 
-BOOK_FORWARDS = [m for m in ("submit", "cancel", "modify", "reduce")]
+BOOK_FORWARDS = ["submit", "cancel", "modify", "reduce"]
 
 
 @pytest.mark.parametrize("method", BOOK_FORWARDS)
