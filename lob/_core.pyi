@@ -75,6 +75,10 @@ class Engine:
         The caller (``lob.Exchange.apply``) has validated the batch. Outputs are handed over without a
         copy: the arrays own the buffers the engine wrote.
         """
+    def set_md_port(self, owner, port):
+        """Feed a market-data consumer (``port``: a PyCapsule of an ``MdPort*`` owned by ``owner``; None
+        detaches). One consumer per engine: a new one replaces the old.
+        """
     def first_invalid(self, events: np.ndarray):
         """(row, field) of the first malformed row of a batch, or None: one nogil pass."""
     def outputs_copy(self):
@@ -349,14 +353,14 @@ class ExecReport:
     @property
     def type_code(self) -> int:
         """``lob.OrderType`` code of ``type``."""
-    @property
-    def trades(self) -> list:
-        """The :class:`Trade` list of this request's fills, in sequence order."""
-    @property
-    def related(self) -> list:
-        """Reports caused by this request (self-trade prevention cancels, released stops)."""
     def as_dict(self):
         """The report as a dict of plain values (names, user units, ``n_trades``), e.g. for a DataFrame row."""
+    @property
+    def trades(self):
+        """The trades of this request, in sequence order (a list of :class:`Trade`)."""
+    @property
+    def related(self):
+        """Other reports caused by the same request (STP cancels, triggered stops)."""
     @property
     def symbol(self):
         """Name of the symbol."""
@@ -422,6 +426,95 @@ class LatencyRing:
 class ModifyPolicy(enum.IntEnum):
     PRIORITY_STANDARD = 0
     PRIORITY_ALWAYS_LOSE = 1
+
+
+@final
+class OrderInfo:
+    """A live order as the book sees it, read without numpy (``Book.order``): the fields of ``ORDER_DTYPE``
+    as attributes or items (integers: ticks, lots, codes), and ``price``/``qty``/... in user units.
+    """
+    @property
+    def info(self) -> SymbolInfo:
+        """The symbol's :class:`SymbolInfo` (name, index, tick and lot sizes)."""
+    def __hash__(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __iter__(self): ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, key, /): ...
+    def as_dict(self):
+        """The ``ORDER_DTYPE`` fields as a dict of ints."""
+    @property
+    def order_id(self):
+        """The order's id."""
+    @property
+    def owner(self):
+        """Integer owner id (0: anonymous)."""
+    @property
+    def price_ticks(self):
+        """Limit price in ticks (0 for a pending stop-market order)."""
+    @property
+    def qty_lots(self):
+        """Open quantity in lots, displayed + hidden."""
+    @property
+    def visible_lots(self):
+        """Displayed quantity in lots (an iceberg's current peak)."""
+    @property
+    def display_lots(self):
+        """Iceberg peak size in lots (0: not an iceberg)."""
+    @property
+    def filled_lots(self):
+        """Lots filled so far."""
+    @property
+    def ts_ns(self):
+        """Time of the order's place in its queue, ns (its arrival, or its last iceberg refresh or priority loss)."""
+    @property
+    def stop_ticks(self):
+        """Trigger price in ticks of a pending stop, else 0."""
+    @property
+    def symbol(self):
+        """Symbol index (the ``symbol`` field of event, report and fill arrays)."""
+    @property
+    def side(self):
+        """``lob.Side`` code: 0 buy, 1 sell."""
+    @property
+    def type(self):
+        """``lob.OrderType`` code."""
+    @property
+    def tif(self):
+        """``lob.TIF`` code."""
+    @property
+    def flags(self):
+        """Order flags: 1 post-only, 2 post-only slide."""
+    @property
+    def state(self):
+        """1 resting on the book, 2 a pending stop."""
+    @property
+    def reserved(self):
+        """Padding of ``ORDER_DTYPE`` (always 0)."""
+    @property
+    def price(self):
+        """Limit price in user units (None for a stop-market order)."""
+    @property
+    def qty(self):
+        """Open quantity (displayed + hidden) in user units."""
+    @property
+    def visible_qty(self):
+        """Displayed quantity in user units."""
+    @property
+    def filled_qty(self):
+        """Quantity filled so far, in user units."""
+    @property
+    def stop_price(self):
+        """Trigger price of a pending stop in user units, else None."""
+    @property
+    def side_name(self):
+        """``"buy"`` or ``"sell"``."""
+    @property
+    def owner_name(self):
+        """Owner name, or None for the anonymous owner."""
+    @property
+    def pending_stop(self):
+        """True for a stop order waiting for its trigger (not on the book)."""
 
 
 class OrderType(enum.IntEnum):
@@ -620,6 +713,10 @@ def pack_words(records: np.ndarray, itemsize: int):
     -------
     numpy.ndarray of uint8
     """
+
+
+def release_spare_buffers():
+    """Free the output buffers kept for the next large batch (see ``Engine.apply``)."""
 
 
 def unpack_words(packed: np.ndarray, n: int, itemsize: int):
