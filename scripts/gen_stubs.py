@@ -107,11 +107,9 @@ def _default(value) -> str:
     return text if ok and len(text) < 60 else "..."
 
 
-def render_signature(fn, name: str, local: set[str], sig_text: str | None = None) -> tuple[str, str]:
+def render_signature(fn, name: str, local: set[str]) -> tuple[str, str]:
     """(``(params) -> ret`` text, docstring) of a function or method."""
     ctypes, cret, doc = embedded(getattr(fn, "__doc__", None), name)
-    if sig_text is not None:
-        return sig_text, doc
     sig = inspect.signature(fn)
     parts, star_done = [], False
     prev = None
@@ -241,12 +239,9 @@ def render_class(cls: type, local: set[str], decl: dict) -> list[str]:
             fn = member.__func__
             sig, doc = render_signature(fn, name, local)
             body += _def(name, sig, doc, "    ", type(member).__name__)
-        elif callable(member):
-            if isinstance(member, types.WrapperDescriptorType) or name in _DUNDERS and _DUNDERS[name]:
-                if _DUNDERS.get(name) is None:
-                    continue
-                body += _def(name, _DUNDERS[name], "", "    ")
-                continue
+        elif name in _DUNDERS and _DUNDERS[name]:       # a C slot: no signature to read
+            body += _def(name, _DUNDERS[name], "", "    ")
+        elif callable(member) and not isinstance(member, types.WrapperDescriptorType):
             sig, doc = render_signature(member, name, local)
             body += _def(name, sig, doc, "    ")
     return out + (body or ["    ..."])

@@ -38,6 +38,31 @@ def test_stub_is_what_the_generator_writes(name, pyx):
     assert stub.read_text() == gen_stubs.render(name, pyx), f"{stub.relative_to(ROOT)}: {REGENERATE}"
 
 
+def test_check_mode_reports_current_stubs_and_writes_nothing():
+    before = {p: p.with_suffix(".pyi").stat().st_mtime_ns for _, p in MODULES}
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_stubs.py"), "--check"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "up to date" in run.stdout, run.stdout + run.stderr
+    assert before == {p: p.with_suffix(".pyi").stat().st_mtime_ns for _, p in MODULES}
+
+
+@pytest.mark.parametrize("ctype,expected", [
+    ("int", "int"), ("int64_t", "int"), ("uint64_t", "int"), ("Py_ssize_t", "int"), ("unsigned long long", "int"),
+    ("double", "float"), ("bint", "bool"), ("str", "str"), ("list", "list"),
+    ("const Event[::1]", "np.ndarray"), ("OrderView[::1]", "np.ndarray"), ("const uint8_t[::1] not None", "np.ndarray"),
+    ("SymbolInfo", "SymbolInfo"), ("object", None), ("Engine", None),
+])
+def test_c_types_map_to_python_annotations(ctype, expected):
+    assert gen_stubs.py_type(ctype, {"SymbolInfo"}) == expected
+
+
+def test_embedded_signature_gives_types_and_the_documentation():
+    doc = "Engine.depth(self, int sym, int side, Py_ssize_t n_levels=10) -> double\n\nArray of levels."
+    assert gen_stubs.embedded(doc, "depth") == (
+        {"sym": "int", "side": "int", "n_levels": "Py_ssize_t"}, "double", "Array of levels.")
+    assert gen_stubs.embedded("No signature here.", "depth") == ({}, None, "No signature here.")
+
+
 def _stub_tree(pyx: Path) -> dict[str, ast.AST]:
     """Top-level names of a stub: ``{name: node}`` (classes, functions, annotated constants, re-exports)."""
     out: dict[str, ast.AST] = {}
