@@ -40,6 +40,7 @@ STAGES: tuple[str, ...]
 
 
 class Action(enum.IntEnum):
+    """What an event asks of the engine (the ``action`` field of events and reports)."""
     ADD = 0
     CANCEL = 1
     MODIFY = 2
@@ -424,6 +425,7 @@ class LatencyRing:
 
 
 class ModifyPolicy(enum.IntEnum):
+    """Whether a modify keeps time priority (``modify_priority=`` of ``Exchange.add_symbol``)."""
     PRIORITY_STANDARD = 0
     PRIORITY_ALWAYS_LOSE = 1
 
@@ -518,6 +520,7 @@ class OrderInfo:
 
 
 class OrderType(enum.IntEnum):
+    """Order type (the ``type`` field)."""
     LIMIT = 0
     MARKET = 1
     STOP = 2
@@ -525,6 +528,7 @@ class OrderType(enum.IntEnum):
 
 
 class Reason(enum.IntEnum):
+    """Why a request was rejected or an order cancelled (the ``reason`` field; 32 and up: the risk check)."""
     NONE = 0
     INVALID_PRICE = 1
     INVALID_PRICE_TICK = 2
@@ -554,6 +558,7 @@ class Reason(enum.IntEnum):
 
 
 class STPMode(enum.IntEnum):
+    """Self-trade prevention of a symbol (``stp=`` of ``Exchange.add_symbol``)."""
     STP_NONE = 0
     STP_CANCEL_NEWEST = 1
     STP_CANCEL_OLDEST = 2
@@ -562,11 +567,13 @@ class STPMode(enum.IntEnum):
 
 
 class Side(enum.IntEnum):
+    """Order side (the ``side`` field): BUY 0, SELL 1."""
     BUY = 0
     SELL = 1
 
 
 class Status(enum.IntEnum):
+    """Outcome of a request (the ``status`` field of reports)."""
     NEW = 0
     PARTIALLY_FILLED = 1
     FILLED = 2
@@ -595,6 +602,7 @@ class SymbolInfo:
 
 
 class TIF(enum.IntEnum):
+    """Time in force (the ``tif`` field)."""
     GTC = 0
     IOC = 1
     FOK = 2

@@ -191,7 +191,7 @@ def class_declarations(source: str) -> dict[str, dict]:
 def render_class(cls: type, local: set[str], decl: dict) -> list[str]:
     if issubclass(cls, enum.Enum):
         base = "enum.IntEnum" if issubclass(cls, int) else "enum.Enum"
-        out = [f"class {cls.__name__}({base}):"]
+        out = [f"class {cls.__name__}({base}):"] + _docstring(cls.__doc__ or "", "    ")
         out += [f"    {m.name} = {m.value!r}" for m in cls]
         return out
     bases = [b for b in cls.__bases__ if b is not object]

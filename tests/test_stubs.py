@@ -145,8 +145,10 @@ def _public_callables():
         obj = getattr(lob, name)
         if inspect.isfunction(obj) or inspect.isbuiltin(obj):
             yield f"lob.{name}", obj
-        elif isinstance(obj, type) and not issubclass(obj, (BaseException, int)):
+        elif isinstance(obj, type):
             yield f"lob.{name}", obj
+            if issubclass(obj, (BaseException, int)):      # exceptions and enums: the class docstring
+                continue
             for attr in dir(obj):
                 if attr.startswith("_"):
                     continue
