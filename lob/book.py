@@ -7,7 +7,7 @@ import inspect
 import numpy as np
 import pandas as pd
 
-from lob._core import ORDER_DTYPE, ExchangeCore  # noqa: F401  (ORDER_DTYPE: documented with the book)
+from lob._core import ORDER_DTYPE  # noqa: F401  (documented with the book)
 
 __all__ = ["Book"]
 
@@ -17,12 +17,15 @@ _TIF = ("gtc", "ioc", "fok", "day")
 
 
 def _exchange_doc(method):
-    """Complete a per-order method's docstring with the Parameters, Returns and Raises sections of the
-    ``ExchangeCore`` method of the same name, without its ``symbol`` parameter (written once, in _core.pyx)."""
+    """Complete a Book method's docstring with the Parameters, Returns and Raises sections of the Exchange
+    method of the same name, without its ``symbol`` parameter (written once, where the Exchange method is)."""
+    from lob.exchange import Exchange  # it imports lob.book only inside functions: no cycle at import
+
     own = inspect.cleandoc(method.__doc__ or "")
     summary, _, examples = own.partition("\nExamples\n--------\n")
-    core = inspect.cleandoc(getattr(ExchangeCore, method.__name__).__doc__ or "")
-    sections = core[core.find("\nParameters\n"):].split("\nExamples\n--------\n")[0] if "\nParameters\n" in core else ""
+    full = inspect.cleandoc(getattr(Exchange, method.__name__).__doc__ or "")
+    start = full.find("\nParameters\n")
+    sections = full[start:].split("\nExamples\n--------\n")[0] if start >= 0 else ""
     lines, skip = [], False
     for line in sections.splitlines():
         if line.startswith("symbol :"):
