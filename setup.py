@@ -1,4 +1,4 @@
-"""Build the one compiled extension, ``lob._core``. Everything else lives in pyproject.toml.
+"""Build the compiled extensions: the engine ``lob._core``, the backtest loop and the compiled market makers. Everything else lives in pyproject.toml.
 
 Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
 ``LOB_ANNOTATE=1`` (annotated HTML next to the .pyx).
@@ -33,5 +33,11 @@ ext = Extension(
     extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
 )
 
-setup(ext_modules=cythonize([ext], compiler_directives=directives,
+# the backtest step loop and the compiled market makers: they cimport the engine's C entry points (_core.pxd)
+loops = [Extension(name, [path], include_dirs=[np.get_include()], define_macros=macros,
+                   extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"])
+         for name, path in (("lob.replay._steploop", "lob/replay/_steploop.pyx"),
+                            ("lob.mm._compiled", "lob/mm/_compiled.pyx"))]
+
+setup(ext_modules=cythonize([ext] + loops, compiler_directives=directives,
                             annotate=os.environ.get("LOB_ANNOTATE") == "1"))
