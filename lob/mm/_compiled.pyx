@@ -280,3 +280,398 @@ cdef class CGrid(CMarketMaker):
         CMarketMaker.sync(self, strategy)
         strategy.center = self.center if self.has_center else None
         strategy.recenters = self.recenters
+
+
+# ------------------------------------------------------------------------------------------------
+# Estimators (lob.mm.estimators, the same arithmetic)
+# ------------------------------------------------------------------------------------------------
+cdef struct Ewma:                 # EwmaVolatility
+    double halflife_s
+    double var
+    int64_t last_ts
+    double last_mid
+    bint has_last
+    int64_t n
+
+
+cdef inline void ewma_init(Ewma* v, double halflife_s, double initial) noexcept nogil:
+    v.halflife_s = halflife_s
+    v.var = initial * initial
+    v.has_last = False
+    v.n = 0
+
+
+cdef inline void ewma_update(Ewma* v, int64_t ts_ns, double mid) noexcept nogil:
+    cdef double dt, w
+    if not v.has_last:
+        v.last_ts = ts_ns
+        v.last_mid = mid
+        v.has_last = True
+        return
+    dt = (ts_ns - v.last_ts) / 1e9
+    if dt <= 0:
+        return
+    w = 1.0 - exp(-dt / v.halflife_s * log(2.0))
+    v.var += w * (pow(mid - v.last_mid, 2.0) / dt - v.var)
+    v.last_ts = ts_ns
+    v.last_mid = mid
+    v.n += 1
+
+
+cdef inline double ewma_sigma(Ewma* v) noexcept nogil:
+    return sqrt(v.var if v.var > 0.0 else 0.0)
+
+
+cdef class _Ring:
+    """A growable FIFO of (int64 ts, double a, double b) rows (the estimators' deques)."""
+    cdef int64_t* ts
+    cdef double* a
+    cdef double* b
+    cdef int64_t head
+    cdef int64_t n
+    cdef int64_t cap
+
+    def __dealloc__(self):
+        free(self.ts)
+        free(self.a)
+        free(self.b)
+
+    cdef int push(self, int64_t ts, double a, double b) except -1:
+        cdef int64_t m
+        if self.head + self.n == self.cap:
+            if self.head > 0:                       # compact first
+                m = self.n
+                for i in range(m):
+                    self.ts[i] = self.ts[self.head + i]
+                    self.a[i] = self.a[self.head + i]
+                    self.b[i] = self.b[self.head + i]
+                self.head = 0
+            if self.n == self.cap:
+                self.cap = self.cap * 2 if self.cap else 256
+                self.ts = <int64_t*>realloc(self.ts, self.cap * sizeof(int64_t))
+                self.a = <double*>realloc(self.a, self.cap * sizeof(double))
+                self.b = <double*>realloc(self.b, self.cap * sizeof(double))
+                if self.ts == NULL or self.a == NULL or self.b == NULL:
+                    raise MemoryError()
+        self.ts[self.head + self.n] = ts
+        self.a[self.head + self.n] = a
+        self.b[self.head + self.n] = b
+        self.n += 1
+        return 0
+
+    cdef inline void pop(self) noexcept nogil:
+        self.head += 1
+        self.n -= 1
+        if self.n == 0:
+            self.head = 0
+
+
+cdef class _Markouts:
+    """MarkoutTracker: EWMA of the markouts of own fills at a horizon."""
+    cdef int64_t horizon_ns
+    cdef double alpha
+    cdef public double score
+    cdef _Ring pending                  # (ts, sign, price_ticks)
+    cdef public list markouts
+
+    def __init__(self, int64_t horizon_ns, double alpha=0.2):
+        self.horizon_ns = horizon_ns
+        self.alpha = alpha
+        self.score = 0.0
+        self.pending = _Ring()
+        self.markouts = []
+
+    cdef int on_fill(self, int64_t ts_ns, int sign, double price_ticks) except -1:
+        return self.pending.push(ts_ns, sign, price_ticks)
+
+    cdef int update(self, int64_t ts_ns, double mid) except -1:
+        cdef _Ring p = self.pending
+        cdef double mo
+        while p.n and p.ts[p.head] + self.horizon_ns <= ts_ns:
+            mo = <int>p.a[p.head] * (mid - p.b[p.head])
+            p.pop()
+            self.markouts.append(mo)
+            self.score += self.alpha * (mo - self.score)
+        return 0
+
+    cdef inline double toxicity(self):
+        return -self.score if -self.score > 0.0 else 0.0
+
+
+cdef class _Arrivals:
+    """ArrivalFitter: trade depths from the mid over a rolling window; the fit is lob.mm.estimators.fit_intensity."""
+    cdef int64_t window_ns
+    cdef int64_t t0
+    cdef bint has_t0
+    cdef _Ring obs                      # (ts, depth, -)
+    cdef object fit_fn
+
+    def __init__(self, double window_s):
+        from lob.mm.estimators import fit_intensity
+
+        self.window_ns = <int64_t>(window_s * 1e9)
+        self.has_t0 = False
+        self.obs = _Ring()
+        self.fit_fn = fit_intensity
+
+    cdef int on_trade(self, int64_t ts_ns, double price_ticks, bint buy, double mid, bint has_mid) except -1:
+        cdef double depth
+        if not has_mid:
+            return 0
+        if not self.has_t0:
+            self.t0 = ts_ns
+            self.has_t0 = True
+        depth = price_ticks - mid if buy else mid - price_ticks
+        self.obs.push(ts_ns, depth if depth > 0.0 else 0.0, 0.0)
+        while self.obs.n and self.obs.ts[self.obs.head] < ts_ns - self.window_ns:
+            self.obs.pop()
+        return 0
+
+    cdef object fit(self, int64_t now_ns):
+        cdef double span
+        cdef int64_t d
+        if not self.has_t0:
+            return None
+        d = now_ns - self.t0
+        if d > self.window_ns:
+            d = self.window_ns
+        span = d / 1e9
+        if span <= 0:
+            return None
+        depths = np.empty(self.obs.n)
+        cdef double[::1] dv = depths
+        for i in range(self.obs.n):
+            dv[i] = self.obs.a[self.obs.head + i]
+        return self.fit_fn(depths, span)
+
+
+cdef inline double _trade_ticks(StepLoop loop, int64_t price):
+    # the trade's price as the Python form sees it: price units back to ticks
+    return (price * loop.tick) / loop.tick
+
+
+# ------------------------------------------------------------------------------------------------
+# Avellaneda-Stoikov, GLFT, adaptive
+# ------------------------------------------------------------------------------------------------
+@cython.final
+cdef class CAvellanedaStoikov(CMarketMaker):
+    """The compiled :class:`lob.mm.AvellanedaStoikov`."""
+    cdef double gamma
+    cdef bint k_fit
+    cdef bint sigma_fixed_set
+    cdef double sigma_fixed
+    cdef double horizon_s
+    cdef bint rolling
+    cdef double min_tau_s
+    cdef public double k
+    cdef Ewma vol
+    cdef _Arrivals fitter
+    cdef int64_t t0
+    cdef bint has_t0
+    cdef public int64_t n_books
+
+    def __init__(self, double gamma, k, sigma, double horizon_s, bint rolling, double k0, double min_tau_s,
+                 double fit_window_s, double vol_halflife_s, **kw):
+        super().__init__(**kw)
+        self.gamma = gamma
+        self.k_fit = k is None
+        self.k = k0 if k is None else k
+        self.sigma_fixed_set = sigma is not None
+        self.sigma_fixed = sigma if sigma is not None else 0.0
+        self.horizon_s = horizon_s
+        self.rolling = rolling
+        self.min_tau_s = min_tau_s
+        ewma_init(&self.vol, vol_halflife_s, 1.0)
+        self.fitter = _Arrivals(fit_window_s)
+        self.wants_trades = True
+
+    cdef inline double sigma(self):
+        return self.sigma_fixed if self.sigma_fixed_set else ewma_sigma(&self.vol)
+
+    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+        if not self.has_t0:
+            self.t0 = loop.now
+            self.has_t0 = True
+        if bid and ask:
+            ewma_update(&self.vol, loop.now, (bid + ask) / 2.0)
+        self.n_books += 1
+        if self.k_fit and self.n_books % 50 == 0:
+            fit = self.fitter.fit(loop.now)
+            if fit is not None:
+                self.k = fit[1]
+        return 0
+
+    cdef int on_trade(self, StepLoop loop, int64_t price, int64_t qty, int aggressor, int64_t ts_ns) except -1:
+        return self.fitter.on_trade(ts_ns, _trade_ticks(loop, price), aggressor == 0, self.mid_ticks, self.has_mid)
+
+    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+        cdef double mid = (bid + ask) / 2.0
+        cdef double tau, s2, r, half
+        cdef int64_t b, a, n
+        if self.rolling:
+            tau = self.horizon_s
+        else:
+            tau = self.horizon_s - (loop.now - self.t0) / 1e9
+            if tau < self.min_tau_s:
+                tau = self.min_tau_s
+        s2 = pow(self.sigma(), 2.0)
+        r = mid - self.inventory(loop) * self.gamma * s2 * tau
+        half = (self.gamma * s2 * tau + 2.0 / self.gamma * log1p(self.gamma / self.k)) / 2
+        self.bid_ask(r - half, r + half, bid, ask, &b, &a)
+        n = self.size_lots()
+        if self.can_buy(loop, n):
+            self.quote(0, b, n)
+        if self.can_sell(loop, n):
+            self.quote(1, a, n)
+        return 0
+
+    def sync(self, strategy):
+        CMarketMaker.sync(self, strategy)
+        strategy.k = self.k
+        strategy._n = self.n_books
+        strategy.t0 = self.t0 if self.has_t0 else None
+        _sync_vol(strategy.vol, &self.vol)
+
+
+@cython.final
+cdef class CGLFT(CMarketMaker):
+    """The compiled :class:`lob.mm.GLFT`."""
+    cdef double gamma
+    cdef bint A_fit
+    cdef bint k_fit
+    cdef double A_fixed
+    cdef double k_fixed
+    cdef bint sigma_fixed_set
+    cdef double sigma_fixed
+    cdef int64_t refit_every
+    cdef public double A
+    cdef public double k
+    cdef public int64_t fits
+    cdef public int64_t n_books
+    cdef Ewma vol
+    cdef _Arrivals fitter
+
+    def __init__(self, double gamma, A, k, sigma, double A0, double k0, double fit_window_s, int64_t refit_every,
+                 double vol_halflife_s, **kw):
+        super().__init__(**kw)
+        self.gamma = gamma
+        self.A_fit = A is None
+        self.k_fit = k is None
+        self.A_fixed = A if A is not None else 0.0
+        self.k_fixed = k if k is not None else 0.0
+        self.A = A0 if A is None else A
+        self.k = k0 if k is None else k
+        self.sigma_fixed_set = sigma is not None
+        self.sigma_fixed = sigma if sigma is not None else 0.0
+        self.refit_every = refit_every
+        ewma_init(&self.vol, vol_halflife_s, 1.0)
+        self.fitter = _Arrivals(fit_window_s)
+        self.wants_trades = True
+
+    cdef inline double sigma(self):
+        return self.sigma_fixed if self.sigma_fixed_set else ewma_sigma(&self.vol)
+
+    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+        if bid and ask:
+            ewma_update(&self.vol, loop.now, (bid + ask) / 2.0)
+        self.n_books += 1
+        if (self.A_fit or self.k_fit) and self.n_books % self.refit_every == 0:
+            fit = self.fitter.fit(loop.now)
+            if fit is not None:
+                self.A = fit[0] if self.A_fit else self.A_fixed
+                self.k = fit[1] if self.k_fit else self.k_fixed
+                self.fits += 1
+        return 0
+
+    cdef int on_trade(self, StepLoop loop, int64_t price, int64_t qty, int aggressor, int64_t ts_ns) except -1:
+        return self.fitter.on_trade(ts_ns, _trade_ticks(loop, price), aggressor == 0, self.mid_ticks, self.has_mid)
+
+    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+        cdef double mid = (bid + ask) / 2.0
+        cdef double q = self.inventory(loop)
+        cdef double g = self.gamma, k = self.k, A = self.A, s = self.sigma()
+        cdef double c1, c2, db, da
+        cdef int64_t b, a, n
+        if not (g > 0 and k > 0 and A > 0 and s >= 0):
+            from lob.mm.glft import glft_coefficients
+            glft_coefficients(g, s, A, k)           # raises the Python form's ConfigError
+        c1 = log1p(g / k) / g
+        c2 = sqrt(pow(s, 2.0) * g / (2 * k * A) * pow(1 + g / k, 1 + k / g))
+        db = c1 + (2 * q + 1) / 2 * c2
+        da = c1 - (2 * q - 1) / 2 * c2
+        self.bid_ask(mid - db, mid + da, bid, ask, &b, &a)
+        n = self.size_lots()
+        if self.can_buy(loop, n):
+            self.quote(0, b, n)
+        if self.can_sell(loop, n):
+            self.quote(1, a, n)
+        return 0
+
+    def sync(self, strategy):
+        CMarketMaker.sync(self, strategy)
+        strategy.A, strategy.k, strategy.fits, strategy._n = self.A, self.k, self.fits, self.n_books
+        _sync_vol(strategy.vol, &self.vol)
+
+
+@cython.final
+cdef class CAdaptive(CMarketMaker):
+    """The compiled :class:`lob.mm.AdaptiveMarketMaker`."""
+    cdef double base_spread_ticks
+    cdef double vol_mult
+    cdef double vol_horizon_s
+    cdef double skew_ticks
+    cdef double as_mult
+    cdef Ewma vol
+    cdef _Markouts markouts
+    cdef public object last_quote
+
+    def __init__(self, double base_spread_ticks, double vol_mult, double vol_horizon_s, double skew_ticks,
+                 double as_mult, int64_t markout_ns, double vol_halflife_s, **kw):
+        super().__init__(**kw)
+        self.base_spread_ticks = base_spread_ticks
+        self.vol_mult = vol_mult
+        self.vol_horizon_s = vol_horizon_s
+        self.skew_ticks = skew_ticks
+        self.as_mult = as_mult
+        ewma_init(&self.vol, vol_halflife_s, 0.5)
+        self.markouts = _Markouts(markout_ns)
+
+    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+        cdef double mid
+        if bid and ask:
+            mid = (bid + ask) / 2.0
+            ewma_update(&self.vol, loop.now, mid)
+            self.markouts.update(loop.now, mid)
+        return 0
+
+    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+        cdef double mid = (bid + ask) / 2.0
+        cdef double res = mid - self.skew_ticks * self.position(loop) / self.max_position
+        cdef double half = (self.base_spread_ticks / 2 + self.vol_mult * ewma_sigma(&self.vol)
+                            * pow(self.vol_horizon_s, 0.5) + self.as_mult * self.markouts.toxicity())
+        cdef int64_t b, a, n
+        self.bid_ask(res - half, res + half, bid, ask, &b, &a)
+        n = self.size_lots()
+        self.last_quote = (b, a, half)
+        if self.can_buy(loop, n):
+            self.quote(0, b, n)
+        if self.can_sell(loop, n):
+            self.quote(1, a, n)
+        return 0
+
+    cdef int on_fill(self, StepLoop loop, const FillRec* f) except -1:
+        CMarketMaker.on_fill(self, loop, f)
+        return self.markouts.on_fill(f.ts_ns, 1 if f.side == 0 else -1, (f.price * loop.tick) / loop.tick)
+
+    def sync(self, strategy):
+        CMarketMaker.sync(self, strategy)
+        strategy.last_quote = self.last_quote
+        strategy.markouts.score = self.markouts.score
+        strategy.markouts.markouts = list(self.markouts.markouts)
+        _sync_vol(strategy.vol, &self.vol)
+
+
+cdef _sync_vol(v, Ewma* e):
+    v.var = e.var
+    v.n = e.n
+    v._last = (e.last_ts, e.last_mid) if e.has_last else None
