@@ -242,8 +242,10 @@ class Backtest:
         ``"auto"``: a strategy with a compiled form (``strategy.compiled()`` returning one) runs it;
         ``True``: it must; ``False``: the Python protocol, always.
 
-    A run in which the strategy never got to decide (``step_ns`` longer than the data's span, or no data)
-    warns with :class:`NoDecisionWarning`.
+    Warns
+    -----
+    NoDecisionWarning
+        When the strategy never got to decide (``step_ns`` longer than the data's span, or no data).
     """
 
     def __init__(self, strategy, data, latency=0, impact: str = "full", fees=None, step_ns: int = 100_000_000,
