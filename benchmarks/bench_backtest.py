@@ -14,7 +14,13 @@ What runs (same process, same data in memory, rounds alternating, medians):
   protocol) against the Backtest of before issue #13 (``benchmarks/_backtest_before.py``, the same Python
   GridMaker): ``speedup`` = before / now, goal >= 3.
 
-Run: ``python benchmarks/bench_backtest.py [--rounds N] [--steps 1000000,100000000] [--quick]``; prints JSON.
+* ``sweep`` (``--sweep``): a grid of GridMaker parameter sets on the day, run one after another in this process
+  (serial) and by ``lob.replay.sweep.sweep`` on an embedded LocalCluster of 2 workers (the day converted once
+  and scattered once per worker); ``speedup`` = serial / sweep wall time (cluster start excluded, as the runs'
+  own ``speedup_over_serial`` estimate is).
+
+Run: ``python benchmarks/bench_backtest.py [--rounds N] [--steps 1000000,100000000] [--quick] [--sweep]``;
+prints JSON.
 """
 from __future__ import annotations
 
@@ -95,6 +101,24 @@ class Hbt:
                         final_position=float(out[4]), traded_qty=float(out[7]))
 
 
+def bench_sweep(events, step=1_000_000, compiled="auto"):
+    from lob.replay.sweep import grid, sweep
+
+    params = grid(levels=[2, 3, 4], spacing_ticks=[2, 5], size=[100], max_position=[500, 1000])
+    kw = dict(latency=200_000, fees=Fees(maker_bps=-0.2, taker_bps=0.3), step_ns=step, compiled=compiled)
+    t = time.perf_counter()
+    serial = [Backtest(GridMaker(**p), events, progress=False, **kw).run().summary for p in params]
+    serial_s = time.perf_counter() - t
+    df = sweep(GridMaker, params, [events], n_workers=2, progress=False, **kw)
+    timing = df.attrs["timing"]
+    same = [r["pnl"] for r in serial] == list(df.sort_values(list(params[0]))["pnl"]) or \
+        sorted(r["pnl"] for r in serial) == sorted(df["pnl"])
+    return dict(runs=len(params), step_ns=step, compiled=compiled, serial_s=round(serial_s, 3), sweep_wall_s=round(timing["wall_s"], 3),
+                speedup=round(serial_s / timing["wall_s"], 2),
+                speedup_over_serial_estimate=round(timing["speedup_over_serial"], 2),
+                load_and_scatter_s=round(timing["load_s"], 3), same_results=same)
+
+
 def _med(xs):
     return round(statistics.median(xs), 4)
 
@@ -106,6 +130,7 @@ def main(argv=None):
     ap.add_argument("--steps", default="1000000,100000000", help="decision steps in ns, comma-separated")
     ap.add_argument("--quick", action="store_true", help="3 and 1 rounds")
     ap.add_argument("--no-hbt", action="store_true", help="skip hftbacktest")
+    ap.add_argument("--sweep", action="store_true", help="also time a parameter sweep, serial vs LocalCluster")
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds, args.py_rounds = 3, 1
@@ -161,6 +186,8 @@ def main(argv=None):
             same_as_compiled=bool(pres.fills.equals(res.fills) and pres.orders.equals(res.orders)
                                   and pres.pnl.equals(res.pnl)))
         out["steps"][f"{step / 1e6:g}ms"] = row
+    if args.sweep:
+        out["sweep"] = [bench_sweep(events), bench_sweep(events, compiled=False)]
     print(json.dumps(out, indent=2))
     return out
 

@@ -280,3 +280,25 @@ def test_bad_intents_name_the_field(goog):
     # an off-tick price is rejected by the venue, as the per-call path does
     res = Backtest(Bad(Intent("submit", "buy", 100, 580.005)), events, step_ns=100_000_000).run()
     assert set(res.orders["status"]) == {"rejected"} and len(res.fills) == 0
+
+
+def test_sweep_converts_each_day_once_and_reports_its_speedup(monkeypatch):
+    import lob.replay.backtest as bt
+    from lob.replay.sweep import sweep
+
+    calls = []
+    real = bt.lobster_events
+
+    def counting(*a, **kw):
+        calls.append(a[0])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(bt, "lobster_events", counting)
+    msg, book = lobster_sample(1)
+    df = sweep(TouchQuoter, {"size": [100, 200], "every": [10, 20]}, [(msg, book)], n_workers=2, progress=False,
+               max_rows=6_000)
+    assert len(df) == 4 and calls == [msg]           # one conversion for four runs, on the client
+    timing = df.attrs["timing"]
+    assert timing["runs"] == 4 and timing["workers"] == 2
+    assert timing["serial_s"] == pytest.approx(df["run_s"].sum())
+    assert timing["speedup_over_serial"] == pytest.approx(timing["serial_s"] / timing["wall_s"])
