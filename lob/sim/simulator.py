@@ -225,8 +225,11 @@ class Simulator:
             else:
                 later.append(slot)
         if batches:
-            ev = batches[0] if len(batches) == 1 else np.concatenate(batches)
+            ev = batches[0]
             if len(batches) > 1:
+                from lob.sim.populations import join
+
+                ev = join(batches)
                 ev = ev[np.argsort(ev["ts_ns"], kind="stable")]
             self.exchange.apply(ev)
         for slot in later:
