@@ -276,3 +276,28 @@ def test_a_population_stepped_on_its_own():
         zi.step(sim)                                       # a host calling step() itself: one batch each
         sim.now_ns += sim.step_ns
     assert sim.exchange.seq > before
+
+
+@pytest.mark.parametrize("make", [
+    lambda: AdaptiveMarketMaker(size=100, max_position=1000, base_spread_ticks=2),
+    lambda: AvellanedaStoikov(size=100, max_position=1000, gamma=0.05, horizon_s=1.0),
+    lambda: GLFT(size=100, max_position=1000, gamma=0.05, refit_every=20),
+    lambda: GridMaker(size=100, max_position=1000, levels=3, spacing_ticks=1),
+], ids=["adaptive", "avellaneda_stoikov", "glft", "grid"])
+def test_a_maker_decides_the_same_in_its_compiled_form_in_the_simulator(make):
+    tapes, states = [], []
+    for compiled in (False, True):
+        strategy = make()
+        ex = lob.Exchange(symbols=["X"], ref_price=100.0)
+        agents = [StrategyAgent("mm", strategy, "X", compiled=compiled),
+                  ZeroIntelligenceTrader("zi1", "X", rate_per_s=30, depth_ticks=4),
+                  NoiseTrader("noise", "X", rate_per_s=20, size=(1, 6))]
+        sim = Simulator(ex, agents, seed=5, fundamental_vol_bps=2.0)
+        tape = []
+        ex.add_listener(lambda e, r, f: tape.extend(f[["ts_ns", "price_ticks", "qty_lots", "aggressor"]].tolist()))
+        sim.run(steps=2500)
+        assert (sim.agent("mm")._loop is not None) == compiled and sim.incidents == []
+        tapes.append(tape)
+        states.append((strategy.position_lots, strategy.cash_ticks, strategy.n_fills, sim.agent("mm").intents))
+    assert len(tapes[0]) > 50 and tapes[0] == tapes[1]
+    assert states[0] == states[1] and states[0][2] > 0

@@ -171,3 +171,4 @@ cdef class StepLoop:
     cdef int _open_add(self, OpenOrder* o) except -1
     cdef void _open_remove(self, int32_t i) noexcept nogil
     cdef int64_t _record_order(self, Pending* it) except -1
+    cdef list _drain(self)

@@ -714,6 +714,63 @@ cdef class StepLoop:
             out.append((o.order_id, bool(o.virtual), o.side, o.price, o.qty, _TIF_NAMES[o.tif], o.queue_ahead))
         return out
 
+    # --- hosts that own the order flow (lob.sim.StrategyAgent): the strategy decides, the host sends -----
+    def host_state(self, int64_t now, int64_t position, list open_orders):
+        """Set the clock, the position (lots) and the open orders ``[(order_id, side, price_ticks, qty_lots)]``
+        the strategy sees at its next decision."""
+        cdef OpenOrder o
+        self.now = now
+        self.position = position
+        self.n_open = 0
+        for oid, side, price, qty in open_orders:
+            o.order_id = oid
+            o.side = side
+            o.price = price
+            o.qty = qty
+            o.queue_ahead = 0
+            o.virtual = 0
+            o.tif = 0
+            o.reserved = 0
+            self._open_add(&o)
+
+    def host_decide(self):
+        """Let the strategy decide (``on_book``); return its intents in order as tuples
+        ``(action, order_id, side, price_ticks, qty_lots, tif, post_only, tag)`` (action: submit/cancel/modify)."""
+        self.decisions += 1
+        self.strategy.on_book(self)
+        return self._drain()
+
+    def host_fill(self, int64_t ts_ns, uint64_t order_id, int side, int64_t price, int64_t qty, bint maker):
+        """Hand the strategy a fill of its own (``on_fill``); returns the intents it wrote."""
+        cdef FillRec f
+        memset(&f, 0, sizeof(FillRec))
+        f.ts_ns = ts_ns
+        f.order_id = order_id
+        f.price = price
+        f.qty = qty
+        f.queue_ahead = -1
+        f.position = self.position
+        f.side = <uint8_t>side
+        f.maker = maker
+        if self.strategy.wants_fills:
+            self.strategy.on_fill(self, &f)
+        return self._drain()
+
+    def host_trade(self, int64_t price, int64_t qty, int aggressor, int64_t ts_ns):
+        """Hand the strategy a trade of the market (``on_trade``); returns the intents it wrote."""
+        if self.strategy.wants_trades:
+            self.strategy.on_trade(self, price, qty, aggressor, ts_ns)
+        return self._drain()
+
+    cdef list _drain(self):
+        cdef Pending it
+        cdef list out = []
+        while self.n_pending:
+            self._pop(&it)
+            out.append((_ACTIONS[it.action], it.order_id, it.side, it.price, it.qty, _TIF_NAMES[it.tif],
+                        bool(it.post_only), self.tags[it.tag]))
+        return out
+
     def py_submit(self, side, int64_t price, int64_t qty, tif="gtc", post_only=False, tag="", order_id=None,
                   int reject=0):
         """Queue a submit from Python (ticks and lots); returns the order id."""
