@@ -301,3 +301,17 @@ def test_a_maker_decides_the_same_in_its_compiled_form_in_the_simulator(make):
         states.append((strategy.position_lots, strategy.cash_ticks, strategy.n_fills, sim.agent("mm").intents))
     assert len(tapes[0]) > 50 and tapes[0] == tapes[1]
     assert states[0] == states[1] and states[0][2] > 0
+
+
+def test_population_orders_pass_the_risk_check():
+    sim, zi, noise, momo = _population_sim(block_steps=5)
+    rm = RiskManager(RiskLimits())
+    rm.attach(sim.exchange, clock=sim._clock)
+    sim.exchange.clock = sim._clock
+    rm.set_limits(RiskLimits(max_qty=300), owner="zi_0")            # zi_0 draws 100..500 a time
+    sim.run(steps=1000)
+    assert rm.counts.get("risk_max_qty", 0) > 0
+    assert all(q <= 300 for q in zi.live[0].values())                 # only the accepted ones rest
+    ex = sim.exchange
+    mine = ex._engine.orders(0)
+    assert (mine[mine["owner"] == ex.owner_id("zi_0")]["qty_lots"] <= 300).all()

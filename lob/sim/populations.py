@@ -6,9 +6,10 @@ listeners, market data and the risk manager's ledger see it as any batch). Membe
 names, so positions, fills and the risk ledger stay per trader. The members' open orders are kept from the
 exchange's output (a listener), not by asking the book.
 
-The batch path has no pre-trade risk check: populations are background liquidity whose orders stay inside
-the default market's limits (sizes of a few hundred shares, prices within a few ticks of the value).
-Strategies and single agents keep the per-call path with its checks.
+The simulator runs the exchange's pre-trade risk check on each new order of the merged batch, in time order,
+before applying it (a refused order reaches the engine as a rejection with the risk reason, as on the
+per-call path); the risk manager's view of open orders and positions is updated after the batch, so within
+one block a check does not yet see the block's earlier orders.
 """
 from __future__ import annotations
 
