@@ -18,8 +18,8 @@ import numpy as np
 
 __all__ = ["CGrid", "CAvellanedaStoikov", "CGLFT", "CAdaptive"]
 
-DEF MAX_QUOTES = 128
-DEF LN2 = 0.6931471805599453
+cdef enum:
+    MAX_QUOTES = 128             # quotes per decision and open orders reconciled in C (more: in Python)
 
 
 cdef class CMarketMaker(CompiledStrategy):

@@ -42,7 +42,8 @@ ORDER_REC_DTYPE = np.asarray(<OrderRec[:1]>&_order_dummy).dtype
 FILL_REC_DTYPE = np.asarray(<FillRec[:1]>&_fill_dummy).dtype
 MARK_REC_DTYPE = np.asarray(<MarkRec[:1]>&_mark_dummy).dtype
 
-DEF DEPTH_LEVELS = 1000
+cdef enum:
+    DEPTH_LEVELS = 1000          # levels an 'off' aggressor may walk
 
 
 cdef void* _grow(void* p, int64_t* cap, int64_t need, size_t item) except NULL:
