@@ -1,4 +1,5 @@
-"""Build the compiled extensions: the engine ``lob._core``, the backtest loop and the compiled market makers. Everything else lives in pyproject.toml.
+"""Build the compiled extensions: the engine ``lob._core``, ``lob.queue._shadow``, the backtest loop and the
+compiled market makers. Everything else lives in pyproject.toml.
 
 Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
 ``LOB_ANNOTATE=1`` (annotated HTML next to the .pyx).
@@ -33,11 +34,22 @@ ext = Extension(
     extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
 )
 
+# the shadow-order pass of lob.queue (C++ for std::vector of fill records)
+shadow = Extension(
+    "lob.queue._shadow",
+    ["lob/queue/_shadow.pyx"],
+    include_dirs=[np.get_include()],
+    define_macros=macros,
+    language="c++",
+    extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
+)
+
+
 # the backtest step loop and the compiled market makers: they cimport the engine's C entry points (_core.pxd)
 loops = [Extension(name, [path], include_dirs=[np.get_include()], define_macros=macros,
                    extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"])
          for name, path in (("lob.replay._steploop", "lob/replay/_steploop.pyx"),
                             ("lob.mm._compiled", "lob/mm/_compiled.pyx"))]
 
-setup(ext_modules=cythonize([ext] + loops, compiler_directives=directives,
+setup(ext_modules=cythonize([ext, shadow] + loops, compiler_directives=directives,
                             annotate=os.environ.get("LOB_ANNOTATE") == "1"))

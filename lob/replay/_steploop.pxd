@@ -26,7 +26,9 @@ cdef struct OpenOrder:        # one of the strategy's open orders (real or virtu
     uint64_t order_id
     int64_t  price            # ticks
     int64_t  qty              # open lots
-    int64_t  queue_ahead      # lots ahead (virtual orders: the estimate; real: at entry)
+    double   queue_ahead      # lots ahead (virtual orders: the queue model's estimate; real: at entry)
+    int64_t  shown            # virtual orders: the displayed lots at its price when the model last saw them
+    double   traded           # virtual orders: lots traded at its price since (the risk-averse rule's state)
     uint8_t  side
     uint8_t  virtual
     uint8_t  tif
@@ -54,7 +56,7 @@ cdef struct OrderRec:         # a row of BacktestResult.orders
     int64_t  ts_ns
     int64_t  price            # ticks, 0: market
     int64_t  qty              # lots
-    int64_t  queue_ahead      # -1: none
+    double   queue_ahead      # -1: none
     int32_t  tag
     uint8_t  side
     uint8_t  tif
@@ -67,7 +69,7 @@ cdef struct FillRec:          # a row of BacktestResult.fills
     uint64_t order_id
     int64_t  price            # ticks
     int64_t  qty              # lots
-    int64_t  queue_ahead      # -1: none
+    double   queue_ahead      # -1: none
     int64_t  position         # lots after the fill
     double   fee
     uint8_t  side
@@ -141,6 +143,8 @@ cdef class StepLoop:
     cdef int64_t cap_scratch
     cdef int64_t* depth_p
     cdef int64_t* depth_q
+    cdef object queue_model           # None: the risk-averse rule in C; else a lob.queue.models.QueueModel
+    cdef dict qstates                 # order_id -> QueueState of the virtual orders (queue_model only)
 
     # for strategies
     cdef inline int64_t best_bid(self) noexcept nogil
@@ -163,10 +167,10 @@ cdef class StepLoop:
     cdef int _virtual_submit(self, Pending* it, int64_t ri) except -1
     cdef int _virtual_rest(self, Pending* it, int64_t qty, int64_t ri) except -1
     cdef int _on_real_fill(self, const Fill* f) except -1
-    cdef int _book_fill(self, uint64_t oid, int side, int64_t price, int64_t qty, bint maker, int64_t queue_ahead,
+    cdef int _book_fill(self, uint64_t oid, int side, int64_t price, int64_t qty, bint maker, double queue_ahead,
                         int64_t ts) except -1
     cdef int _virtual_fills(self, const Fill* f) except -1
-    cdef void _clip(self) noexcept nogil
+    cdef int _clip(self) except -1
     cdef int _mark(self) except -1
     cdef int _open_add(self, OpenOrder* o) except -1
     cdef void _open_remove(self, int32_t i) noexcept nogil

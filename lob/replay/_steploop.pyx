@@ -109,6 +109,8 @@ cdef class StepLoop:
     maker_bps, taker_bps : float
     latency : (submit_ns, cancel_ns, modify_ns) or a callable(action name) -> ns
     strategy : CompiledStrategy
+    queue_model : lob.queue.models.QueueModel, optional
+        The queue estimate of virtual orders; None: the risk-averse rule, in C.
     """
 
     def __cinit__(self):
@@ -122,7 +124,7 @@ cdef class StepLoop:
         self.depth_q = NULL
 
     def __init__(self, exchange, int sym, int64_t owner, int impact, int64_t step_ns, double tick, double lot,
-                 double maker_bps, double taker_bps, latency, CompiledStrategy strategy):
+                 double maker_bps, double taker_bps, latency, CompiledStrategy strategy, queue_model=None):
         self.engine = exchange._engine
         self.book = core_book(self.engine, sym)
         self.sym = sym
@@ -140,6 +142,8 @@ cdef class StepLoop:
             for i in range(3):
                 self.latency[i] = latency[i]
         self.strategy = strategy
+        self.queue_model = queue_model
+        self.qstates = {}
         self.tags = [""]
         self.tag_index = {"": 0}
         self.now = 0
@@ -511,6 +515,8 @@ cdef class StepLoop:
             o.price = reps[0].price_ticks
             o.qty = left
             o.queue_ahead = q if q >= 0 else 0
+            o.shown = 0
+            o.traded = 0.0
             o.side = it.side
             o.virtual = 0
             o.tif = it.tif
@@ -544,12 +550,22 @@ cdef class StepLoop:
 
     cdef int _virtual_rest(self, Pending* it, int64_t qty, int64_t ri) except -1:
         cdef OpenOrder o
-        cdef int64_t ahead = core_level_qty(self.book, it.side, it.price)
+        cdef int64_t shown = core_level_qty(self.book, it.side, it.price)
+        cdef double ahead = <double>shown
+        if self.queue_model is not None:
+            from lob.queue.models import QueueState
+
+            st = QueueState()
+            self.queue_model.new_order(st, shown)
+            ahead = st.ahead
+            self.qstates[it.order_id] = st
         self.orders[ri].queue_ahead = ahead
         o.order_id = it.order_id
         o.price = it.price
         o.qty = qty
         o.queue_ahead = ahead
+        o.shown = shown
+        o.traded = 0.0
         o.side = it.side
         o.virtual = 1
         o.tif = it.tif
@@ -571,7 +587,7 @@ cdef class StepLoop:
                     self._open_remove(i)
         return self._book_fill(oid, side, f.price_ticks, f.qty_lots, maker, 0 if maker else -1, f.ts_ns)
 
-    cdef int _book_fill(self, uint64_t oid, int side, int64_t price, int64_t qty, bint maker, int64_t queue_ahead,
+    cdef int _book_fill(self, uint64_t oid, int side, int64_t price, int64_t qty, bint maker, double queue_ahead,
                         int64_t ts) except -1:
         cdef int sign = 1 if side == 0 else -1
         cdef double notional = <double>price * self.tick * <double>qty * self.lot
@@ -600,7 +616,7 @@ cdef class StepLoop:
 
     cdef int _virtual_fills(self, const Fill* f) except -1:
         # one historical trade against the virtual orders, in their insertion order
-        cdef int64_t p = f.price_ticks, q = f.qty_lots, take, eat
+        cdef int64_t p = f.price_ticks, q = f.qty_lots, take, reach
         cdef int aggr = f.aggressor
         cdef int32_t i = 0
         cdef OpenOrder* o
@@ -608,6 +624,7 @@ cdef class StepLoop:
         cdef uint64_t oid
         cdef int side
         cdef int64_t price
+        cdef double ahead
         while i < self.n_open:
             o = &self.open_orders[i]
             if not o.virtual or o.side == aggr:
@@ -616,41 +633,66 @@ cdef class StepLoop:
             better = p < o.price if o.side == 0 else p > o.price
             if better:
                 # a trade through the limit means the level at the limit is empty: nothing is ahead
-                o.queue_ahead = 0
+                o.queue_ahead = 0.0
+                if self.queue_model is not None:
+                    self.qstates[o.order_id].ahead = 0.0
                 take = o.qty if o.qty < q else q
             elif p == o.price:
-                eat = o.queue_ahead if o.queue_ahead < q else q
-                o.queue_ahead -= eat
-                take = q - eat
-                if o.qty < take:
-                    take = o.qty
+                if self.queue_model is None:        # the risk-averse rule: the trade eats the queue ahead first
+                    o.traded += q
+                    if q > o.queue_ahead:
+                        reach = <int64_t>(q - o.queue_ahead)
+                        o.queue_ahead = 0.0
+                    else:
+                        o.queue_ahead -= q
+                        reach = 0
+                else:
+                    st = self.qstates[o.order_id]
+                    reach = int(self.queue_model.trade(st, q))
+                    o = &self.open_orders[i]
+                    o.queue_ahead = st.ahead
+                take = o.qty if o.qty < reach else reach
             else:
                 i += 1
                 continue
             if take > 0:
                 o.qty -= take
                 self.open_version += 1
-                oid, side, price, eat = o.order_id, o.side, o.price, o.queue_ahead
+                oid, side, price, ahead = o.order_id, o.side, o.price, o.queue_ahead
                 if o.qty == 0:
                     self._open_remove(i)
                 else:
                     i += 1
-                self._book_fill(oid, side, price, take, True, eat, f.ts_ns)
+                self._book_fill(oid, side, price, take, True, ahead, f.ts_ns)
             else:
                 i += 1
         return 0
 
-    cdef void _clip(self) noexcept nogil:
-        # cancels ahead of a virtual order move it up: what is ahead never exceeds what is displayed
+    cdef int _clip(self) except -1:
+        # changes of the displayed size at a virtual order's price move its estimate as the queue model says
+        # (risk-averse: what is ahead never exceeds what is displayed)
         cdef int32_t i
         cdef int64_t shown
         cdef OpenOrder* o
         for i in range(self.n_open):
             o = &self.open_orders[i]
-            if o.virtual and o.queue_ahead > 0:
-                shown = core_level_qty(self.book, o.side, o.price)
-                if shown < o.queue_ahead:
-                    o.queue_ahead = shown
+            if not o.virtual:
+                continue
+            shown = core_level_qty(self.book, o.side, o.price)
+            if self.queue_model is None:
+                if shown != o.shown or o.traded != 0.0:
+                    o.traded = 0.0
+                    if shown < o.queue_ahead:
+                        o.queue_ahead = shown
+                    o.shown = shown
+            else:
+                st = self.qstates[o.order_id]
+                if shown != o.shown or st.traded:
+                    self.queue_model.depth(st, o.shown, shown)
+                    o = &self.open_orders[i]
+                    o.shown = shown
+                    o.queue_ahead = st.ahead
+        return 0
 
     # --- open orders ----------------------------------------------------------------------------
     cdef int _open_add(self, OpenOrder* o) except -1:
@@ -664,6 +706,9 @@ cdef class StepLoop:
 
     cdef void _open_remove(self, int32_t i) noexcept nogil:
         cdef int32_t j
+        if self.open_orders[i].virtual and self.queue_model is not None:
+            with gil:
+                self.qstates.pop(self.open_orders[i].order_id, None)
         for j in range(i, self.n_open - 1):
             self.open_orders[j] = self.open_orders[j + 1]
         self.n_open -= 1
@@ -729,6 +774,8 @@ cdef class StepLoop:
             o.price = price
             o.qty = qty
             o.queue_ahead = 0
+            o.shown = 0
+            o.traded = 0.0
             o.virtual = 0
             o.tif = 0
             o.reserved = 0

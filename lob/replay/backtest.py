@@ -15,10 +15,14 @@ would arrive (decision time + latency). What the strategy's orders do to the mar
     Nothing the strategy does touches the book. Aggressive orders fill against the displayed depth at
     arrival without removing it; passive orders are virtual and fill from the estimate.
 
-The queue-position estimate of a virtual passive order: the displayed quantity at its price when it
-arrives is ahead of it; trades at its price consume the quantity ahead first, then the order; a trade at a
-better price than its limit fills it and leaves nothing ahead of it (its level has emptied); the quantity
-ahead never exceeds what is displayed at the level.
+The queue-position estimate of a virtual passive order comes from ``queue_model`` (the protocol of
+:mod:`lob.queue.models`; default :class:`~lob.queue.models.RiskAverseQueueModel`): the displayed quantity at
+its price when it arrives is ahead of it; trades at its price consume the quantity ahead first, then the
+order; changes of the displayed size move the estimate as the model says (risk-averse: it never exceeds what
+is displayed); a trade at a better price than its limit fills it and leaves nothing ahead of it (its level
+has emptied). ``notebooks/12_queue_position.ipynb`` scores the models against the L3 truth. The risk-averse
+model runs in the step loop's C code; any other model is called from it (``new_order``, ``trade``, ``depth``)
+in the same order.
 
 Historical aggressors: LOBSTER records executions as events on the resting order (type 4). To let history
 meet the strategy's orders, an execution becomes an immediate-or-cancel order of the opposite side at the
@@ -241,6 +245,9 @@ class Backtest:
     compiled : {"auto", True, False}
         ``"auto"``: a strategy with a compiled form (``strategy.compiled()`` returning one) runs it;
         ``True``: it must; ``False``: the Python protocol, always.
+    queue_model : lob.queue.models.QueueModel, optional
+        The queue-position estimate of virtual passive orders (``impact="consume"``/``"off"``); any object
+        with ``new_order``, ``trade`` and ``depth`` (default: risk-averse).
 
     Warns
     -----
@@ -250,9 +257,19 @@ class Backtest:
 
     def __init__(self, strategy, data, latency=0, impact: str = "full", fees=None, step_ns: int = 100_000_000,
                  symbol: str = "GOOG", tick_size: float = 0.01, lot_size: float = 1, seed: int = 0,
-                 progress: bool | None = None, chunk: int = 65_536, compiled="auto"):
+                 progress: bool | None = None, chunk: int = 65_536, compiled="auto", queue_model=None):
         if impact not in ("full", "consume", "off"):
             raise ConfigError(f"impact must be 'full', 'consume' or 'off', got {impact!r}")
+        from lob.queue.models import QueueModel, RiskAverseQueueModel
+
+        if queue_model is None:
+            queue_model = RiskAverseQueueModel()
+        if not all(callable(getattr(queue_model, f, None)) for f in ("new_order", "trade", "depth")):
+            raise ConfigError(f"queue_model must have new_order, trade and depth (lob.queue.models.QueueModel), "
+                              f"got {queue_model!r}")
+        self.queue_model = queue_model
+        # the risk-averse rule (the base class's) runs in C; any other model is called from the loop
+        self._py_queue = None if type(queue_model) in (QueueModel, RiskAverseQueueModel) else queue_model
         if isinstance(fees, dict):
             fees = Fees(**fees)
         if fees is not None and not isinstance(fees, Fees):
@@ -341,7 +358,7 @@ class Backtest:
         self.ran_compiled = compiled
         loop = StepLoop(self.exchange, self._sym, self._owner, {"full": 0, "consume": 1, "off": 2}[self.impact],
                         self.step_ns, float(self._tick), float(self._lot), float(self.fees.maker_bps),
-                        float(self.fees.taker_bps), self._latency, strat)
+                        float(self.fees.taker_bps), self._latency, strat, self._py_queue)
         self._loop = loop
         if isinstance(strat, PyStrategy):
             strat.bind(loop, self.exchange.book(self.symbol), self.symbol)
