@@ -819,17 +819,6 @@ cdef class StepLoop:
                         bool(it.post_only), self.tags[it.tag]))
         return out
 
-    def py_submit(self, side, int64_t price, int64_t qty, tif="gtc", post_only=False, tag="", order_id=None,
-                  int reject=0):
-        """Queue a submit from Python (ticks and lots); returns the order id."""
-        return self.submit(side, price, qty, tif, post_only, self.tag_id(tag), order_id or 0, reject)
-
-    def py_cancel(self, uint64_t order_id):
-        self.cancel(order_id)
-
-    def py_modify(self, uint64_t order_id, int64_t qty, int64_t price):
-        self.modify(order_id, qty, price)
-
 
 # ------------------------------------------------------------------------------------------------
 # Python strategies
