@@ -369,6 +369,10 @@ class StrategyAgent(Agent):
             self._call("on_start")
         else:
             self.strategy.on_start(self.ctx)            # the Python object starts clean; the compiled form is new
+            watchers = self.tracker.router.watchers.get(self.sym, [])
+            if not self._form.wants_trades and self.tracker in watchers:
+                watchers.remove(self.tracker)           # it reads no trades: the router need not hand them over
+                self.tracker.trades.clear()
 
     def step(self, sim):
         t = self.tracker
@@ -440,4 +444,6 @@ class StrategyAgent(Agent):
         self.tracker.cancel_all(sim)
         self.tracker.fills.clear()
         self.tracker.trades.clear()
+        if self.tracker not in self.tracker.router.watchers.get(self.sym, []):
+            self.tracker.watch(self.sym)
         self.start(sim)
