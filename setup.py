@@ -1,5 +1,6 @@
-"""Build the compiled extensions: the engine ``lob._core``, ``lob.queue._shadow``, the backtest loop and the
-compiled market makers. Everything else lives in pyproject.toml.
+"""Build the compiled extensions: ``lob._core``, ``lob.marketdata._recorder``, ``lob.queue._shadow``, the
+backtest step loop ``lob.replay._steploop`` and the compiled market makers ``lob.mm._compiled``.
+Everything else lives in pyproject.toml.
 
 Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
 ``LOB_ANNOTATE=1`` (annotated HTML next to the .pyx).
@@ -26,13 +27,18 @@ macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if TRACE:
     macros.append(("CYTHON_TRACE_NOGIL", "1"))
 
-ext = Extension(
-    "lob._core",
-    ["lob/_core.pyx"],
+exts = [Extension(
+    name,
+    [path],
     include_dirs=[np.get_include()],
     define_macros=macros,
     extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
-)
+) for name, path in (("lob._core", "lob/_core.pyx"),
+                     # the market-data recorder the engine feeds through its MdPort (lob/_core.pxd)
+                     ("lob.marketdata._recorder", "lob/marketdata/_recorder.pyx"),
+                     # the backtest step loop and the compiled makers: they cimport the engine's C entry points
+                     ("lob.replay._steploop", "lob/replay/_steploop.pyx"),
+                     ("lob.mm._compiled", "lob/mm/_compiled.pyx"))]
 
 # the shadow-order pass of lob.queue (C++ for std::vector of fill records)
 shadow = Extension(
@@ -44,12 +50,5 @@ shadow = Extension(
     extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
 )
 
-
-# the backtest step loop and the compiled market makers: they cimport the engine's C entry points (_core.pxd)
-loops = [Extension(name, [path], include_dirs=[np.get_include()], define_macros=macros,
-                   extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"])
-         for name, path in (("lob.replay._steploop", "lob/replay/_steploop.pyx"),
-                            ("lob.mm._compiled", "lob/mm/_compiled.pyx"))]
-
-setup(ext_modules=cythonize([ext, shadow] + loops, compiler_directives=directives,
+setup(ext_modules=cythonize(exts + [shadow], compiler_directives=directives,
                             annotate=os.environ.get("LOB_ANNOTATE") == "1"))

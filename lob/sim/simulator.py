@@ -326,7 +326,7 @@ class Simulator:
     # --- the default market ---------------------------------------------------------------------
     @classmethod
     def default(cls, seed: int = 0, clock: str = "sim", market: dict | None = None, record: bool = True,
-                risk: bool = True, warmup_s: float = 5.0, **kw) -> "Simulator":
+                risk: bool = True, warmup_s: float = 5.0, exchange=None, **kw) -> "Simulator":
         """A live-looking 4-symbol market (AAPL, GOOGL, MSFT, TSLA): per symbol an adaptive market maker,
         zero-intelligence limit-order traders around a wandering fundamental value and a momentum trader;
         noise traders across symbols (the last three as array populations, :mod:`lob.sim.populations`, run in
@@ -346,6 +346,9 @@ class Simulator:
         warmup_s : float
             Event time simulated before the simulator is returned, so that it starts with a trade tape and
             bars (in realtime mode the warm-up ends at the current wall time).
+        exchange : lob.Exchange, optional
+            Run on this exchange (a journaled one, or one recovered from its journal: ``lob serve``); the
+            market's symbols it lacks are added, and one that already has orders gets no warm-up.
         """
         import lob
         from lob.mm import AdaptiveMarketMaker
@@ -353,9 +356,12 @@ class Simulator:
         from lob.sim.populations import MomentumPopulation, NoisePopulation, ZeroIntelligencePopulation
 
         market = dict(market or DEFAULT_MARKET)
-        ex = lob.Exchange()
+        ex = lob.Exchange() if exchange is None else exchange
+        if ex.seq:
+            warmup_s = 0.0          # a recovered exchange: its books are the market, the agents resume on them
         for name, price in market.items():
-            ex.add_symbol(name, tick_size=0.01, lot_size=1, ref_price=price)
+            if name not in ex.symbols:
+                ex.add_symbol(name, tick_size=0.01, lot_size=1, ref_price=price)
         rm = None
         if risk:
             from lob.risk import RiskLimits, RiskManager
