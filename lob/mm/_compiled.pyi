@@ -12,6 +12,8 @@ Python object.
 from typing import Any, final
 from typing_extensions import disjoint_base
 
+from lob.replay._steploop import CompiledStrategy as CompiledStrategy
+
 
 @disjoint_base
 class CMarketMaker(CompiledStrategy):

@@ -16,7 +16,6 @@ from lob.replay._steploop cimport CompiledStrategy, FillRec, OpenOrder, StepLoop
 
 import numpy as np
 
-__all__ = ["CGrid", "CAvellanedaStoikov", "CGLFT", "CAdaptive"]
 
 cdef enum:
     MAX_QUOTES = 128             # quotes per decision and open orders reconciled in C (more: in Python)
@@ -675,3 +674,7 @@ cdef _sync_vol(v, Ewma* e):
     v.var = e.var
     v.n = e.n
     v._last = (e.last_ts, e.last_mid) if e.has_last else None
+
+
+# the base class as a module attribute too (a cimport alone does not make one): the stubs import it from here
+globals()["CompiledStrategy"] = CompiledStrategy

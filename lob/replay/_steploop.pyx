@@ -27,8 +27,6 @@ from lob._core cimport (ADD, CANCEL, MODIFY, BookC, Event, Fill, Report, FILLED,
                         core_order_total, core_queue_ahead)
 from lob.errors import ConfigError
 
-__all__ = ["CompiledStrategy", "PyStrategy", "StepLoop", "LoopContext", "ORDER_REC_DTYPE", "FILL_REC_DTYPE",
-           "MARK_REC_DTYPE"]
 
 _ACTIONS = ("submit", "cancel", "modify")
 _TIF_NAMES = ("gtc", "ioc", "fok", "day")
