@@ -284,3 +284,17 @@ cdef struct MdPort:
     int32_t reserved
     md_boundary_fn boundary
     md_after_fn after
+
+
+# --- C entry points for compiled loops in other modules (lob.replay._steploop) ------------------------
+# ``engine`` is a lob._core.Engine (``Exchange._engine``). core_apply runs events through the engine into its
+# output buffers (valid until the engine's next request) without building arrays; the book readers are
+# the engine's own helpers, read-only.
+cdef BookC* core_book(object engine, int sym) except NULL
+cdef int core_apply(object engine, const Event* events, int64_t n, Report** reports, int64_t* n_reports,
+                    Fill** fills, int64_t* n_fills) except -1
+cdef int64_t core_best(BookC* b, int side) noexcept nogil
+cdef int64_t core_level_qty(BookC* b, int side, int64_t price) noexcept nogil
+cdef int64_t core_queue_ahead(BookC* b, uint64_t order_id) noexcept nogil
+cdef int64_t core_order_total(BookC* b, uint64_t order_id) noexcept nogil
+cdef int32_t core_depth(BookC* b, int side, int64_t* prices, int64_t* qtys, int32_t n) noexcept nogil

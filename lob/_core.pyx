@@ -3353,3 +3353,81 @@ def unpack_words(const uint8_t[::1] packed not None, Py_ssize_t n, Py_ssize_t it
     if bad or k != size:
         raise ValueError(f"packed records are inconsistent: {size} bytes for {n} records of {itemsize} bytes")
     return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# C entry points for compiled loops in other modules (declared in _core.pxd; lob.replay._steploop)
+# ----------------------------------------------------------------------------------------------------
+cdef BookC* core_book(object engine, int sym) except NULL:
+    return (<Engine?>engine)._book(sym)
+
+
+cdef int core_apply(object engine, const Event* events, int64_t n, Report** reports, int64_t* n_reports,
+                    Fill** fills, int64_t* n_fills) except -1:
+    cdef Engine e = <Engine?>engine
+    cdef int64_t i
+    cdef MdPort* md = e.md
+    e.rep_n = 0
+    e.fill_n = 0
+    if e.rep_cap < 64 or e.fill_cap < 64:
+        e._reset_outputs(64, 64)
+    with nogil:
+        if md == NULL:
+            for i in range(n):
+                e._process_one(&events[i], i)
+        else:                               # a market-data consumer sees these events as any batch
+            for i in range(n):
+                e._process_md(md, &events[i], i)
+    e._md_check()
+    reports[0] = e.rep_buf
+    n_reports[0] = e.rep_n
+    fills[0] = e.fill_buf
+    n_fills[0] = e.fill_n
+    return 0
+
+
+cdef int64_t core_best(BookC* b, int side) noexcept nogil:
+    return _best_price(b, side)
+
+
+cdef int64_t core_level_qty(BookC* b, int side, int64_t price) noexcept nogil:
+    # displayed quantity at a price of a side, 0 when there is no level
+    cdef int32_t lv = _level_get(b, side, price, False)
+    if lv < 0:
+        return 0
+    return b.levels[lv].qty
+
+
+cdef int64_t core_queue_ahead(BookC* b, uint64_t order_id) noexcept nogil:
+    # displayed lots ahead of a resting order at its level, -1 when it is not resting
+    cdef int32_t s = _id_find(b, order_id)
+    cdef int32_t t
+    cdef int64_t q = 0
+    if s == -1 or b.pool[s].state != STATE_RESTING:
+        return -1
+    t = b.levels[b.pool[s].level].head
+    while t != s:
+        q += b.pool[t].visible
+        t = b.pool[t].next
+    return q
+
+
+cdef int64_t core_order_total(BookC* b, uint64_t order_id) noexcept nogil:
+    # open + filled lots of a live order (a modify's "keep the quantity"), -1 when it is not live
+    cdef int32_t s = _id_find(b, order_id)
+    if s == -1:
+        return -1
+    return <int64_t>b.pool[s].qty + b.pool[s].filled
+
+
+cdef int32_t core_depth(BookC* b, int side, int64_t* prices, int64_t* qtys, int32_t n) noexcept nogil:
+    # the best n levels of a side (best first): prices and displayed quantities; returns how many
+    cdef int32_t k = b.n_levels[side]
+    cdef int32_t i = 0
+    cdef Level* L
+    while i < n and i < k:
+        L = &b.levels[b.side_levels[side][k - 1 - i].level]
+        prices[i] = L.price
+        qtys[i] = L.qty
+        i += 1
+    return i
