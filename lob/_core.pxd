@@ -115,7 +115,8 @@ cdef struct Event:            # one row of EVENT_DTYPE (64 bytes)
     uint64_t order_id         # caller's id; 0 on ADD asks the engine to assign one
     int64_t  owner            # account id; 0 = anonymous (never self-trade-checked, may cancel anything)
     int64_t  price_ticks      # limit price in ticks (MODIFY: new price, 0 keeps)
-    int64_t  qty_lots         # ADD: quantity; MODIFY: new total; REDUCE: amount to take off
+    int64_t  qty_lots         # ADD: quantity; MODIFY: new total; REDUCE, REPLAY_DELETE: amount to take off;
+                              # REPLAY_EXECUTE: amount executed
     int64_t  stop_ticks       # trigger price for STOP / STOP_LIMIT
     int64_t  display_lots     # iceberg peak; 0 = fully displayed
     uint16_t symbol           # index into the exchange's symbols
@@ -123,7 +124,7 @@ cdef struct Event:            # one row of EVENT_DTYPE (64 bytes)
     uint8_t  side             # Side
     uint8_t  type             # OrderType
     uint8_t  tif              # TIF
-    uint8_t  flags            # FLAG_POST_ONLY | FLAG_POST_ONLY_SLIDE
+    uint8_t  flags            # ADD: FLAG_POST_ONLY | FLAG_POST_ONLY_SLIDE; REPLAY_EXECUTE: FLAG_REPLAY_LEVEL
     uint8_t  reserved         # 0; else a Reason decided at the edge (off-tick, risk): the engine rejects with it
 
 
