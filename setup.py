@@ -1,4 +1,4 @@
-"""Build the one compiled extension, ``lob._core``. Everything else lives in pyproject.toml.
+"""Build the compiled extensions, ``lob._core`` and ``lob.queue._shadow``. Everything else lives in pyproject.toml.
 
 Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
 ``LOB_ANNOTATE=1`` (annotated HTML next to the .pyx).
@@ -33,5 +33,15 @@ ext = Extension(
     extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
 )
 
-setup(ext_modules=cythonize([ext], compiler_directives=directives,
+# the shadow-order pass of lob.queue (C++ for std::vector of fill records)
+shadow = Extension(
+    "lob.queue._shadow",
+    ["lob/queue/_shadow.pyx"],
+    include_dirs=[np.get_include()],
+    define_macros=macros,
+    language="c++",
+    extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
+)
+
+setup(ext_modules=cythonize([ext, shadow], compiler_directives=directives,
                             annotate=os.environ.get("LOB_ANNOTATE") == "1"))

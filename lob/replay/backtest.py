@@ -15,10 +15,12 @@ would arrive (decision time + latency). What the strategy's orders do to the mar
     Nothing the strategy does touches the book. Aggressive orders fill against the displayed depth at
     arrival without removing it; passive orders are virtual and fill from the estimate.
 
-The queue-position estimate of a virtual passive order: the displayed quantity at its price when it
-arrives is ahead of it; trades at its price consume the quantity ahead first, then the order; a trade at a
-better price than its limit fills it and leaves nothing ahead of it (its level has emptied); the quantity
-ahead never exceeds what is displayed at the level.
+The queue-position estimate of a virtual passive order comes from ``queue_model`` (the protocol of
+:mod:`lob.queue.models`; default :class:`~lob.queue.models.RiskAverseQueueModel`): the displayed quantity at
+its price when it arrives is ahead of it; trades at its price consume the quantity ahead first, then the
+order; changes of the displayed size move the estimate as the model says (risk-averse: it never exceeds what
+is displayed); a trade at a better price than its limit fills it and leaves nothing ahead of it (its level
+has emptied). ``notebooks/12_queue_position.ipynb`` scores the models against the L3 truth.
 
 Historical aggressors: LOBSTER records executions as events on the resting order (type 4). To let history
 meet the strategy's orders, an execution becomes an immediate-or-cancel order of the opposite side at the
@@ -247,13 +249,24 @@ class Backtest:
         Seeds the latency generator.
     progress : bool, optional
         A tqdm progress bar (default: on for more than 200,000 events).
+    queue_model : lob.queue.models.QueueModel, optional
+        The queue-position estimate of virtual passive orders (``impact="consume"``/``"off"``); any object
+        with ``new_order``, ``trade`` and ``depth`` (default: risk-averse).
     """
 
     def __init__(self, strategy, data, latency=0, impact: str = "full", fees=None, step_ns: int = 100_000_000,
                  symbol: str = "GOOG", tick_size: float = 0.01, lot_size: float = 1, seed: int = 0,
-                 progress: bool | None = None, chunk: int = 65_536):
+                 progress: bool | None = None, chunk: int = 65_536, queue_model=None):
         if impact not in ("full", "consume", "off"):
             raise ConfigError(f"impact must be 'full', 'consume' or 'off', got {impact!r}")
+        from lob.queue.models import RiskAverseQueueModel
+
+        if queue_model is None:
+            queue_model = RiskAverseQueueModel()
+        if not all(callable(getattr(queue_model, f, None)) for f in ("new_order", "trade", "depth")):
+            raise ConfigError(f"queue_model must have new_order, trade and depth (lob.queue.models.QueueModel), "
+                              f"got {queue_model!r}")
+        self.queue_model = queue_model
         if isinstance(fees, dict):
             fees = Fees(**fees)
         if fees is not None and not isinstance(fees, Fees):
@@ -506,9 +519,14 @@ class Backtest:
         return lv[0] if lv else 0
 
     def _virtual_rest(self, oid, side, price, qty, tif, record):
-        ahead = self._shown(side, price)
-        record["queue_ahead_at_entry"] = ahead
-        self._open[oid] = dict(virtual=True, side=side, price=price, qty=qty, tif=tif, queue_ahead=ahead)
+        from lob.queue.models import QueueState
+
+        shown = self._shown(side, price)
+        st = QueueState()
+        self.queue_model.new_order(st, shown)
+        record["queue_ahead_at_entry"] = st.ahead
+        self._open[oid] = dict(virtual=True, side=side, price=price, qty=qty, tif=tif, queue_ahead=st.ahead,
+                               qstate=st, shown=shown)
 
     def _virtual_fills(self, hist_fills):
         if not self._open or self.impact == "full":
@@ -521,12 +539,11 @@ class Backtest:
                 better = p < o["price"] if o["side"] == 0 else p > o["price"]
                 if better:
                     # a trade through the limit means the level at the limit is empty: nothing is ahead
-                    o["queue_ahead"] = 0
+                    o["qstate"].ahead = o["queue_ahead"] = 0
                     take = min(o["qty"], q)
                 elif p == o["price"]:
-                    eat = min(o["queue_ahead"], q)
-                    o["queue_ahead"] -= eat
-                    take = min(o["qty"], q - eat)
+                    take = min(o["qty"], int(self.queue_model.trade(o["qstate"], q)))
+                    o["queue_ahead"] = o["qstate"].ahead
                 else:
                     continue
                 if take > 0:
@@ -538,10 +555,15 @@ class Backtest:
         self._clip_virtual_queues()
 
     def _clip_virtual_queues(self):
-        # cancels ahead of a virtual order move it up: what is ahead never exceeds what is displayed
+        # changes of the displayed size at a virtual order's price move its estimate as the queue model says
         for o in self._open.values():
-            if o["virtual"] and o["queue_ahead"] > 0:
-                o["queue_ahead"] = min(o["queue_ahead"], self._shown(o["side"], o["price"]))
+            if o["virtual"]:
+                st = o["qstate"]
+                new = self._shown(o["side"], o["price"])
+                if new != o["shown"] or st.traded:
+                    self.queue_model.depth(st, o["shown"], new)
+                    o["shown"] = new
+                    o["queue_ahead"] = st.ahead
 
     # --- results --------------------------------------------------------------------------------
     def _mark(self):

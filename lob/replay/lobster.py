@@ -573,7 +573,7 @@ def _undo(levels: list, typ, size, price, is_side) -> list:
 
 
 def verify(message_file, orderbook_file, tick: int = 100, chunk_rows: int = 100_000,
-           max_details: int = 100) -> VerifyReport:
+           max_details: int = 100, rebuilder=None) -> VerifyReport:
     """Rebuild a LOBSTER day in the engine and compare it with the orderbook file row by row.
 
     Parameters
@@ -584,6 +584,9 @@ def verify(message_file, orderbook_file, tick: int = 100, chunk_rows: int = 100_
         LOBSTER price units per tick (100 = $0.01).
     max_details : int
         Mismatches recorded in detail (all are counted).
+    rebuilder : class, optional
+        A subclass of the internal rebuilder, ``cls(levels, tick)``, to observe every engine event of the
+        reconstruction (``lob.queue.l3`` records the resolved order-level stream this way).
 
     Returns
     -------
@@ -611,7 +614,7 @@ def verify(message_file, orderbook_file, tick: int = 100, chunk_rows: int = 100_
         if rb is None:
             L = book.shape[1] // 4
             rep.levels = L
-            rb = _Rebuilder(L, tick)
+            rb = (rebuilder or _Rebuilder)(L, tick)
         _quality_chunk(q, msgs, book, tick, prev_ts, submitted)
         prev_ts = int(msgs["ts_ns"].iloc[-1])
         typ = msgs["type"].to_numpy().tolist()
