@@ -1,4 +1,5 @@
-"""Build the compiled extensions, ``lob._core`` and ``lob.queue._shadow``. Everything else lives in pyproject.toml.
+"""Build the compiled extensions, ``lob._core``, ``lob.marketdata._recorder`` and ``lob.queue._shadow``.
+Everything else lives in pyproject.toml.
 
 Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
 ``LOB_ANNOTATE=1`` (annotated HTML next to the .pyx).
@@ -25,13 +26,15 @@ macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if TRACE:
     macros.append(("CYTHON_TRACE_NOGIL", "1"))
 
-ext = Extension(
-    "lob._core",
-    ["lob/_core.pyx"],
+exts = [Extension(
+    name,
+    [path],
     include_dirs=[np.get_include()],
     define_macros=macros,
     extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
-)
+) for name, path in (("lob._core", "lob/_core.pyx"),
+                     # the market-data recorder the engine feeds through its MdPort (lob/_core.pxd)
+                     ("lob.marketdata._recorder", "lob/marketdata/_recorder.pyx"))]
 
 # the shadow-order pass of lob.queue (C++ for std::vector of fill records)
 shadow = Extension(
@@ -43,5 +46,5 @@ shadow = Extension(
     extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
 )
 
-setup(ext_modules=cythonize([ext, shadow], compiler_directives=directives,
+setup(ext_modules=cythonize(exts + [shadow], compiler_directives=directives,
                             annotate=os.environ.get("LOB_ANNOTATE") == "1"))

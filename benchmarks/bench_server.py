@@ -8,6 +8,8 @@ rounds, and the server's own CPU time per request (``psutil``) is reported next 
 1. REST order submit (``POST /api/orders``) vs the echo at concurrency 1, 16, 64: p50/p99 latency, requests/s,
    server CPU us/request; ``rps_ratio`` = lob / echo of the best round of each (goal >= 0.6), with the median of
    the per-round ratios and ``cpu_ratio`` = echo / lob server CPU per request (the ratio at saturation).
+   ``journal_cost``: the same submits to the journaled hub and to one without a journal (``/nojournal``) in
+   alternating rounds of the one server process (the journal's cost as a ratio).
 2. Open-loop paced submits at 500 requests/s (several connections, requests sent on schedule whatever the
    replies): p50/p99/p999 from the actual send and from the scheduled send, with the market idle and with the
    market stepping at 10 Hz (goal: p99 < 1 ms).
@@ -20,9 +22,13 @@ rounds, and the server's own CPU time per request (``psutil``) is reported next 
    on every symbol that reads; and with that client stalled instead (never reads: the slices before it is
    dropped), over a few cycles. ``ratio_stalled_vs_reading`` isolates the stall from serving one more client.
 
+The server journals as ``lob serve`` does by default (``--fsync batch``, the journal in a temporary data folder);
+``--fsync always`` measures the strictest policy, ``--fsync none`` the server without a journal.
+
 Usage::
 
     python benchmarks/bench_server.py [--requests 3000] [--rounds 5] [--clients 1000] [--ws-procs 4] [--seconds 5]
+                                      [--fsync batch|always|never|none]
 """
 from __future__ import annotations
 
@@ -44,8 +50,9 @@ SYMS = ["AAPL", "GOOGL", "MSFT", "TSLA"]
 # --------------------------------------------------------------------------------------------------
 # server side
 # --------------------------------------------------------------------------------------------------
-def serve(port: int) -> None:
+def serve(port: int, fsync: str = "batch") -> None:
     import asyncio
+    import tempfile
 
     import tornado.web
 
@@ -59,6 +66,21 @@ def serve(port: int) -> None:
 
     async def main():
         market = BotMarket(seed=1)
+        if fsync != "none":
+            # journaled as lob serve is by default (its data folder's journal, the same policy)
+            from lob.journal import Journal
+
+            import shutil
+            import signal
+
+            folder = tempfile.mkdtemp(prefix="lob-bench-")
+
+            def stop(*_):           # terminate(): the benchmark's journal is thrown away, the process ends now
+                shutil.rmtree(folder, True)
+                os._exit(0)
+
+            signal.signal(signal.SIGTERM, stop)
+            market.exchange.journal = Journal(market.exchange, folder, fsync=fsync)
         hub = Hub(market, Accounts({TOKEN: "bench"}, path=False), write_rate=0, read_rate=0,
                   queue_size=2000, socket_sndbuf=64 * 1024)
         for _ in range(20):
@@ -92,6 +114,17 @@ def serve(port: int) -> None:
 
         app = make_app(hub)
         app.add_handlers(".*$", [(r"/echo", Echo), (r"/bench/(\w+)", Control)])
+        if fsync != "none":
+            # the same server without a journal, under /nojournal: the journal's cost measured in this process
+            from tornado.ioloop import IOLoop
+
+            from lob.server.handlers import routes
+
+            bare = Hub(BotMarket(seed=1), Accounts({TOKEN: "bench"}, path=False), write_rate=0, read_rate=0)
+            for _ in range(20):
+                bare.market.step()
+            bare.use_loop(IOLoop.current())
+            app.add_handlers(".*$", routes(bare, "/nojournal"))
         app.listen(port, address="127.0.0.1", backlog=4096)
         tune_gc()                       # as `lob serve` does
         print("ready", flush=True)
@@ -415,6 +448,29 @@ def bench_rest(port: int, server, total: int, rounds: int) -> dict:
     return out
 
 
+def bench_journal(port: int, server, total: int, rounds: int, conc: int = 16) -> dict:
+    """REST submits to the journaled hub and to the same hub without a journal (``/nojournal``), alternating
+    rounds in one server process: the journal's cost as a ratio, the machine's noise shared by both."""
+    import numpy as np
+
+    runs = {"journal": [], "none": []}
+    for r in range(rounds):
+        for name in (("journal", "none") if r % 2 == 0 else ("none", "journal")):
+            path = "/api/orders" if name == "journal" else "/nojournal/api/orders"
+            cpu0 = sum(server.cpu_times()[:2])
+            res = _run("--load", "closed", port, path, conc, total, 1)
+            cpu = sum(server.cpu_times()[:2]) - cpu0
+            n = len(res["lat_ns"])
+            runs[name].append(dict(rps=n / res["seconds"], cpu_us=cpu / n * 1e6, bad=res["bad"]))
+    med = {k: dict(rps=round(float(np.median([x["rps"] for x in v])), 1),
+                   cpu_us_per_req=round(float(np.median([x["cpu_us"] for x in v])), 1),
+                   errors=sum(x["bad"] for x in v)) for k, v in runs.items()}
+    return dict(concurrency=conc, rounds=rounds, **med,
+                rps_ratio_journal_vs_none=round(med["journal"]["rps"] / med["none"]["rps"], 3),
+                rps_ratio_rounds=[round(a["rps"] / b["rps"], 3) for a, b in zip(runs["journal"], runs["none"])],
+                cpu_ratio_none_vs_journal=round(med["none"]["cpu_us_per_req"] / med["journal"]["cpu_us_per_req"], 3))
+
+
 def bench_paced(port: int, rate: float, seconds: float) -> dict:
     def one(path, auth):
         r = _run("--load", "paced", port, path, rate, seconds, int(auth))
@@ -559,10 +615,12 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=1000)
     p.add_argument("--ws-procs", type=int, default=4, help="processes the WebSocket clients are spread over")
     p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--only", default="rest,paced,ws,rest_ws,stall", help="comma-separated parts to run")
+    p.add_argument("--only", default="rest,journal,paced,ws,rest_ws,stall", help="comma-separated parts to run")
+    p.add_argument("--fsync", default="batch", choices=("batch", "always", "never", "none"),
+                   help="the server's journal policy (lob serve's default: batch; none: no journal)")
     args = p.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.fsync)
         return
     if args.load:
         kind, a = args.load[0], args.load[1:]
@@ -579,14 +637,17 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = _spawn("--serve", port)
+    proc = _spawn("--serve", port, "--fsync", args.fsync)
     parts = set(args.only.split(","))
-    out = dict(benchmark="bench_server", cpus=os.cpu_count(), load_avg_1m=round(os.getloadavg()[0], 2))
+    out = dict(benchmark="bench_server", cpus=os.cpu_count(), load_avg_1m=round(os.getloadavg()[0], 2),
+               journal=args.fsync)
     try:
         assert proc.stdout.readline().strip() == "ready"
         server = psutil.Process(proc.pid)
         if "rest" in parts:
             out["rest"] = bench_rest(port, server, args.requests, args.rounds)
+        if "journal" in parts and args.fsync != "none":
+            out["journal_cost"] = bench_journal(port, server, args.requests, args.rounds)
         if "paced" in parts:
             out["paced"] = bench_paced(port, args.paced_rate, args.paced_seconds)
         if "ws" in parts:
@@ -597,7 +658,11 @@ def main() -> None:
             out["stall"] = bench_stall(port)
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
     print(json.dumps(out, indent=1))
 
 

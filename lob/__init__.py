@@ -11,6 +11,7 @@ from lob._core import (
     ORDER_DTYPE,
     REPORT_DTYPE,
     ExecReport as Report,
+    OrderInfo,
     Trade,
 )
 from lob.book import Book
@@ -21,7 +22,7 @@ from lob.exchange import Exchange, empty_events
 __version__ = "0.1.0"
 
 __all__ = [
-    "Book", "Exchange", "Report", "Trade", "empty_events",
+    "Book", "Exchange", "Report", "Trade", "OrderInfo", "empty_events",
     "EVENT_DTYPE", "REPORT_DTYPE", "FILL_DTYPE", "ORDER_DTYPE",
     "Action", "Side", "OrderType", "TIF", "Status", "Reason", "STPMode", "ModifyPolicy",
     "LobError", "errors",

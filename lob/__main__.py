@@ -67,7 +67,7 @@ def main(argv=None) -> int:
               "  serve    the simulated 4-symbol market with REST/WebSocket and the dashboard\n"
               "  demo     a simulated market in the terminal (no server)\n"
               "  journal  verify or repair a journal (lob journal verify PATH)\n"
-              "  token    manage API tokens (lob token create NAME)")
+              "  token    manage API tokens (lob token create NAME | revoke TOKEN | list)")
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:

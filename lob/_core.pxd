@@ -269,3 +269,20 @@ cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book
     uint8_t  flags
     uint8_t  state            # STATE_RESTING or STATE_STOP
     uint8_t  reserved
+
+
+# The market-data port: a consumer written in C (lob.marketdata._recorder) that the engine feeds from its own
+# output records, on the batch path and the per-call path alike, so that what it records does not depend on
+# how the events were batched. The engine calls ``boundary`` before the first event whose ts_ns reaches
+# ``next_ts`` (the consumer then moves next_ts on), and ``after`` after every event with the book it touched
+# and the reports and fills it produced. Hooks cannot fail: a consumer that runs out of memory sets ``error``.
+ctypedef void (*md_boundary_fn)(void* port, int64_t ts, BookC** books, int32_t n_books, uint64_t seq) noexcept nogil
+ctypedef void (*md_after_fn)(void* port, const Event* ev, const BookC* b, const Report* reports, int64_t n_reports,
+                             const Fill* fills, int64_t n_fills, uint64_t seq) noexcept nogil
+
+cdef struct MdPort:
+    int64_t next_ts
+    int32_t error
+    int32_t reserved
+    md_boundary_fn boundary
+    md_after_fn after

@@ -16,6 +16,9 @@ Nothing here holds a Python object; every routine that touches a book runs witho
 """
 cimport cython
 from cpython.mem cimport PyMem_Free
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.math cimport isfinite
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -535,6 +538,45 @@ cdef inline bint _stop_triggered(int side, int64_t stop_ticks, int64_t last) noe
 # ----------------------------------------------------------------------------------------------------
 # The engine
 # ----------------------------------------------------------------------------------------------------
+cdef extern from "malloc.h":
+    size_t malloc_usable_size(void* p) nogil
+
+# Output buffers of a large batch are handed to numpy without a copy; when numpy frees them, the newest of
+# each kind is kept here (its pages stay mapped) for the next large batch. ``release_spare_buffers()`` frees them.
+cdef void* _spare_reports = NULL
+cdef void* _spare_fills = NULL
+
+
+cdef void _spare_reports_keep(void* p) noexcept:
+    global _spare_reports
+    free(_spare_reports)
+    _spare_reports = p
+
+
+cdef void _spare_fills_keep(void* p) noexcept:
+    global _spare_fills
+    free(_spare_fills)
+    _spare_fills = p
+
+
+cdef void _take_spare(void** buf, int64_t* cap, void** spare, size_t item, int64_t need) noexcept:
+    cdef int64_t n = <int64_t>(malloc_usable_size(spare[0]) // item)
+    if n >= need:
+        free(buf[0])
+        buf[0] = spare[0]
+        cap[0] = n
+        spare[0] = NULL
+
+
+def release_spare_buffers():
+    """Free the output buffers kept for the next large batch (see ``Engine.apply``)."""
+    global _spare_reports, _spare_fills
+    free(_spare_reports)
+    free(_spare_fills)
+    _spare_reports = NULL
+    _spare_fills = NULL
+
+
 @cython.final
 cdef class Engine:
     """Multi-symbol matching engine over C structs (integers only). Used through ``lob.Exchange``."""
@@ -549,8 +591,12 @@ cdef class Engine:
     cdef Fill* fill_buf
     cdef readonly int64_t fill_n
     cdef int64_t fill_cap
+    cdef MdPort* md              # the market-data consumer fed from the output records, or NULL
+    cdef object md_owner         # the object that owns md (kept alive while attached)
 
     def __cinit__(self):
+        self.md = NULL
+        self.md_owner = None
         self.books = NULL
         self.n_books = 0
         self.books_cap = 0
@@ -1471,11 +1517,44 @@ cdef class Engine:
         cdef Py_ssize_t n = events.shape[0]
         cdef Py_ssize_t i
         cdef const Event* ev = &events[0] if n else NULL
+        cdef MdPort* md = self.md
         self._reset_outputs(n + 16, n // 2 + 16)
         with nogil:
-            for i in range(n):
-                self._process_one(&ev[i], i)
+            if md == NULL:
+                for i in range(n):
+                    self._process_one(&ev[i], i)
+            else:
+                for i in range(n):
+                    self._process_md(md, &ev[i], i)
+        self._md_check()
         return self._take_outputs()
+
+    # --- the market-data port -------------------------------------------------------------------
+    cdef inline int _process_md(self, MdPort* md, const Event* ev, int64_t idx) except -1 nogil:
+        # one event with the consumer around it: snapshots due before it, then what it changed
+        cdef int64_t f0 = self.fill_n, r0 = self.rep_n
+        if ev.ts_ns >= md.next_ts:
+            md.boundary(md, ev.ts_ns, self.books, self.n_books, self.seq)
+        self._process_one(ev, idx)
+        md.after(md, ev, self.books[ev.symbol], self.rep_buf + r0, self.rep_n - r0, self.fill_buf + f0,
+                 self.fill_n - f0, self.seq)
+        return 0
+
+    cdef int _md_check(self) except -1:
+        if self.md != NULL and self.md.error:
+            self.md.error = 0
+            raise MemoryError("market data: out of memory (the recorder missed part of the last request)")
+        return 0
+
+    def set_md_port(self, owner, port):
+        """Feed a market-data consumer (``port``: a PyCapsule of an ``MdPort*`` owned by ``owner``; None
+        detaches). One consumer per engine: a new one replaces the old."""
+        if port is None:
+            self.md = NULL
+            self.md_owner = None
+            return
+        self.md = <MdPort*>PyCapsule_GetPointer(port, b"lob.MdPort")
+        self.md_owner = owner
 
     def first_invalid(self, const Event[::1] events not None):
         """(row, field) of the first malformed row of a batch, or None: one nogil pass."""
@@ -1519,6 +1598,12 @@ cdef class Engine:
         cdef Fill* fp
         self.rep_n = 0
         self.fill_n = 0
+        # a big batch takes the buffers its predecessor's outputs released, if they are big enough: their
+        # pages are already mapped (fresh pages cost a fault each, ~20 ns per event on a large batch)
+        if self.rep_cap < rep_hint and _spare_reports != NULL:
+            _take_spare(<void**>&self.rep_buf, &self.rep_cap, <void**>&_spare_reports, sizeof(Report), rep_hint)
+        if self.fill_cap < fill_hint and _spare_fills != NULL:
+            _take_spare(<void**>&self.fill_buf, &self.fill_cap, <void**>&_spare_fills, sizeof(Fill), fill_hint)
         if self.rep_cap < rep_hint:
             rp = <Report*>realloc(self.rep_buf, rep_hint * sizeof(Report))
             if rp == NULL:
@@ -1539,7 +1624,7 @@ cdef class Engine:
         cdef cvarray a
         if self.rep_n >= 4096:
             a = <Report[:self.rep_n]>self.rep_buf
-            a.callback_free_data = free
+            a.callback_free_data = _spare_reports_keep
             reports = np.asarray(a)
             self.rep_buf = NULL
             self.rep_cap = 0
@@ -1549,7 +1634,7 @@ cdef class Engine:
                 memcpy(cnp.PyArray_DATA(reports), self.rep_buf, self.rep_n * sizeof(Report))
         if self.fill_n >= 4096:
             a = <Fill[:self.fill_n]>self.fill_buf
-            a.callback_free_data = free
+            a.callback_free_data = _spare_fills_keep
             fills = np.asarray(a)
             self.fill_buf = NULL
             self.fill_cap = 0
@@ -1568,7 +1653,11 @@ cdef class Engine:
         self.fill_n = 0
         if self.rep_cap < 16:
             self._reset_outputs(64, 64)
-        self._process_one(ev, 0)
+        if self.md == NULL:
+            self._process_one(ev, 0)
+        else:
+            self._process_md(self.md, ev, 0)
+            self._md_check()
         return 0
 
     cdef int reject_single(self, Event* ev, int reason) except -1:
@@ -1671,19 +1760,35 @@ cdef class Engine:
 
     def order(self, int sym, uint64_t order_id):
         """ORDER_DTYPE record of one live order, or None."""
-        cdef BookC* b = self._book(sym)
-        cdef int32_t s = _id_find(b, order_id)
-        cdef int32_t i
-        if s == -1:
+        cdef OrderView view
+        if not self._order_view(self._book(sym), order_id, &view):
             return None
         out = np.zeros(1, dtype=ORDER_DTYPE)
         cdef OrderView[::1] v = out
+        v[0] = view
+        return out[0]
+
+    cdef bint _order_view(self, BookC* b, uint64_t order_id, OrderView* out) noexcept:
+        # one live order into out (no allocation); False when the id is not live
+        cdef int32_t s = _id_find(b, order_id)
+        cdef int32_t i
+        if s == -1:
+            return False
+        memset(out, 0, sizeof(OrderView))
         if b.pool[s].state == STATE_RESTING:
-            _view(&v[0], b, s, b.levels[b.pool[s].level].price, 0)
+            _view(out, b, s, b.levels[b.pool[s].level].price, 0)
         else:
             i = _stop_index(b, s)
-            _view(&v[0], b, s, b.stops[i].limit_ticks, b.stops[i].stop_ticks)
-        return out[0]
+            _view(out, b, s, b.stops[i].limit_ticks, b.stops[i].stop_ticks)
+        return True
+
+    cdef Level* _level_at(self, BookC* b, int side, int64_t price) noexcept:
+        cdef int32_t lv = _level_get(b, side, price, False)
+        return &b.levels[lv] if lv >= 0 else NULL
+
+    cdef Level* _best_level(self, BookC* b, int side) noexcept:
+        cdef int32_t n = b.n_levels[side]
+        return &b.levels[b.side_levels[side][n - 1].level] if n else NULL
 
     def queue_position(self, int sym, uint64_t order_id):
         """(orders ahead, displayed lots ahead) of a resting order at its level, or None."""
@@ -1908,6 +2013,9 @@ cdef class SymbolInfo:
     cdef readonly double lot_size
     cdef readonly list owners        # the exchange's owner names, index = owner id (0 = None)
     cdef readonly int price_decimals
+    cdef int64_t _units              # tick_size * 10**price_decimals, an integer (0: tick_size is not decimal)
+    cdef double _scale               # 10**price_decimals
+    cdef int64_t _exact_max          # |ticks| below this: ticks * _units is exact in a double
 
     def __init__(self, str name, int index, double tick_size, double lot_size, list owners):
         self.name = name
@@ -1919,8 +2027,17 @@ cdef class SymbolInfo:
         while dec < 12 and abs(round(tick_size * 10 ** dec) - tick_size * 10 ** dec) > 1e-9:
             dec += 1
         self.price_decimals = dec
+        units = round(tick_size * 10 ** dec)
+        exact = abs(units - tick_size * 10 ** dec) <= 1e-9 and 0 < units < 2 ** 40
+        self._units = units if exact else 0
+        self._scale = 10.0 ** dec
+        self._exact_max = (2 ** 53) // units if exact else 0
 
     cpdef double price(self, int64_t ticks):
+        # ticks * units / 10**dec, both exact in a double, is the double nearest the decimal price: what
+        # round(ticks * tick_size, dec) gives, without its decimal-string round trip (~20x slower)
+        if -self._exact_max < ticks < self._exact_max:
+            return <double>(ticks * self._units) / self._scale
         return round(ticks * self.tick_size, self.price_decimals)
 
     cpdef object qty(self, int64_t lots):
@@ -1940,6 +2057,8 @@ cdef class SymbolInfo:
 
 
 @cython.final
+@cython.no_gc               # references only its SymbolInfo: no cycle
+@cython.freelist(64)
 cdef class Trade:
     """One fill: the maker's price, the quantity, both sides' orders and owners."""
     cdef readonly SymbolInfo info
@@ -2018,6 +2137,8 @@ cdef Trade _make_trade(SymbolInfo info, Fill* f):
 
 
 @cython.final
+@cython.no_gc               # references only a SymbolInfo and lists of reports and trades: no cycle
+@cython.freelist(16)
 cdef class ExecReport:
     """The outcome of one request: status, reason, what filled, what rests, and the trades."""
     cdef readonly SymbolInfo info
@@ -2035,8 +2156,22 @@ cdef class ExecReport:
     cdef readonly int side_code
     cdef readonly int action_code
     cdef readonly int type_code
-    cdef readonly list trades
-    cdef readonly list related       # other reports caused by the same request (STP cancels, triggered stops)
+    cdef list _trades                # created on first use: most requests trade nothing (a list costs ~40 ns)
+    cdef list _related               # other reports caused by the same request (STP cancels, triggered stops)
+
+    @property
+    def trades(self):
+        """The trades of this request, in sequence order (a list of :class:`Trade`)."""
+        if self._trades is None:
+            self._trades = []
+        return self._trades
+
+    @property
+    def related(self):
+        """Other reports caused by the same request (STP cancels, triggered stops)."""
+        if self._related is None:
+            self._related = []
+        return self._related
 
     @property
     def symbol(self):
@@ -2139,9 +2274,150 @@ cdef ExecReport _make_report(SymbolInfo info, Report* r):
     x.side_code = r.side
     x.action_code = r.action
     x.type_code = r.type
-    x.trades = []
-    x.related = []
     return x
+
+
+_ORDER_FIELDS = ORDER_DTYPE.names
+
+
+@cython.final
+@cython.no_gc               # references only its SymbolInfo: no cycle
+@cython.freelist(16)
+cdef class OrderInfo:
+    """A live order as the book sees it, read without numpy (``Book.order``): the fields of ``ORDER_DTYPE``
+    as attributes or items (integers: ticks, lots, codes), and ``price``/``qty``/... in user units."""
+    cdef readonly SymbolInfo info
+    cdef OrderView v
+
+    @property
+    def order_id(self):
+        return self.v.order_id
+
+    @property
+    def owner(self):
+        return self.v.owner
+
+    @property
+    def price_ticks(self):
+        return self.v.price_ticks
+
+    @property
+    def qty_lots(self):
+        return self.v.qty_lots
+
+    @property
+    def visible_lots(self):
+        return self.v.visible_lots
+
+    @property
+    def display_lots(self):
+        return self.v.display_lots
+
+    @property
+    def filled_lots(self):
+        return self.v.filled_lots
+
+    @property
+    def ts_ns(self):
+        return self.v.ts_ns
+
+    @property
+    def stop_ticks(self):
+        return self.v.stop_ticks
+
+    @property
+    def symbol(self):
+        return self.v.symbol
+
+    @property
+    def side(self):
+        return self.v.side
+
+    @property
+    def type(self):
+        return self.v.type
+
+    @property
+    def tif(self):
+        return self.v.tif
+
+    @property
+    def flags(self):
+        return self.v.flags
+
+    @property
+    def state(self):
+        return self.v.state
+
+    @property
+    def reserved(self):
+        return self.v.reserved
+
+    @property
+    def price(self):
+        """Limit price in user units (None for a stop-market order)."""
+        return self.info.price(self.v.price_ticks) if self.v.price_ticks else None
+
+    @property
+    def qty(self):
+        """Open quantity (displayed + hidden) in user units."""
+        return self.info.qty(self.v.qty_lots)
+
+    @property
+    def visible_qty(self):
+        return self.info.qty(self.v.visible_lots)
+
+    @property
+    def filled_qty(self):
+        return self.info.qty(self.v.filled_lots)
+
+    @property
+    def stop_price(self):
+        return self.info.price(self.v.stop_ticks) if self.v.stop_ticks else None
+
+    @property
+    def side_name(self):
+        return _SIDE_NAMES[self.v.side]
+
+    @property
+    def owner_name(self):
+        return self.info.owner_name(self.v.owner)
+
+    @property
+    def pending_stop(self):
+        return self.v.state == STATE_STOP
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return tuple(self)[key]
+        if key in _ORDER_FIELDS:
+            return getattr(self, key)
+        raise KeyError(f"no field {key!r}; the fields are {_ORDER_FIELDS}")
+
+    def __iter__(self):
+        return iter((self.v.order_id, self.v.owner, self.v.price_ticks, self.v.qty_lots, self.v.visible_lots,
+                     self.v.display_lots, self.v.filled_lots, self.v.ts_ns, self.v.stop_ticks, self.v.symbol,
+                     self.v.side, self.v.type, self.v.tif, self.v.flags, self.v.state, self.v.reserved))
+
+    def __len__(self):
+        return len(_ORDER_FIELDS)
+
+    def as_dict(self):
+        """The ``ORDER_DTYPE`` fields as a dict of ints."""
+        return dict(zip(_ORDER_FIELDS, self))
+
+    def __eq__(self, other):
+        if not isinstance(other, OrderInfo):
+            return NotImplemented
+        return tuple(self) == tuple(other)
+
+    def __hash__(self):
+        return hash(tuple(self))
+
+    def __repr__(self):
+        stop = f", stop {self.stop_price}" if self.v.stop_ticks else ""
+        return (f"Order({self.info.name} {self.v.order_id} {self.side_name} {self.qty} @ {self.price}{stop}, "
+                f"filled {self.filled_qty}, owner {self.owner_name!r})")
 
 
 cdef ExecReport _local_reject(SymbolInfo si, Event* ev, int reason):
@@ -2165,22 +2441,37 @@ cdef ExecReport _local_reject(SymbolInfo si, Event* ev, int reason):
 cdef inline int64_t _to_units(object value, double unit, str field, bint* off) except? -1:
     # price -> ticks or quantity -> lots; raises for NaN/inf/negative/non-numbers/bools and values out of
     # int64 range; sets off when the value is not on the unit's grid (the engine then rejects it)
-    cdef double v, x
+    cdef double v
     cdef int64_t t
+    if PyFloat_CheckExact(value):       # the usual price: read the double in place
+        v = PyFloat_AS_DOUBLE(value)
+        if not isfinite(v):
+            raise InvalidOrderError(f"{field} must be finite, got {value!r}")
+        return _grid(v, unit, value, field, off)
     if isinstance(value, bool):
         raise InvalidOrderError(f"{field} must be a number, got {value!r} (bool)")
     if isinstance(value, int) and unit == 1.0:
-        if value < 0:
+        try:
+            t = value
+        except OverflowError:
+            t = -1 if value < 0 else 1 << 62
+        if t < 0:
             raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
-        if value >= 2 ** 62:
+        if t >= (<int64_t>1) << 62:
             raise InvalidOrderError(f"{field} {value!r} is out of range")
-        return value
+        return t
     try:
         v = value
     except TypeError:
         raise InvalidOrderError(f"{field} must be a number, got {value!r} ({type(value).__name__})") from None
-    if v != v or v == float("inf") or v == float("-inf"):
+    if not isfinite(v):
         raise InvalidOrderError(f"{field} must be finite, got {value!r}")
+    return _grid(v, unit, value, field, off)
+
+
+cdef inline int64_t _grid(double v, double unit, object value, str field, bint* off) except? -1:
+    cdef double x
+    cdef int64_t t
     if v < 0:
         raise InvalidOrderError(f"{field} must be >= 0, got {value!r}")
     x = v / unit
@@ -2200,8 +2491,17 @@ cdef inline int64_t _lots(SymbolInfo si, object value, str field, bint* off) exc
     return _to_units(value, si.lot_size, field, off)
 
 
+cdef str _S_BUY = "buy", _S_SELL = "sell", _S_LIMIT = "limit", _S_MARKET = "market", _S_GTC = "gtc"
+
+
 cdef inline int _code(object value, dict names, str field, int n) except -1:
-    cdef object c = names.get(value) if isinstance(value, str) else None
+    cdef object c
+    # the usual spellings, compared by identity first (string literals are interned): a dict lookup saved
+    if value is _S_BUY or value is _S_LIMIT or value is _S_GTC:
+        return 0
+    if value is _S_SELL or value is _S_MARKET:
+        return 1
+    c = names.get(value) if isinstance(value, str) else None
     if c is not None:
         return c
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < n:
@@ -2211,6 +2511,19 @@ cdef inline int _code(object value, dict names, str field, int n) except -1:
         if c is not None:
             return c
     raise InvalidOrderError(f"{field} must be one of {sorted(k for k in names if k.islower())}, got {value!r}")
+
+
+cdef inline uint64_t _order_id(object value, uint64_t top, str rule) except? 0:
+    # an order id from Python, converted and range-checked in C
+    cdef uint64_t v = 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            v = value
+        except OverflowError:
+            v = 0
+    if v == 0 or v > top:
+        raise InvalidOrderError(f"order_id must be {rule}, got {value!r}")
+    return v
 
 
 cdef inline int64_t _now_ns() noexcept nogil:
@@ -2399,6 +2712,15 @@ cdef class ExchangeCore:
 
     cpdef SymbolInfo info(self, object symbol):
         """The SymbolInfo of a symbol name or index; raises UnknownSymbolError."""
+        return self._info(symbol)
+
+    cpdef int64_t owner_id(self, object owner) except -1:
+        """Integer id of an owner name (registered on first use); None is 0 (anonymous)."""
+        return self._owner(owner)
+
+    # the per-call path calls these cdef forms: a cpdef method of a class subclassed in Python looks its
+    # override up on every call
+    cdef inline SymbolInfo _info(self, object symbol):
         cdef SymbolInfo si = self._sym_by_name.get(symbol) if isinstance(symbol, str) else None
         if si is not None:
             return si
@@ -2408,8 +2730,7 @@ cdef class ExchangeCore:
             return symbol
         raise UnknownSymbolError(f"unknown symbol {symbol!r}; this exchange lists {list(self._sym_by_name)}")
 
-    cpdef int64_t owner_id(self, object owner) except -1:
-        """Integer id of an owner name (registered on first use); None is 0 (anonymous)."""
+    cdef inline int64_t _owner(self, object owner) except -1:
         if owner is None:
             return 0
         cdef object i = self._owner_ids.get(owner)
@@ -2499,6 +2820,44 @@ cdef class ExchangeCore:
         self._stage_n = 0
         return out
 
+    # --- book reads (``lob.Book``): a method call each, no numpy record ------------------------------
+    def _order(self, SymbolInfo si, order_id):
+        """The :class:`OrderInfo` of a live order, or None."""
+        cdef OrderInfo o
+        cdef uint64_t oid
+        if not isinstance(order_id, int) or isinstance(order_id, bool):
+            raise InvalidOrderError(f"order_id must be an int, got {order_id!r}")
+        if order_id <= 0 or order_id >= 2 ** 64:
+            return None
+        oid = order_id
+        o = OrderInfo.__new__(OrderInfo)
+        if not self._engine._order_view(self._engine._book(si.index), oid, &o.v):
+            return None
+        o.info = si
+        return o
+
+    def _level(self, SymbolInfo si, price):
+        """(displayed qty, n_orders) resting at a price (either side), or None."""
+        cdef bint off = False
+        cdef int64_t t = _ticks(si, price, "price", &off)
+        cdef BookC* b = self._engine._book(si.index)
+        cdef Level* L
+        if off:
+            return None
+        L = self._engine._level_at(b, BUY, t)
+        if L == NULL:
+            L = self._engine._level_at(b, SELL, t)
+        if L == NULL:
+            return None
+        return (si.qty(L.qty), L.count)
+
+    def _best(self, SymbolInfo si, int side):
+        """(price, displayed qty) of the best level of a side, or None."""
+        cdef Level* L = self._engine._best_level(self._engine._book(si.index), side & 1)
+        if L == NULL:
+            return None
+        return (si.price(L.price), si.qty(L.qty))
+
     # --- the per-call path ----------------------------------------------------------------------
     cdef int64_t _now(self, object ts_ns) except? -1:
         if ts_ns is None:
@@ -2565,11 +2924,13 @@ cdef class ExchangeCore:
         first = _make_report(si, r)
         if eng.fill_n and r.filled_lots:
             self._own_trades(first, r)
-        for i in range(1, eng.rep_n):
-            x = _make_report(self._infos[eng.rep_buf[i].symbol], &eng.rep_buf[i])
-            if eng.fill_n and eng.rep_buf[i].filled_lots:
-                self._own_trades(x, &eng.rep_buf[i])
-            first.related.append(x)
+        if eng.rep_n > 1:
+            first._related = [_make_report(self._infos[eng.rep_buf[i].symbol], &eng.rep_buf[i])
+                              for i in range(1, eng.rep_n)]
+            if eng.fill_n:
+                for i in range(1, eng.rep_n):
+                    if eng.rep_buf[i].filled_lots:
+                        self._own_trades(first._related[i - 1], &eng.rep_buf[i])
         if self._listeners:
             if shared and eng.rep_n <= _REP_CAP and eng.fill_n <= _FILL_CAP:
                 reports = self._rep_views[eng.rep_n]
@@ -2600,7 +2961,9 @@ cdef class ExchangeCore:
         for j in range(eng.fill_n):
             f = &eng.fill_buf[j]
             if f.seq > r.seq and f.taker_order_id == r.order_id and f.symbol == r.symbol:
-                x.trades.append(_make_trade(x.info, f))
+                if x._trades is None:
+                    x._trades = []
+                x._trades.append(_make_trade(x.info, f))
                 need -= f.qty_lots
                 if need <= 0:
                     break
@@ -2610,7 +2973,7 @@ cdef class ExchangeCore:
                display_qty=None, stop_price=None, order_id=None, ts_ns=None):
         """Submit a new order; return its execution report (see ``lob.Exchange.submit``)."""
         cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
-        cdef SymbolInfo si = self.info(symbol)
+        cdef SymbolInfo si = self._info(symbol)
         cdef Event ev
         cdef bint off_tick = False, off_lot = False
         cdef int reject = 0
@@ -2620,10 +2983,11 @@ cdef class ExchangeCore:
         ev.side = <uint8_t>_code(side, _SIDES, "side", 2)
         ev.type = <uint8_t>_code(type, _TYPES, "type", 4)
         ev.tif = <uint8_t>_code(tif, _TIFS, "tif", 4)
-        flags = _POST_ONLY.get(post_only) if isinstance(post_only, (bool, str)) or post_only is None else None
-        if flags is None:
-            raise InvalidOrderError(f"post_only must be False, True, 'reject' or 'slide', got {post_only!r}")
-        ev.flags = <uint8_t>flags
+        if post_only is not False:
+            flags = _POST_ONLY.get(post_only) if isinstance(post_only, (bool, str)) or post_only is None else None
+            if flags is None:
+                raise InvalidOrderError(f"post_only must be False, True, 'reject' or 'slide', got {post_only!r}")
+            ev.flags = <uint8_t>flags
         ev.qty_lots = _lots(si, qty, "qty", &off_lot)
         if ev.type == LIMIT or ev.type == STOP_LIMIT:
             if price is None:
@@ -2645,10 +3009,8 @@ cdef class ExchangeCore:
             if ev.display_lots > ev.qty_lots:
                 raise InvalidOrderError(f"display_qty must be <= qty {qty!r} (the order's total), got {display_qty!r}")
         if order_id is not None:
-            if not isinstance(order_id, int) or isinstance(order_id, bool) or not 0 < order_id < 2 ** 63:
-                raise InvalidOrderError(f"order_id must be an int in [1, 2**63), got {order_id!r}")
-            ev.order_id = order_id
-        ev.owner = self.owner_id(owner)
+            ev.order_id = _order_id(order_id, MAX_ORDER_ID, "an int in [1, 2**63)")
+        ev.owner = self._owner(owner)
         ev.ts_ns = self._now(ts_ns)
         if off_tick:
             reject = INVALID_PRICE_TICK
@@ -2661,17 +3023,15 @@ cdef class ExchangeCore:
         memset(ev, 0, sizeof(Event))
         ev.symbol = <uint16_t>si.index
         ev.action = <uint8_t>action
-        if not isinstance(order_id, int) or isinstance(order_id, bool) or not 0 < order_id < 2 ** 64:
-            raise InvalidOrderError(f"order_id must be a positive int, got {order_id!r}")
-        ev.order_id = order_id
-        ev.owner = self.owner_id(owner)
+        ev.order_id = _order_id(order_id, 0xFFFFFFFFFFFFFFFF, "a positive int")
+        ev.owner = self._owner(owner)
         ev.ts_ns = self._now(ts_ns)
         return 0
 
     def cancel(self, symbol, order_id, owner=None, ts_ns=None):
         """Cancel a resting order or a pending stop; return the report (``unknown_order`` if not live)."""
         cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
-        cdef SymbolInfo si = self.info(symbol)
+        cdef SymbolInfo si = self._info(symbol)
         cdef Event ev
         self._target_event(&ev, si, CANCEL, order_id, owner, ts_ns)
         return self._run(si, &ev, 0, t0)
@@ -2679,7 +3039,7 @@ cdef class ExchangeCore:
     def reduce(self, symbol, order_id, by_qty, owner=None, ts_ns=None):
         """Take by_qty off an order's open quantity, keeping its priority (a partial cancel)."""
         cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
-        cdef SymbolInfo si = self.info(symbol)
+        cdef SymbolInfo si = self._info(symbol)
         cdef Event ev
         cdef bint off_lot = False
         self._target_event(&ev, si, REDUCE, order_id, owner, ts_ns)
@@ -2689,13 +3049,16 @@ cdef class ExchangeCore:
     def modify(self, symbol, order_id, qty=None, price=None, owner=None, stop_price=None, ts_ns=None):
         """Change an order's total quantity (FIX OrderQty: filled part included) and/or its price."""
         cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
-        cdef SymbolInfo si = self.info(symbol)
+        cdef SymbolInfo si = self._info(symbol)
         cdef Event ev
         cdef bint off_tick = False, off_lot = False
+        cdef OrderView view
         self._target_event(&ev, si, MODIFY, order_id, owner, ts_ns)
         if qty is None:
-            cur = self._engine.order(si.index, order_id)
-            ev.qty_lots = (cur["qty_lots"] + cur["filled_lots"]) if cur is not None else 1
+            if self._engine._order_view(self._engine._book(si.index), ev.order_id, &view):
+                ev.qty_lots = view.qty_lots + view.filled_lots
+            else:
+                ev.qty_lots = 1
         else:
             ev.qty_lots = _lots(si, qty, "qty", &off_lot)
         if price is not None:
@@ -2743,7 +3106,7 @@ cdef class ExchangeCore:
         return self._run(si, &ev, INVALID_PRICE_TICK if off_tick else (INVALID_QTY if off_lot else 0))
 
     def _control(self, symbol, int action, ts_ns=None):
-        cdef SymbolInfo si = self.info(symbol)
+        cdef SymbolInfo si = self._info(symbol)
         cdef Event ev
         cdef ExecReport first
         memset(&ev, 0, sizeof(Event))

@@ -110,19 +110,24 @@ class Book:
         return self._ex.apply(events)
 
     # --- reading --------------------------------------------------------------------------------
-    def _best(self, side):
-        b = self._eng.best(self._i, side)
-        if b is None:
-            return None
-        return (self._info.price(b[0]), self._info.qty(b[1]))
-
     def best_bid(self):
         """(price, displayed qty) of the best bid, or None."""
-        return self._best(0)
+        return self._ex._best(self._info, 0)
 
     def best_ask(self):
         """(price, displayed qty) of the best ask, or None."""
-        return self._best(1)
+        return self._ex._best(self._info, 1)
+
+    def level(self, price):
+        """``(displayed qty, n_orders)`` resting at ``price`` (on either side), or None: one hash lookup.
+
+        Examples
+        --------
+        >>> b = Book(); _ = b.submit("buy", 5, price=99.5); _ = b.submit("buy", 2, price=99.5)
+        >>> b.level(99.5), b.level(99.6)
+        ((7, 2), None)
+        """
+        return self._ex._level(self._info, price)
 
     def best_ticks(self):
         """(best bid, best ask) in ticks; 0 for an empty side."""
@@ -194,8 +199,16 @@ class Book:
         return df
 
     def order(self, order_id: int):
-        """The ORDER_DTYPE record of a live order, or None."""
-        return self._eng.order(self._i, order_id)
+        """A live order (:class:`lob.OrderInfo`), or None: the ``ORDER_DTYPE`` fields as attributes or items
+        (``o.qty_lots``, ``o["side"]``), ``o.price`` / ``o.qty`` in user units; no numpy record is built.
+
+        Examples
+        --------
+        >>> b = Book(); r = b.submit("sell", 5, price=100.25, owner="ann")
+        >>> o = b.order(r.order_id); (o.price, o.qty, o.side_name, o.owner_name, o["qty_lots"])
+        (100.25, 5, 'sell', 'ann', 5)
+        """
+        return self._ex._order(self._info, order_id)
 
     def queue_position(self, order_id: int):
         """(orders ahead, displayed quantity ahead) of a resting order at its level, or None."""

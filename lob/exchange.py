@@ -56,8 +56,10 @@ class Exchange(ExchangeCore):
     tick_size, lot_size : float
         Default price increment and quantity increment.
     marketdata : bool or dict
-        Record a trade tape, bars and L2 snapshots (:class:`lob.marketdata.MarketData`; a dict gives its
-        options). Default True; ``False`` leaves the per-call path without any listener (fastest).
+        Record a trade tape (with maker/taker ids and owners), bars, BBO changes and L2 snapshots
+        (:class:`lob.marketdata.MarketData`; a dict gives its options). Default True: the engine feeds the
+        recorder in C as it matches, identically for batches and single requests, without a Python call;
+        ``False`` records nothing.
     journal : path, optional
         Journal every input and output to this directory (see :mod:`lob.journal`); recover with
         :meth:`Exchange.open`.

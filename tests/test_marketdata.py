@@ -40,17 +40,20 @@ def test_tape_is_rolling_and_bars_equal_a_pandas_resample():
 
 
 def test_snapshots_equal_the_book_when_taken():
+    # per call: the snapshot at each multiple T of the interval is the book before the first request at or past T
     ex = lob.Exchange(symbols=["A", "B"], marketdata={"snapshot_interval_ns": 100_000_000, "snapshot_depth": 5})
-    md = ex.marketdata
-    seen = {}
+    seen, nxt = {}, None
     for s, side, q, px, ts in _random_flow(ex, n=1500):
-        before = len(md._sym(ex.symbol_index(s)).snapshots)
+        nxt = (ts // 100_000_000 + 1) * 100_000_000 if nxt is None else nxt
+        while nxt <= ts:
+            for name in ("A", "B"):
+                seen[(name, nxt)] = ex.book(name).depth(5)
+            nxt += 100_000_000
         ex.submit(s, side, q, price=px, ts_ns=ts)
-        if len(md._sym(ex.symbol_index(s)).snapshots) > before:
-            seen[(s, md._sym(ex.symbol_index(s)).snapshots[-1][0])] = ex.book(s).depth(5)
     assert len(seen) > 100
     for s in ("A", "B"):
         snaps = ex.l2_snapshots(s)
+        assert ex.marketdata.snapshot_times(s).tolist() == sorted(t for n, t in seen if n == s)
         for ts, g in snaps.groupby("ts_ns"):
             depth = seen[(s, ts)]
             bids = g[g.side == "bid"].sort_values("level")
@@ -64,7 +67,13 @@ def test_snapshot_retention_is_bounded():
     for i in range(200):
         ex.submit("A", "buy", 1, price=1.0 + (i % 5) / 100, ts_ns=i * 1_000)
     snaps = ex.l2_snapshots("A")
-    assert snaps["ts_ns"].nunique() <= 12 and snaps["ts_ns"].max() >= 190_000
+    # retention 10 us at 1 us: the newest 11 multiples, the last one crossed by the last request
+    assert ex.marketdata.snapshot_times("A").tolist() == list(range(189_000, 199_001, 1_000))
+    assert snaps["ts_ns"].nunique() == 11
+    mem = ex.marketdata.memory()
+    assert mem["symbols"]["A"]["snapshots"] == 11 and mem["symbols"]["A"]["snapshots_dropped"] == 199 - 11
+    assert mem["snapshots"] <= 16 * (4 + 6 * 10) * 8 and mem["total"] == sum(
+        mem[k] for k in ("tape", "trades", "bbo", "snapshots", "state"))
 
 
 def test_bbo_export_and_errors(tmp_path):
@@ -73,10 +82,17 @@ def test_bbo_export_and_errors(tmp_path):
     ex.submit("A", "sell", 7, price=10.01, ts_ns=2)
     ex.submit("A", "buy", 2, price=10.01, ts_ns=3)
     assert ex.marketdata.bbo("A") == dict(ts_ns=3, bid=9.99, bid_qty=5, ask=10.01, ask_qty=5)
+    ex.submit("A", "buy", 1, price=9.00, ts_ns=4)           # below the best bid: the BBO stays, with its time
+    assert ex.marketdata.bbo("A")["ts_ns"] == 3
+    assert ex.marketdata.bbo_history("A")[["ts_ns", "ask_qty"]].values.tolist() == [[1, 0], [2, 7], [3, 5]]
     for fmt in ("csv", "json", "parquet"):
         p = ex.marketdata.export("A", "trades", tmp_path / f"t.{fmt}")
         assert p.stat().st_size > 0
-    assert pd.read_parquet(tmp_path / "t.parquet")["price"].tolist() == [10.01]
+    tape = pd.read_parquet(tmp_path / "t.parquet")
+    assert tape["price"].tolist() == [10.01]
+    assert tape[["maker_order_id", "taker_order_id", "aggressor"]].values.tolist() == [[2, 3, "buy"]]
+    back = pd.read_csv(ex.marketdata.export("A", "trades", tmp_path / "t2.csv"))
+    assert back[["seq", "maker_order_id", "taker_order_id"]].values.tolist() == [[4, 2, 3]]
     with pytest.raises(ConfigError, match="fmt"):
         ex.marketdata.export("A", "trades", tmp_path / "t.xls")
     with pytest.raises(ConfigError, match="freq"):
@@ -124,3 +140,56 @@ def test_a_missed_message_is_reported_as_a_gap():
     for m in msgs[:2] + msgs[3:]:
         client.apply(m)
     assert client.gaps == [("A", 2, 3)]
+
+
+def test_trade_messages_and_tape_say_who_traded():
+    ex = lob.Exchange(symbols=["A"])
+    feed = L2Feed(ex)
+    msgs = []
+    feed.subscribe_all(lambda m: msgs.append(m) if m["type"] == "trade" else None)
+    ex.submit("A", "sell", 5, price=10.0, owner="bob", order_id=7, ts_ns=1)
+    ex.submit("A", "sell", 5, price=10.01, order_id=8, ts_ns=2)
+    r = ex.submit("A", "buy", 8, price=10.01, owner="alice", order_id=9, ts_ns=3)
+    assert [(m["maker_order_id"], m["taker_order_id"], m["maker_owner"], m["taker_owner"], m["aggressor"], m["seq"])
+            for m in msgs] == [(t.maker_order_id, t.taker_order_id, t.maker_owner, t.taker_owner, t.aggressor, t.seq)
+                               for t in r.trades] == [(7, 9, "bob", "alice", "buy", 4), (8, 9, None, "alice", "buy", 5)]
+    tape = ex.trades("A")
+    assert tape[["seq", "maker_order_id", "taker_order_id", "maker_owner", "taker_owner", "aggressor"]].values.tolist() \
+        == [[4, 7, 9, "bob", "alice", "buy"], [5, 8, 9, None, "alice", "buy"]]
+    assert ex.trades("A", limit=1)["seq"].tolist() == [5] and ex.trades("A", limit=0).empty
+
+
+def test_a_new_recorder_replaces_the_old_one_and_options_are_checked():
+    ex = lob.Exchange(symbols=["A"])
+    old = ex.marketdata
+    ex.submit("A", "sell", 5, price=10.0, ts_ns=1)
+    ex.submit("A", "buy", 1, price=10.0, ts_ns=2)
+    md = MarketData(ex, tape_size=3)
+    assert ex.marketdata is md and len(old.trades("A")) == 1 and md.trades("A").empty
+    ex.submit("A", "buy", 1, price=10.0, ts_ns=3)
+    assert len(md.trades("A")) == 1 and len(old.trades("A")) == 1         # the old one no longer records
+    for bad in ({"max_trades": 0}, {"bbo_size": -1}, {"snapshot_depth": 10 ** 6}, {"tape_size": True},
+                {"snapshot_interval_ns": 1.5}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            MarketData(ex, **bad)
+    assert ex.marketdata is md
+    off = lob.Exchange(symbols=["A"], marketdata=False)
+    off.submit("A", "sell", 5, price=10.0, ts_ns=1)
+    assert off.marketdata is None
+
+
+def test_trades_within_retention_survive_the_ring_rolling_and_growing():
+    # retention drops the oldest trades (the ring's head moves), then the ring grows past its first sizes
+    # with its records wrapped: every trade within the retention is kept, in order
+    ex = lob.Exchange(symbols=["A"], marketdata={"retention_ns": 50_000, "max_trades": 5_000})
+    seen = []
+    for k in range(3_000):
+        ts = k * 1_000 if k < 1_000 else 10 ** 6 + (k - 1_000) * 10          # then 100x denser: the ring grows
+        ex.submit("A", "sell", 1, price=10.0, ts_ns=ts)
+        r = ex.submit("A", "buy", 1, price=10.0, ts_ns=ts)
+        seen += [(t.ts_ns, t.qty) for t in r.trades]
+    clock = seen[-1][0]
+    want = [s for s in seen if s[0] >= clock - 50_000]
+    got = ex.marketdata.all_trades("A")
+    assert list(zip(got["ts_ns"].tolist(), got["qty"].tolist())) == want and len(want) > 2_000
+    assert ex.marketdata.memory()["symbols"]["A"]["trades_dropped"] > 0

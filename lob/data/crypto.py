@@ -1,4 +1,5 @@
-"""The shipped crypto L2 recordings (cryptofeed sample data: Binance and Coinbase; see crypto/README.md)."""
+"""The shipped crypto L2 recordings (cryptofeed sample data: Binance, Coinbase, OKX, Bybit, Gemini; see
+crypto/README.md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +12,10 @@ _FILES = {
     "binance": {"stream": "binance/BINANCE.ws.1.0", "snapshots": "binance/BINANCE.http.0.0",
                 "exchange_info": "binance/BINANCE.0.trimmed"},
     "coinbase": {"stream": "coinbase/COINBASE.ws.28.0.gz", "products": "coinbase/COINBASE.0"},
+    "okx": {"stream": "okx/OKX.ws.1.0.gz", "instruments": "okx/OKX.0.trimmed.json"},
+    "bybit": {"stream": "bybit/BYBIT.ws.26.0.gz", "symbols_info": "bybit/BYBIT.0"},
+    "bybit_usdt": {"stream": "bybit/BYBIT.ws.25.0.first800.gz", "symbols_info": "bybit/BYBIT.0"},
+    "gemini": {"stream": "gemini/GEMINI.ws.1.0.gz", "symbols_info": "gemini/GEMINI.0"},
 }
 
 
@@ -19,13 +24,17 @@ def crypto_sample(venue: str) -> dict[str, Path]:
 
     Parameters
     ----------
-    venue : {"binance", "coinbase"}
+    venue : {"binance", "coinbase", "okx", "bybit", "bybit_usdt", "gemini"}
 
     Returns
     -------
     dict of Path
         ``binance``: ``stream``, ``snapshots``, ``exchange_info`` (for :func:`lob.replay.crypto.replay_binance`);
-        ``coinbase``: ``stream``, ``products`` (for :func:`lob.replay.crypto.replay_coinbase`).
+        ``coinbase``: ``stream``, ``products`` (for :func:`lob.replay.crypto.replay_coinbase`);
+        ``okx``: ``stream``, ``instruments`` (:func:`lob.replay.okx.replay_okx`); ``bybit`` (inverse
+        contracts) and ``bybit_usdt`` (USDT contracts, the first 800 lines of the recording): ``stream``,
+        ``symbols_info`` (:func:`lob.replay.bybit.replay_bybit`); ``gemini``: ``stream``, ``symbols_info``
+        (:func:`lob.replay.gemini.replay_gemini`).
 
     Examples
     --------

@@ -7,7 +7,9 @@ published and, after every batch or request, publishes only the levels that chan
   "asks": [...]}`` first for each subscriber (the full depth),
 * ``{"type": "level2_update", "symbol": s, "seq": n, "prev_seq": m, "snapshot": False,
   "changes": [["buy"|"sell", price, qty], ...]}`` (qty 0 removes a level),
-* ``{"type": "trade", "symbol": s, "seq": ..., "price": ..., "qty": ..., "aggressor": ..., "ts_ns": ...}``.
+* ``{"type": "trade", "symbol": s, "seq": ..., "price": ..., "qty": ..., "aggressor": ..., "ts_ns": ...,
+  "maker_order_id": ..., "taker_order_id": ..., "maker_owner": ..., "taker_owner": ...}`` (owner names, None
+  for anonymous orders).
 
 Feed sequence numbers are per symbol and consecutive, so a client detects a gap when ``prev_seq`` is not
 the last ``seq`` it applied (and asks for a new snapshot). Prices and quantities are in user units.
@@ -22,8 +24,9 @@ from lob._core import FILL_DTYPE
 
 __all__ = ["L2Feed", "BookBuilder"]
 
-_SYM, _SEQ, _TS, _PX, _QTY, _AGG = (FILL_DTYPE.names.index(n) for n in
-                                    ("symbol", "seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"))
+_SYM, _SEQ, _TS, _PX, _QTY, _AGG, _MOID, _TOID, _MOWN, _TOWN = (
+    FILL_DTYPE.names.index(n) for n in ("symbol", "seq", "ts_ns", "price_ticks", "qty_lots", "aggressor",
+                                        "maker_order_id", "taker_order_id", "maker_owner", "taker_owner"))
 
 
 class L2Feed:
@@ -87,12 +90,15 @@ class L2Feed:
             return
         if len(fills):
             infos = self.exchange._infos
+            owner = self.exchange.owner_name
             for row in fills.tolist():
                 i = row[_SYM]
                 info = infos[i]
                 self._emit(i, {"type": "trade", "symbol": info.name, "seq": row[_SEQ],
                                "price": info.price(row[_PX]), "qty": info.qty(row[_QTY]),
-                               "aggressor": "buy" if row[_AGG] == 0 else "sell", "ts_ns": row[_TS]})
+                               "aggressor": "buy" if row[_AGG] == 0 else "sell", "ts_ns": row[_TS],
+                               "maker_order_id": row[_MOID], "taker_order_id": row[_TOID],
+                               "maker_owner": owner(row[_MOWN]), "taker_owner": owner(row[_TOWN])})
         single = len(events) == 1
         syms = [int(events["symbol"][0])] if single else np.unique(events["symbol"]).tolist()
         for i in syms:

@@ -1,7 +1,11 @@
-"""Per-symbol trade tape, OHLCV bars, L2 snapshots and BBO, recorded from an exchange's outputs."""
+"""Per-symbol trade tape, OHLCV bars, L2 snapshots and BBO, recorded by the engine itself.
+
+The recording is done in C (``lob.marketdata._recorder``): the engine feeds the recorder from its output
+records one event at a time, inside a batch as on the per-call path, so that what is recorded is the same
+however the events were batched. This module turns the recorder's integer rings into DataFrames.
+"""
 from __future__ import annotations
 
-import collections
 import json
 from pathlib import Path
 
@@ -10,34 +14,9 @@ import pandas as pd
 
 from lob._core import FILL_DTYPE
 from lob.errors import ConfigError
+from lob.marketdata._recorder import Recorder
 
 __all__ = ["MarketData"]
-
-
-class _SymbolData:
-    def __init__(self, tape_size: int):
-        self.tape = collections.deque(maxlen=tape_size)       # (seq, ts_ns, price_ticks, qty_lots, aggressor)
-        self.trades_ts: list[np.ndarray] = []                 # every trade, for bars (columns appended per batch)
-        self.trades_px: list[np.ndarray] = []
-        self.trades_qty: list[np.ndarray] = []
-        self.pending: list[tuple] = []                         # per-call trades (ts, px, qty) not yet in arrays
-        self.snapshots = collections.deque()                  # (ts_ns, seq, bids (k,3), asks (k,3))
-        self.next_snapshot_ts = None
-        self.bbo = None                                        # (ts_ns, bid, bid_qty, ask, ask_qty)
-
-
-_FIELDS = FILL_DTYPE.names
-_SEQ, _TS, _PX, _QTY, _AGG = (_FIELDS.index(n) for n in ("seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"))
-
-
-def _flush_pending(d: _SymbolData) -> None:
-    # per-call trades (Python tuples) join the column arrays in one conversion
-    if d.pending:
-        a = np.array(d.pending, dtype=np.int64).reshape(-1, 5)
-        d.trades_ts.append(a[:, 1].copy())
-        d.trades_px.append(a[:, 2].copy())
-        d.trades_qty.append(a[:, 3].copy())
-        d.pending.clear()
 
 
 def _px(info, ticks):
@@ -48,97 +27,64 @@ def _qty(info, lots):
     return np.asarray(lots) * info.lot_size if info.lot_size != 1 else np.asarray(lots)
 
 
+_BAR_COLUMNS = ["open", "high", "low", "close", "volume", "trades"]
+
+
 class MarketData:
-    """Trade tape, bars, snapshots and BBO for every symbol of an exchange.
+    """Trade tape, bars, BBO changes and L2 snapshots for every symbol of an exchange.
+
+    Every cache is bounded (a ring that drops its oldest records); :meth:`memory` reports what they hold.
 
     Parameters
     ----------
     exchange : lob.Exchange
-        The venue to record; the recorder adds itself as a listener.
+        The venue to record. The engine feeds one recorder: this one replaces any earlier one and becomes
+        ``exchange.marketdata``.
     tape_size : int
-        Trades kept per symbol in the rolling tape (default 1,000). Bars use every trade.
+        Trades kept per symbol on the rolling tape, with maker and taker order ids and owners (default 1,000).
     snapshot_interval_ns : int
-        L2 snapshots are taken when the event clock crosses each multiple of this interval (default 100 ms).
+        An L2 snapshot of every symbol at every multiple of this interval (default 100 ms) crossed by the
+        event clock (the largest ``ts_ns`` seen): the books as they stand after every event before that time.
     snapshot_depth : int
         Levels per side in a snapshot.
     retention_ns : int
-        Snapshots older than this (event clock) are dropped (default 24 h).
+        Trades (for bars) and snapshots older than this on the event clock are dropped (default 24 h).
+    max_trades : int
+        Trades kept per symbol for bars at most (default 1,000,000: 24 MB).
+    bbo_size : int
+        BBO changes kept per symbol (default 100,000: 4.8 MB).
+    max_snapshots : int
+        Snapshots kept per symbol at most (default 36,000, one hour at 100 ms: 18 MB at depth 10).
 
     Examples
     --------
     >>> import lob
-    >>> ex = lob.Exchange(symbols=["X"]); md = MarketData(ex)
-    >>> _ = ex.submit("X", "sell", 5, price=10.0, ts_ns=1); _ = ex.submit("X", "buy", 2, price=10.0, ts_ns=2)
-    >>> md.trades("X")[["price", "qty", "aggressor"]].values.tolist()
-    [[10.0, 2, 'buy']]
+    >>> ex = lob.Exchange(symbols=["X"]); md = MarketData(ex, tape_size=100)
+    >>> _ = ex.submit("X", "sell", 5, price=10.0, ts_ns=1, owner="bob")
+    >>> _ = ex.submit("X", "buy", 2, price=10.0, ts_ns=2, owner="alice")
+    >>> md.trades("X")[["price", "qty", "aggressor", "maker_owner", "taker_owner"]].values.tolist()
+    [[10.0, 2, 'buy', 'bob', 'alice']]
     """
 
     def __init__(self, exchange, tape_size: int = 1000, snapshot_interval_ns: int = 100_000_000,
-                 snapshot_depth: int = 10, retention_ns: int = 24 * 3600 * 10 ** 9):
+                 snapshot_depth: int = 10, retention_ns: int = 24 * 3600 * 10 ** 9, max_trades: int = 1_000_000,
+                 bbo_size: int = 100_000, max_snapshots: int = 36_000):
         for name, v in (("tape_size", tape_size), ("snapshot_interval_ns", snapshot_interval_ns),
-                        ("snapshot_depth", snapshot_depth), ("retention_ns", retention_ns)):
-            if not isinstance(v, (int, np.integer)) or v <= 0:
+                        ("snapshot_depth", snapshot_depth), ("retention_ns", retention_ns),
+                        ("max_trades", max_trades), ("bbo_size", bbo_size), ("max_snapshots", max_snapshots)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
                 raise ConfigError(f"{name} must be a positive int, got {v!r}")
+        if snapshot_depth > 10_000:
+            raise ConfigError(f"snapshot_depth must be at most 10,000, got {snapshot_depth!r}")
         self.exchange = exchange
-        self.tape_size = tape_size
+        self.tape_size = int(tape_size)
         self.snapshot_interval_ns = int(snapshot_interval_ns)
-        self.snapshot_depth = snapshot_depth
+        self.snapshot_depth = int(snapshot_depth)
         self.retention_ns = int(retention_ns)
-        self._data: dict[int, _SymbolData] = {}
-        exchange.add_listener(self)
-
-    def _sym(self, i: int) -> _SymbolData:
-        d = self._data.get(i)
-        if d is None:
-            d = self._data[i] = _SymbolData(self.tape_size)
-        return d
-
-    # --- listener -------------------------------------------------------------------------------
-    def __call__(self, events, reports, fills):
-        n = len(events)
-        if n == 1:
-            # the per-call path: one symbol, a handful of fills; stay away from numpy set operations
-            i = int(events["symbol"][0])
-            if len(fills):
-                d = self._sym(i)
-                # plain tuples: a multi-field view or small array copies per request cost microseconds
-                rows = [(r[_SEQ], r[_TS], r[_PX], r[_QTY], r[_AGG]) for r in fills.tolist()]
-                d.tape.extend(rows)
-                d.pending.extend(rows)
-                if len(d.pending) >= 4096:
-                    _flush_pending(d)
-            self._after(i, int(events["ts_ns"][0]))
-            return
-        if len(fills):
-            for i in np.unique(fills["symbol"]):
-                f = fills[fills["symbol"] == i]
-                d = self._sym(int(i))
-                _flush_pending(d)                               # keep the trades in order
-                # only the newest tape_size trades can stay on the rolling tape: convert no more than that
-                d.tape.extend(f[-self.tape_size:][["seq", "ts_ns", "price_ticks", "qty_lots", "aggressor"]].tolist())
-                d.trades_ts.append(f["ts_ns"].copy())
-                d.trades_px.append(f["price_ticks"].copy())
-                d.trades_qty.append(f["qty_lots"].copy())
-        if n:
-            ts_end = int(events["ts_ns"][-1])
-            for i in np.unique(events["symbol"]).tolist():
-                self._after(i, ts_end)
-
-    def _after(self, i: int, ts: int):
-        d = self._sym(i)
-        eng = self.exchange._engine
-        bid = eng.best(i, 0)
-        ask = eng.best(i, 1)
-        d.bbo = (ts, bid[0] if bid else 0, bid[1] if bid else 0, ask[0] if ask else 0, ask[1] if ask else 0)
-        if d.next_snapshot_ts is None:
-            d.next_snapshot_ts = (ts // self.snapshot_interval_ns) * self.snapshot_interval_ns
-        if ts >= d.next_snapshot_ts:
-            # the book as it stands after the batch that crossed the snapshot time
-            d.snapshots.append((d.next_snapshot_ts, self.exchange.seq, eng.depth(i, 0, self.snapshot_depth)[:, :3],
-                                eng.depth(i, 1, self.snapshot_depth)[:, :3]))
-            d.next_snapshot_ts = (ts // self.snapshot_interval_ns + 1) * self.snapshot_interval_ns
-            while d.snapshots and d.snapshots[0][0] < ts - self.retention_ns:
-                d.snapshots.popleft()
+        self._rec = Recorder(self.tape_size, self.snapshot_interval_ns, self.snapshot_depth, self.retention_ns,
+                             int(max_trades), int(bbo_size), int(max_snapshots))
+        exchange._engine.set_md_port(self._rec, self._rec.port())
+        exchange.marketdata = self
 
     def __repr__(self) -> str:
         return (f"MarketData({len(self.exchange.symbols)} symbols, tape {self.tape_size}, snapshots every "
@@ -158,32 +104,37 @@ class MarketData:
     def _info(self, symbol):
         return self.exchange.info(symbol)
 
+    def tape_array(self, symbol) -> np.ndarray:
+        """The rolling tape of a symbol as ``FILL_DTYPE`` records (integers), oldest first."""
+        rows = self._rec.tape(self._info(symbol).index)
+        return np.ascontiguousarray(rows).view(FILL_DTYPE).reshape(-1)
+
     def trades(self, symbol, limit: int | None = None) -> pd.DataFrame:
-        """The rolling tape of a symbol (newest last): seq, ts_ns, time, price, qty, aggressor."""
+        """The rolling tape of a symbol (newest last): seq, ts_ns, time, price, qty, aggressor, and who traded:
+        maker_order_id, taker_order_id, maker_owner, taker_owner (owner names; None for anonymous)."""
         info = self._info(symbol)
-        tape = list(self._sym(info.index).tape)
+        f = self.tape_array(info.index)
         if limit is not None:
-            tape = tape[-limit:] if limit > 0 else []
-        a = np.array(tape, dtype=np.int64).reshape(-1, 5)
+            f = f[len(f) - limit:] if 0 < limit < len(f) else (f if limit > 0 else f[:0])
+        names = {o: self.exchange.owner_name(o) for o in set(f["maker_owner"].tolist()) | set(f["taker_owner"].tolist())}
         return pd.DataFrame({
-            "seq": a[:, 0], "ts_ns": a[:, 1], "time": pd.to_datetime(a[:, 1], unit="ns"),
-            "price": _px(info, a[:, 2]), "qty": _qty(info, a[:, 3]),
-            "aggressor": np.where(a[:, 4] == 0, "buy", "sell"),
+            "seq": f["seq"].astype(np.int64), "ts_ns": f["ts_ns"], "time": pd.to_datetime(f["ts_ns"], unit="ns"),
+            "price": _px(info, f["price_ticks"]), "qty": _qty(info, f["qty_lots"]),
+            "aggressor": np.where(f["aggressor"] == 0, "buy", "sell"),
+            "maker_order_id": f["maker_order_id"], "taker_order_id": f["taker_order_id"],
+            "maker_owner": pd.Series([names[o] for o in f["maker_owner"].tolist()], dtype=object),
+            "taker_owner": pd.Series([names[o] for o in f["taker_owner"].tolist()], dtype=object),
         })
 
     def all_trades(self, symbol) -> pd.DataFrame:
-        """Every trade of a symbol since recording started (ts_ns, time, price, qty)."""
+        """Every trade of a symbol within the retention (ts_ns, time, price, qty), oldest first."""
         info = self._info(symbol)
-        d = self._sym(info.index)
-        _flush_pending(d)
-        ts = np.concatenate(d.trades_ts) if d.trades_ts else np.empty(0, np.int64)
-        px = np.concatenate(d.trades_px) if d.trades_px else np.empty(0, np.int64)
-        q = np.concatenate(d.trades_qty) if d.trades_qty else np.empty(0, np.int64)
-        return pd.DataFrame({"ts_ns": ts, "time": pd.to_datetime(ts, unit="ns"), "price": _px(info, px),
-                             "qty": _qty(info, q)})
+        a = self._rec.trades(info.index)
+        return pd.DataFrame({"ts_ns": a[:, 0], "time": pd.to_datetime(a[:, 0], unit="ns"),
+                             "price": _px(info, a[:, 1]), "qty": _qty(info, a[:, 2])})
 
     def bars(self, symbol, freq: str = "1min") -> pd.DataFrame:
-        """OHLCV bars of every trade at any pandas offset ("1min", "5min", "1h", "250ms", ...).
+        """OHLCV bars of the trades within the retention at any pandas offset ("1min", "5min", "1h", "250ms").
 
         Bars without trades are left out (no forward fill): open/high/low/close/volume/trades, indexed by
         the bar's start time on the event clock.
@@ -194,7 +145,7 @@ class MarketData:
             raise ConfigError(f"freq must be a pandas offset such as '1min' or '5min', got {freq!r}") from None
         t = self.all_trades(symbol).set_index("time")
         if t.empty:
-            return pd.DataFrame(columns=["open", "high", "low", "close", "volume", "trades"])
+            return pd.DataFrame(columns=_BAR_COLUMNS)
         g = t.resample(freq)
         bars = g["price"].ohlc()
         bars["volume"] = g["qty"].sum()
@@ -202,44 +153,76 @@ class MarketData:
         return bars[bars["trades"] > 0]
 
     def l2_snapshots(self, symbol) -> pd.DataFrame:
-        """Snapshots kept (event-clock time, seq, side, level, price, qty, orders), oldest first."""
+        """Snapshots kept, oldest first: one row per level (ts_ns, time, seq, side, level, price, qty, orders);
+        ``seq`` is the exchange's sequence number when the snapshot was taken."""
         info = self._info(symbol)
-        rows = []
-        for ts, seq, bids, asks in self._sym(info.index).snapshots:
-            for side, arr in (("bid", bids), ("ask", asks)):
-                for lvl, (p, q, n) in enumerate(arr.tolist()):
-                    rows.append((ts, seq, side, lvl, info.price(p), info.qty(q), n))
-        df = pd.DataFrame(rows, columns=["ts_ns", "seq", "side", "level", "price", "qty", "orders"])
-        df.insert(1, "time", pd.to_datetime(df["ts_ns"], unit="ns"))
+        a = self._rec.snapshots(info.index)
+        d = self.snapshot_depth
+        levels = a[:, 4:].reshape(len(a), 2, d, 3)
+        keep = np.arange(d)[None, None, :] < a[:, 2:4][:, :, None]          # (n, side, level)
+        ts = np.broadcast_to(a[:, 0][:, None, None], keep.shape)[keep]
+        df = pd.DataFrame({
+            "ts_ns": ts, "time": pd.to_datetime(ts, unit="ns"),
+            "seq": np.broadcast_to(a[:, 1][:, None, None], keep.shape)[keep],
+            "side": np.broadcast_to(np.array(["bid", "ask"], dtype=object)[None, :, None], keep.shape)[keep],
+            "level": np.broadcast_to(np.arange(d)[None, None, :], keep.shape)[keep],
+            "price": _px(info, levels[..., 0][keep]), "qty": _qty(info, levels[..., 1][keep]),
+            "orders": levels[..., 2][keep],
+        })
         return df
 
-    def bbo(self, symbol) -> dict | None:
-        """The last best bid/offer seen for a symbol."""
+    def snapshot_times(self, symbol) -> np.ndarray:
+        """The ``ts_ns`` of every snapshot kept for a symbol (empty books included), oldest first."""
+        return self._rec.snapshots(self._info(symbol).index)[:, 0]
+
+    def bbo_history(self, symbol) -> pd.DataFrame:
+        """Every change of the best bid/offer (prices or displayed quantities) kept, oldest first:
+        ts_ns, time, seq, bid, bid_qty, ask, ask_qty (NaN price, qty 0 for an empty side)."""
         info = self._info(symbol)
-        b = self._sym(info.index).bbo
-        if b is None:
+        a = self._rec.bbo(info.index)
+        return pd.DataFrame({
+            "ts_ns": a[:, 0], "time": pd.to_datetime(a[:, 0], unit="ns"), "seq": a[:, 1],
+            "bid": np.where(a[:, 2] > 0, _px(info, a[:, 2]), np.nan), "bid_qty": _qty(info, a[:, 3]),
+            "ask": np.where(a[:, 4] > 0, _px(info, a[:, 4]), np.nan), "ask_qty": _qty(info, a[:, 5]),
+        })
+
+    def bbo(self, symbol) -> dict | None:
+        """The last best bid/offer recorded for a symbol (``ts_ns``: the event that set it), or None."""
+        info = self._info(symbol)
+        a = self._rec.bbo(info.index)
+        if not len(a):
             return None
-        ts, bid, bq, ask, aq = b
+        ts, seq, bid, bq, ask, aq = a[-1].tolist()
         return dict(ts_ns=ts, bid=info.price(bid) if bid else None, bid_qty=info.qty(bq),
                     ask=info.price(ask) if ask else None, ask_qty=info.qty(aq))
 
+    # --- memory ---------------------------------------------------------------------------------
+    def memory(self) -> dict:
+        """Bytes allocated per cache (tape, trades, bbo, snapshots, state, total), summed over symbols,
+        and the records held and dropped per symbol."""
+        out = dict(self._rec.memory())
+        out["symbols"] = {i.name: self._rec.counts(i.index) for i in self.exchange._infos}
+        return out
+
     # --- export ---------------------------------------------------------------------------------
     def export(self, symbol, what: str, path, fmt: str | None = None) -> Path:
-        """Write ``trades`` / ``all_trades`` / ``bars`` (1min) / ``l2_snapshots`` of a symbol as CSV,
-        JSON (records) or Parquet, chosen by ``fmt`` or the file suffix."""
+        """Write ``trades`` (the tape, with maker/taker ids and owners) / ``all_trades`` / ``bars`` (1min) /
+        ``bbo`` / ``l2_snapshots`` of a symbol as CSV, JSON (records) or Parquet, chosen by ``fmt`` or the
+        file suffix."""
         path = Path(path)
         fmt = (fmt or path.suffix.lstrip(".")).lower()
         frames = {"trades": lambda: self.trades(symbol), "all_trades": lambda: self.all_trades(symbol),
-                  "bars": lambda: self.bars(symbol).reset_index(), "l2_snapshots": lambda: self.l2_snapshots(symbol)}
+                  "bars": lambda: self.bars(symbol).reset_index(), "bbo": lambda: self.bbo_history(symbol),
+                  "l2_snapshots": lambda: self.l2_snapshots(symbol)}
         if what not in frames:
             raise ConfigError(f"what must be one of {sorted(frames)}, got {what!r}")
+        if fmt not in ("csv", "json", "parquet"):
+            raise ConfigError(f"fmt must be csv, json or parquet, got {fmt!r}")
         df = frames[what]()
         if fmt == "csv":
             df.to_csv(path, index=False)
         elif fmt == "json":
             path.write_text(json.dumps(json.loads(df.to_json(orient="records", date_format="iso")), indent=0))
-        elif fmt == "parquet":
-            df.to_parquet(path, index=False)
         else:
-            raise ConfigError(f"fmt must be csv, json or parquet, got {fmt!r}")
+            df.to_parquet(path, index=False)
         return path

@@ -2,8 +2,9 @@
 Prometheus exposition and periodic persistence to SQLite.
 
 The per-call order path of an exchange times its stages in C (``parse``: argument checks and conversion;
-``risk``: the pre-trade check; ``match``: the engine; ``market_data``: listeners such as the market-data
-recorder and the journal; ``end_to_end``) into a ring buffer, sampling one request in ``sample_every``.
+``risk``: the pre-trade check; ``match``: the engine, with the market-data recorder it feeds in C;
+``market_data``: Python listeners (an L2 feed) and the journal; ``end_to_end``) into a ring buffer, sampling
+one request in ``sample_every``.
 The analyzer drains the ring into HDR histograms when the ring fills and whenever it is read. The batch
 path is timed per batch (message type ``batch``; stages parse = validation, match, market_data).
 """

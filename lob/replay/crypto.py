@@ -505,6 +505,9 @@ class L2SymbolReplay:
         Counts of the symbol's other message types (``bookTicker``, ``ticker``, ``match``, ...).
     ticker_checks, ticker_matches : int
         Coinbase: ticker messages compared with the book, and those whose best bid and ask both equal it.
+    checksum_checks, checksum_matches : int
+        Venues that publish a book checksum (OKX, Kraken): messages whose checksum was compared with the
+        rebuilt book, and those that matched (a mismatch is also an :class:`L2Gap` of kind ``"checksum"``).
     increments : Increments
         The symbol's exchange tick and lot and the feed's precision (``book.tick_size``/``book.lot_size`` is
         one of the two pairs, see ``grid``).
@@ -532,6 +535,8 @@ class L2SymbolReplay:
     other: dict = field(default_factory=dict)
     ticker_checks: int = 0
     ticker_matches: int = 0
+    checksum_checks: int = 0
+    checksum_matches: int = 0
     increments: Increments | None = None
     off_tick_levels: int | None = None
 
@@ -546,6 +551,7 @@ class L2SymbolReplay:
                 "best_ask": None if ask is None else _dec_text(self.book.price(ask[0])),
                 "snapshot_id": self.snapshot_id, "last_update_id": self.last_update_id,
                 "ticker_checks": self.ticker_checks, "ticker_matches": self.ticker_matches,
+                "checksum_checks": self.checksum_checks, "checksum_matches": self.checksum_matches,
                 "off_tick_levels": self.off_tick_levels}
 
     def _repr_html_(self) -> str:
@@ -593,9 +599,15 @@ class L2Replay(Mapping):
 
 
 class _Tracker:
-    """Book plus the per-message bookkeeping shared by both venues."""
+    """Book plus the per-message bookkeeping shared by every venue.
 
-    def __init__(self, symbol, venue, inc, grid):
+    ``sink``, when given, is called as ``sink(symbol, ts_ns, changes, snapshot, units)`` after each applied
+    message with its ``[(side, price_ticks, qty_lots), ...]`` (a snapshot's levels, or the changes of an
+    update) and the book's ``(tick_size, lot_size)``: the level-2 stream of :func:`lob.replay.read` is built
+    from it.
+    """
+
+    def __init__(self, symbol, venue, inc, grid, sink=None):
         if grid == "exchange":
             if inc.tick_size is None or inc.lot_size is None:
                 raise ConfigError(f"grid='exchange' needs the tick and lot of {symbol!r}, which the venue's "
@@ -608,6 +620,12 @@ class _Tracker:
         self.has_book = False
         self.done = False
         self.snap_ts = 0
+        self.sink = sink
+
+    def emit(self, ts_ns, changes, snapshot=False):
+        """Pass an applied message's level changes to the sink (if any)."""
+        if self.sink is not None:
+            self.sink(self.book.symbol, ts_ns, changes, snapshot, (self.book.tick_size, self.book.lot_size))
 
     def levels(self, side, rows, what, line):
         b = self.book
@@ -624,9 +642,14 @@ class _Tracker:
         """Replace the book by a snapshot's ``[[price, qty], ...]`` sides and record it."""
         b = self.levels(BID, bids, "snapshot bids", line)
         a = self.levels(ASK, asks, "snapshot asks", line)
-        self.book.load([(p, q) for _, p, q in b], [(p, q) for _, p, q in a])
+        self.replace(b + a, ts_ns, update_id)
+
+    def replace(self, levels, ts_ns, update_id):
+        """Replace the book by ``[(side, price_ticks, qty_lots)]`` levels (a snapshot) and record it."""
+        self.book.load([(p, q) for s, p, q in levels if s == BID], [(p, q) for s, p, q in levels if s == ASK])
         self.has_book = True
         self.res.messages += 1
+        self.emit(ts_ns, levels, snapshot=True)
         self.after(ts_ns, update_id)
 
     def after(self, ts_ns, update_id):
@@ -751,7 +774,7 @@ def _binance_snapshots(source) -> dict[str, tuple[int, dict, int]]:
 
 
 def replay_binance(stream, snapshots, exchange_info, symbols=None, grid: str = "precision",
-                   until_ts_ns: int | None = None, until_update_id: int | None = None) -> L2Replay:
+                   until_ts_ns: int | None = None, until_update_id: int | None = None, sink=None) -> L2Replay:
     """Build Binance spot L2 books from a REST depth snapshot and ``depthUpdate`` diffs.
 
     Parameters
@@ -774,6 +797,8 @@ def replay_binance(stream, snapshots, exchange_info, symbols=None, grid: str = "
         Stop before the first message received after this time (the book's state at that time).
     until_update_id : int, optional
         Stop before the first diff whose ``u`` exceeds this id (the state at that update id).
+    sink : callable, optional
+        Called after each applied snapshot or diff (see ``_Tracker``); used by :func:`lob.replay.read`.
 
     Returns
     -------
@@ -814,7 +839,7 @@ def replay_binance(stream, snapshots, exchange_info, symbols=None, grid: str = "
             continue
         if sym not in filters:
             raise ConfigError(f"symbol {sym!r} has no PRICE_FILTER/LOT_SIZE in exchange_info")
-        t = trackers[sym] = _Tracker(sym, "binance", filters[sym], grid)
+        t = trackers[sym] = _Tracker(sym, "binance", filters[sym], grid, sink)
         try:
             t.res.snapshot_id = int(snap["lastUpdateId"])
             bids, asks = snap["bids"], snap["asks"]
@@ -867,6 +892,7 @@ def replay_binance(stream, snapshots, exchange_info, symbols=None, grid: str = "
         r.applied += 1
         r.level_updates += len(changes)
         r.last_update_id = final
+        t.emit(max(rec.ts_ns, t.snap_ts), changes)
         t.after(max(rec.ts_ns, t.snap_ts), final)
     return L2Replay("binance", {s: t.finish() for s, t in trackers.items()})
 
@@ -891,7 +917,7 @@ def coinbase_product_increments(source) -> dict[str, Increments]:
 
 
 def replay_coinbase(stream, products=None, symbols=None, grid: str = "precision",
-                    until_ts_ns: int | None = None) -> L2Replay:
+                    until_ts_ns: int | None = None, sink=None) -> L2Replay:
     """Build Coinbase L2 books from a ``level2`` recording (``snapshot`` + ``l2update``).
 
     Parameters
@@ -909,6 +935,8 @@ def replay_coinbase(stream, products=None, symbols=None, grid: str = "precision"
         grid raises).
     until_ts_ns : int, optional
         Stop before the first message received after this time.
+    sink : callable, optional
+        Called after each applied snapshot or l2update (see ``_Tracker``); used by :func:`lob.replay.read`.
 
     Returns
     -------
@@ -946,13 +974,13 @@ def replay_coinbase(stream, products=None, symbols=None, grid: str = "precision"
         t = trackers.get(sym)
         if typ == "snapshot":
             if t is None:
-                t = trackers[sym] = _Tracker(sym, "coinbase", incs.get(sym, _NO_INC), grid)
+                t = trackers[sym] = _Tracker(sym, "coinbase", incs.get(sym, _NO_INC), grid, sink)
             t.res.stale = False     # a new snapshot resynchronises (earlier gaps stay listed)
             t.snapshot(msg.get("bids", ()), msg.get("asks", ()), rec.line, rec.ts_ns, -1)
         elif typ == "l2update":
             if t is None:
                 # no snapshot yet: nothing to apply the change to (counted on a placeholder result)
-                t = trackers[sym] = _Tracker(sym, "coinbase", incs.get(sym, _NO_INC), grid)
+                t = trackers[sym] = _Tracker(sym, "coinbase", incs.get(sym, _NO_INC), grid, sink)
             r = t.res
             r.messages += 1
             if not t.has_book:
@@ -972,6 +1000,7 @@ def replay_coinbase(stream, products=None, symbols=None, grid: str = "precision"
                     r.stale = True
             r.applied += 1
             r.level_updates += len(changes)
+            t.emit(rec.ts_ns, changes)
             t.after(rec.ts_ns, -1)
         elif t is not None:
             r = t.res

@@ -6,6 +6,10 @@ document and the Bokeh dashboard (``/dashboard``), and drives the simulated mark
     lob serve --port 8000            # or: python -m lob.server serve --port 8000
     # then open http://127.0.0.1:8000/dashboard
 
+``lob serve`` is durable by default: it journals to a data folder (``--data DIR``, default the user's data
+directory; ``--no-journal`` to opt out; ``--fsync always|batch|never``) and a restart with the same command
+recovers the market before it serves (:mod:`lob.server.store`, docs/server.md).
+
 In a notebook (the kernel's loop is already running: never call ``IOLoop.start()`` there)::
 
     from lob.server import LobServer
@@ -88,7 +92,18 @@ class Runner:
         self.integrity_every = integrity_every
         self._callbacks = [PeriodicCallback(self._step, step_ms),
                            PeriodicCallback(self._check, check_ms),
-                           PeriodicCallback(hub.perf.tick, 250)]
+                           PeriodicCallback(hub.perf.tick, 250),
+                           PeriodicCallback(self._sync, 50)]
+
+    def _sync(self) -> None:
+        # client order ids of a durable server under fsync="batch": on disk within 50 ms (the journal's own
+        # thread fsyncs its records every 5 ms)
+        log = self.hub.client_log
+        if log is not None:
+            log.sync()
+            if log.lines > max(10_000, 4 * len(self.hub.client_ids)):
+                # ended orders' ids are dead lines: keep the file proportional to the live ones
+                log.rewrite(self.hub.client_id_rows())
 
     def _step(self) -> None:
         # the market's tick in slices (one agent per callback) when it offers them: requests are served between

@@ -1,8 +1,9 @@
 """Accounts of the server: API tokens (a JSON file or in-process), request-rate buckets and per-account limits.
 
 A token file is ``{"tokens": {"<token>": {"account": "alice", "created": <unix s>}}}``. Its path is
-``$LOB_TOKENS`` or ``~/.config/lob/tokens.json``. ``lob token create NAME`` appends a new token; the server
-reads the file when it starts (plus any tokens given in-process).
+``$LOB_TOKENS`` or ``~/.config/lob/tokens.json``. ``lob token create NAME`` adds a token, ``lob token revoke``
+removes one (or all of an account's), ``lob token list`` shows them; a running server sees each change at the
+next request (it re-reads the file when its modification time, size or inode changes), no restart needed.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from lob.errors import ConfigError
 
-__all__ = ["Accounts", "RateLimiter", "AccountLimits", "default_tokens_path", "create_token"]
+__all__ = ["Accounts", "RateLimiter", "AccountLimits", "default_tokens_path", "create_token", "revoke_tokens",
+           "list_tokens"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -65,14 +67,60 @@ def create_token(name: str, path=None) -> str:
     data = _read(path)
     token = "lob_" + secrets.token_urlsafe(24)
     data["tokens"][token] = {"account": name, "created": int(time.time())}
+    _write(path, data)
+    return token
+
+
+def _write(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    # written whole then renamed: a crash never leaves a half-written token file
+    # written whole then renamed: a crash never leaves a half-written token file (and a server reading it
+    # sees the old file or the new one)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
-    return token
+
+
+def revoke_tokens(token: str | None = None, account: str | None = None, path=None) -> list[str]:
+    """Remove a token, or every token of ``account``, from the token file; return the accounts whose token was
+    removed (a running server refuses the token from its next request on).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "tokens.json")
+    >>> tok = create_token("alice", p)
+    >>> revoke_tokens(tok, path=p), Accounts(path=p).account_for(tok) is None
+    (['alice'], True)
+    """
+    if (token is None) == (account is None):
+        raise ConfigError(f"give a token or an account to revoke, got token={token!r}, account={account!r}")
+    path = Path(path) if path is not None else default_tokens_path()
+    data = _read(path)
+    tokens = data["tokens"]
+    gone = [t for t, rec in tokens.items()
+            if t == token or (account is not None and _account_of(rec) == account)]
+    if not gone:
+        what = f"token {token[:8]}..." if token is not None else f"account {account!r}"
+        raise ConfigError(f"{what} has no token in {path}")
+    removed = [_account_of(tokens.pop(t)) for t in gone]
+    _write(path, data)
+    return removed
+
+
+def list_tokens(path=None) -> list[dict]:
+    """The tokens of the token file: ``account``, ``created`` (unix s) and ``token`` shown by its first 8
+    characters only."""
+    path = Path(path) if path is not None else default_tokens_path()
+    return [dict(account=_account_of(rec), created=rec.get("created") if isinstance(rec, dict) else None,
+                 token=t[:8] + "...") for t, rec in _read(path)["tokens"].items()]
+
+
+def _account_of(rec):
+    return rec.get("account") if isinstance(rec, dict) else rec
 
 
 class Accounts:
@@ -88,15 +136,36 @@ class Accounts:
     """
 
     def __init__(self, tokens: dict | None = None, path=None):
-        self._by_token: dict[str, str] = {}
-        if path is not False:
-            p = Path(path) if path is not None else default_tokens_path()
-            for tok, rec in _read(p)["tokens"].items():
-                acct = rec.get("account") if isinstance(rec, dict) else rec
-                if isinstance(acct, str):
-                    self._by_token[tok] = acct
+        self._by_token: dict[str, str] = {}         # given in-process
+        self._from_file: dict[str, str] = {}
+        self.path = None if path is False else Path(path) if path is not None else default_tokens_path()
+        self._stamp = None
+        self.reload()
         for tok, acct in (tokens or {}).items():
             self.add(tok, acct)
+
+    def reload(self, force: bool = True) -> bool:
+        """Re-read the token file if it changed (modification time, size, inode) or ``force``; return whether
+        it was read. A file that is unreadable or not valid JSON keeps the tokens read before (and raises
+        ``ConfigError`` only the first time, when there are none)."""
+        if self.path is None:
+            return False
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self._stamp and not force:
+            return False
+        try:
+            data = _read(self.path)
+        except ConfigError:
+            if self._stamp is None and force:
+                raise
+            return False                # a broken edit: keep serving the tokens known so far
+        self._from_file = {tok: a for tok, rec in data["tokens"].items() if isinstance(a := _account_of(rec), str)}
+        self._stamp = stamp
+        return True
 
     def add(self, token: str, account: str) -> None:
         """Register a token for an account (in memory only)."""
@@ -107,17 +176,19 @@ class Accounts:
         self._by_token[token] = account
 
     def account_for(self, token: str | None) -> str | None:
-        """The account of a token, or None (unknown token or no token)."""
+        """The account of a token, or None (unknown token or no token); sees the token file's latest state."""
         if not token:
             return None
-        return self._by_token.get(token)
+        if self.path is not None:
+            self.reload(force=False)
+        return self._by_token.get(token) or self._from_file.get(token)
 
     @property
     def names(self) -> list[str]:
-        return sorted(set(self._by_token.values()))
+        return sorted(set(self._by_token.values()) | set(self._from_file.values()))
 
     def __len__(self) -> int:
-        return len(self._by_token)
+        return len(self._by_token.keys() | self._from_file.keys())
 
 
 class RateLimiter:

@@ -44,8 +44,13 @@ _REASON_NAMES = {int(v): v.name.lower() for v in lob.Reason}
 _LIVE = (int(lob.Status.NEW), int(lob.Status.PARTIALLY_FILLED))
 _REJECTED, _ADD = int(lob.Status.REJECTED), int(lob.Action.ADD)
 _FREQ = re.compile(r"^[1-9][0-9]{0,3}(s|min|h|D)$")
-_MAX_NUMBER = 1e12
-_SUBMIT_FIELDS = frozenset(("symbol", "side", "qty", "price", "type", "tif", "post_only", "display_qty", "stop_price"))
+_MAX_NUMBER = 1e11      # the schema's maximum
+_SUBMIT_FIELDS = frozenset(("symbol", "side", "qty", "price", "type", "tif", "post_only", "display_qty", "stop_price",
+                            "client_order_id"))
+_SIDES, _TYPES, _TIFS = ("buy", "sell"), ("limit", "market", "stop", "stop_limit"), ("gtc", "ioc", "fok", "day")
+# (price, stop_price) of each order type (the OpenAPI document states the same): True required, False forbidden
+_PRICES = {"limit": (True, False), "market": (False, False), "stop": (False, True), "stop_limit": (True, True)}
+CLIENT_ORDER_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 
 
 class ApiError(HTTPError):
@@ -117,6 +122,7 @@ class Subscriber:
         self.queued = 0                               # messages in the queue
         self.on_wake, self.on_drop = on_wake, on_drop
         self.account = account
+        self.token: str | None = None                 # the API token it authenticated with (revocation drops it)
         self.channels: dict[str, set[str]] = {}       # symbol -> {"level2", "trades"}
         self.snap_seq: dict[str, int] = {}            # level-2 deltas at or below this seq are in the snapshot
         self.dropped: str | None = None
@@ -269,6 +275,9 @@ class Hub:
         self._accounts_by_owner: dict[int, str] = {}
         self._open: dict[str, dict[int, str]] = {}         # account -> {order_id: symbol}
         self._done_symbol = collections.OrderedDict()      # the latest ended orders of accounts (bounded): symbol
+        self.client_ids: dict[tuple[str, str], tuple] = {}  # (account, client order id) -> (symbol, id, report)
+        self._clid_of: dict[int, tuple[str, str]] = {}      # order id -> (account, client order id), live only
+        self.client_log = None                              # ClientIdLog of a durable server (lob.server.store)
         self.positions: dict[int, dict[int, list[int]]] = {}   # owner -> symbol index -> [position lots, cash ticks*lots]
         self.stats = collections.Counter()
         self.driver = dict(status="running", failures=0, last_error=None, resume_at=None)
@@ -317,15 +326,72 @@ class Hub:
         self.incidents.record("risk", "conservative mode cleared", "info")
 
     # --- accounts ---------------------------------------------------------------------------------
-    def authenticate(self, token: str | None) -> str | None:
-        """The account of a token; ``ApiError(401)`` for a token that is given but unknown."""
+    def authenticate(self, token: str | None, strict: bool = True) -> str | None:
+        """The account of a token; ``ApiError(401)`` for a token that is given but unknown (revoked), or
+        None with ``strict=False``. Tokens are re-read from the token file when it changes."""
         if not token:
             return None
         account = self.accounts.account_for(token)
         if account is None:
-            raise ApiError(401, "unknown API token", "unauthorized")
-        self._accounts_by_owner.setdefault(self.exchange.owner_id(account), account)
+            if strict:
+                raise ApiError(401, "unknown API token", "unauthorized")
+            return None
+        if account not in self._open:
+            self.adopt(account)
         return account
+
+    def drop_revoked(self) -> int:
+        """Close the authenticated streams whose token no longer names their account (revoked); return how many."""
+        n = 0
+        for sub in [x for x in self.subscribers if x.account is not None and x.token is not None]:
+            if self.accounts.account_for(sub.token) != sub.account:
+                sub.drop("API token revoked")
+                self._dropped(sub)
+                n += 1
+        return n
+
+    def adopt(self, account: str) -> None:
+        """Track an account: its resting orders and stops (placed before this server knew the account, e.g.
+        recovered from the journal) become its open orders, and its new outputs are followed."""
+        owner = self.exchange.owner_id(account)
+        self._accounts_by_owner.setdefault(owner, account)
+        open_ = self._open.setdefault(account, {})
+        for name in self.exchange.symbols:
+            a = self.exchange.book(name).orders_array()
+            for oid in a["order_id"][a["owner"] == owner].tolist():
+                open_[oid] = name
+
+    def restore_client_ids(self, rows) -> int:
+        """Keep the client order ids ``(account, client id, symbol, order id)`` whose order is live and the
+        account's (after a recovery); return how many were kept."""
+        for account, clid, symbol, oid in rows:
+            if symbol not in self._history:
+                continue
+            if account not in self._open:
+                self.adopt(account)
+            if self._open[account].get(oid) != symbol:
+                continue
+            o = self.exchange._engine.order(self.exchange.symbol_index(symbol), oid)
+            rec = dict(zip(lob.ORDER_DTYPE.names, o))
+            info = self.exchange.info(symbol)
+            report = dict(symbol=symbol, order_id=oid, seq=self.exchange.seq, ts_ns=int(rec["ts_ns"]), action="add",
+                          side="buy" if rec["side"] == 0 else "sell",
+                          status="partially_filled" if rec["filled_lots"] else "new", reason=None,
+                          price=info.price(rec["price_ticks"]) if rec["price_ticks"] else None,
+                          filled_qty=info.qty(rec["filled_lots"]),
+                          remaining_qty=info.qty(rec["qty_lots"] - rec["filled_lots"]), trades=[])
+            self.client_ids[(account, clid)] = (symbol, oid, report)
+            self._clid_of[oid] = (account, clid)
+        return len(self._clid_of)
+
+    def client_id_rows(self) -> list[tuple]:
+        """The client order ids of live orders as ``(account, client id, symbol, order id)``."""
+        return [(a, c, s, oid) for (a, c), (s, oid, _) in self.client_ids.items()]
+
+    def _ended(self, oid: int) -> None:
+        key = self._clid_of.pop(oid, None)
+        if key is not None:
+            self.client_ids.pop(key, None)
 
     def _symbol(self, symbol: str) -> str:
         if symbol not in self._history:
@@ -334,44 +400,75 @@ class Hub:
 
     # --- order entry ------------------------------------------------------------------------------
     def submit(self, account: str, body) -> tuple[int, dict]:
-        """Submit an order for an account; return (HTTP status, report)."""
+        """Submit an order for an account; return (HTTP status, report).
+
+        With ``client_order_id`` (unique per account among its live orders), a repeat of a live order's id
+        returns that order's original report (status 200) and places nothing: a client may resend a POST
+        whose answer it lost, even across a server restart (the ids are kept in the data folder).
+        """
         if not isinstance(body, dict):
             raise ApiError(400, "body must be a JSON object", "invalid_body")
         unknown = body.keys() - _SUBMIT_FIELDS
         if unknown:
             raise ApiError(400, f"unknown field(s) {sorted(unknown)}", "invalid_body")
+        _no_nulls(body)
         symbol = body.get("symbol")
         if not isinstance(symbol, str):
             raise ApiError(400, f"field 'symbol' must be a string, got {symbol!r}", "invalid_field")
         self._symbol(symbol)
-        kw = {}
-        for field in ("side", "type", "tif"):
-            v = body.get(field)
-            if v is not None and not isinstance(v, str):
-                raise ApiError(400, f"field {field!r} must be a string, got {v!r}", "invalid_field")
-            if v is not None:
-                kw[field] = v
-        if "side" not in kw:
+        clid = body.get("client_order_id")
+        if clid is not None:
+            if not isinstance(clid, str) or not CLIENT_ORDER_ID.match(clid):
+                raise ApiError(400, "field 'client_order_id' must be 1 to 64 printable ASCII characters without "
+                               f"spaces, got {clid!r}", "invalid_field")
+            seen = self.client_ids.get((account, clid))
+            if seen is not None:
+                self.stats["client_order_id_repeats"] += 1
+                return 200, dict(seen[2], client_order_id=clid)
+        if body.get("side") is None:
             raise ApiError(400, "field 'side' is required ('buy' or 'sell')", "invalid_field")
+        side = _choice(body, "side", _SIDES)
+        type_ = _choice(body, "type", _TYPES, "limit")
+        kw = dict(type=type_, tif=_choice(body, "tif", _TIFS, "gtc"))
         qty = _number(body, "qty", required=True)
-        for field in ("price", "display_qty", "stop_price"):
-            v = _number(body, field)
+        for field, need in zip(("price", "stop_price"), _PRICES[type_]):
+            v = _number(body, field, required=need)
+            if v is not None and not need:
+                raise ApiError(400, f"field {field!r} is not allowed on a {type_} order", "invalid_field")
             if v is not None:
                 kw[field] = v
+        v = _number(body, "display_qty")
+        if v is not None:
+            kw["display_qty"] = v
         post_only = body.get("post_only", False)
-        if post_only not in (True, False, "reject", "slide"):
+        if not (isinstance(post_only, bool) or post_only in ("reject", "slide")):
             raise ApiError(400, f"field 'post_only' must be true, false, 'reject' or 'slide', got {post_only!r}",
                            "invalid_field")
         t0 = time.perf_counter_ns()
-        side = kw.pop("side")
+        if clid is not None:
+            # the id the engine would give next, fixed here so that the client id is on disk before the order
+            # is: after a crash, a kept id whose order did not survive is dropped at recovery
+            kw["order_id"] = self.exchange._engine.next_auto_id
+            if self.client_log is not None:
+                self.client_log.append(account, clid, symbol, kw["order_id"])
         try:
             r = self.exchange.submit(symbol, side, qty, owner=account, post_only=post_only, **kw)
         except UnknownSymbolError as e:
             raise ApiError(404, str(e), "unknown_symbol") from None
-        except (LobError, OverflowError) as e:
+        except (InvalidOrderError, OverflowError) as e:
+            # well-formed (the server's checks above match the OpenAPI document) but outside this symbol's
+            # rules (lot and tick sizes, ranges): a business rejection, as the engine's own are
+            return 200, self._rejection(symbol, 0, side, type_, e)
+        except LobError as e:
             raise ApiError(400, str(e), "invalid_order") from None
         self.perf.record("server", time.perf_counter_ns() - t0, "rest_submit")
-        return (201 if r.accepted else 200), _report(r)
+        report = _report(r)
+        if clid is not None:
+            report["client_order_id"] = clid
+            if r.order_id in self._open.get(account, ()):
+                self.client_ids[(account, clid)] = (symbol, r.order_id, report)
+                self._clid_of[r.order_id] = (account, clid)
+        return (201 if r.accepted else 200), report
 
     def _target(self, account: str, order_id: int, symbol: str | None) -> str:
         if symbol is None:
@@ -400,6 +497,7 @@ class Hub:
         unknown = set(body) - {"qty", "price", "symbol"}
         if unknown:
             raise ApiError(400, f"unknown field(s) {sorted(unknown)}", "invalid_body")
+        _no_nulls(body)
         qty, price = _number(body, "qty"), _number(body, "price")
         if qty is None and price is None:
             raise ApiError(400, "give 'qty' (new total quantity) and/or 'price'", "invalid_body")
@@ -410,9 +508,22 @@ class Hub:
         symbol = self._target(account, order_id, symbol)
         try:
             r = self.exchange.modify(symbol, order_id, qty=qty, price=price, owner=account)
-        except (LobError, OverflowError) as e:
+        except (InvalidOrderError, OverflowError) as e:
+            return 200, self._rejection(symbol, order_id, None, None, e)
+        except LobError as e:
             raise ApiError(400, str(e), "invalid_order") from None
         return self._outcome(r)
+
+    def _rejection(self, symbol: str, order_id: int, side, type_, exc: BaseException) -> dict:
+        """The report of a request rejected by the symbol's rules before it reached the book (reason
+        ``invalid_qty`` or ``invalid_price``, the rule in ``text``)."""
+        text = str(exc)
+        field = text.split(" ", 1)[0]
+        reason = "invalid_price" if "price" in field else "invalid_qty"
+        self.stats["rejected_by_symbol_rules"] += 1
+        return dict(seq=self.exchange.seq, symbol=symbol, order_id=order_id, action="add" if type_ else "modify",
+                    side=side, type=type_, price=None, status="rejected", reason=reason, filled_qty=0,
+                    last_filled_qty=0, remaining_qty=0, avg_price=None, n_trades=0, trades=[], text=text)
 
     def open_orders(self, account: str) -> list[dict]:
         out = []
@@ -463,7 +574,9 @@ class Hub:
         self._symbol(symbol)
         df = self.exchange.trades(symbol, limit)
         rows = [dict(seq=int(r.seq), ts_ns=int(r.ts_ns), price=float(r.price), qty=_num(r.qty),
-                     aggressor=str(r.aggressor)) for r in df.itertuples()]
+                     aggressor=str(r.aggressor), maker_order_id=int(r.maker_order_id),
+                     taker_order_id=int(r.taker_order_id), maker_owner=r.maker_owner, taker_owner=r.taker_owner)
+                for r in df.itertuples()]
         return dict(symbol=symbol, trades=rows)
 
     def bars(self, symbol: str, freq: str = "1min") -> dict:
@@ -568,6 +681,8 @@ class Hub:
                     oid = f[_F_MAKER_OID]
                     if self.exchange._engine.order(sym, oid) is None:
                         self._open.get(maker, {}).pop(oid, None)
+                        if self._clid_of:
+                            self._ended(oid)
                     if self._by_account.get(maker):
                         info = infos[sym]
                         self._pending_exec.setdefault(maker, []).append(dict(
@@ -592,6 +707,8 @@ class Hub:
                 open_[oid] = info.name
             elif r[_R_STATUS] != _REJECTED or r[_R_ACTION] == _ADD:
                 open_.pop(oid, None)
+                if self._clid_of:
+                    self._ended(oid)
                 # ended: remembered a while (a late cancel gets "not live", not "unknown"), then forgotten
                 done = self._done_symbol
                 done[oid] = info.name
@@ -739,7 +856,9 @@ class Hub:
                                   inc.pop("severity", "warning"), **inc)
 
     def check(self, integrity: bool = True) -> None:
-        """Periodic check: flag stale symbols (and tell their subscribers), verify the engine's integrity."""
+        """Periodic check: flag stale symbols (and tell their subscribers), verify the engine's integrity, close
+        the streams whose API token was revoked."""
+        self.drop_revoked()
         now = self.clock()
         driver_down = self.driver["status"] != "running"
         for s in self.exchange.symbols:
@@ -829,8 +948,27 @@ def _number(body: dict, field: str, required: bool = False):
         if required:
             raise ApiError(400, f"field {field!r} is required", "invalid_field")
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v < _MAX_NUMBER:
-        raise ApiError(400, f"field {field!r} must be a number in (0, 1e12), got {v!r}", "invalid_field")
+    # an int is compared as it is: math.isfinite(10**400) raises OverflowError
+    ok = not isinstance(v, bool) and (isinstance(v, int) or (isinstance(v, float) and math.isfinite(v))) \
+        and 0 < v <= _MAX_NUMBER
+    if not ok:
+        shown = repr(v) if not isinstance(v, int) or abs(v) < 10 ** 30 else f"an integer of {len(str(abs(v)))} digits"
+        raise ApiError(400, f"field {field!r} must be a number in (0, 1e11], got {shown}", "invalid_field")
+    return v
+
+
+def _no_nulls(body: dict) -> None:
+    for k, v in body.items():
+        if v is None:
+            raise ApiError(400, f"field {k!r} is null: leave an optional field out instead", "invalid_field")
+
+
+def _choice(body: dict, field: str, allowed: tuple, default=None):
+    v = body.get(field, default)
+    if v is None:
+        return default
+    if not isinstance(v, str) or v not in allowed:
+        raise ApiError(400, f"field {field!r} must be one of {list(allowed)}, got {v!r}", "invalid_field")
     return v
 
 

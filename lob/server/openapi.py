@@ -12,6 +12,32 @@ _STR = {"type": "string"}
 _NSTR = {"type": "string", "nullable": True}
 
 
+_QTY = {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1e11}
+_CLID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[\\x21-\\x7e]{1,64}$",
+         "description": "the client's id of the order (FIX ClOrdID), unique per account among its live orders: "
+                        "a POST repeating a live order's client_order_id places nothing and returns that order's "
+                        "original report with status 200 (safe retries, also across a server restart); once the "
+                        "order has ended (filled, cancelled, rejected) the id may be used again"}
+
+
+_ORDER_FIELDS = {
+    "symbol": {"type": "string", "example": "AAPL"},
+    "side": {"type": "string", "enum": ["buy", "sell"]},
+    "qty": _QTY,
+    "tif": {"type": "string", "enum": ["gtc", "ioc", "fok", "day"], "default": "gtc"},
+    "post_only": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["reject", "slide"]}]},
+    "display_qty": dict(_QTY, description="iceberg: the quantity shown"),
+    "client_order_id": _CLID}
+_PRICE_FIELDS = {"price": dict(_QTY, description="limit price"), "stop_price": dict(_QTY, description="trigger price")}
+
+
+def _order(type_: str, prices: list, optional_type: bool = False) -> dict:
+    props = dict(_ORDER_FIELDS, type={"type": "string", "enum": [type_]}, **{k: _PRICE_FIELDS[k] for k in prices})
+    return {"type": "object", "additionalProperties": False, "properties": props,
+            "required": ["symbol", "side", "qty"] + ([] if optional_type else ["type"]) + prices,
+            "description": f"a {type_} order" + (" (the default type)" if optional_type else "")}
+
+
 def _ref(name):
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -27,23 +53,20 @@ def _err(description):
 _SCHEMAS = {
     "Error": {"type": "object", "required": ["message", "reason"], "properties": {
         "message": _STR, "reason": _NSTR, "report": _ref("Report")}},
-    "OrderRequest": {"type": "object", "required": ["symbol", "side", "qty"], "additionalProperties": False,
-                     "properties": {
-                         "symbol": {"type": "string", "example": "AAPL"},
-                         "side": {"type": "string", "enum": ["buy", "sell"]},
-                         "qty": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1e11},
-                         "price": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1e11,
-                                   "description": "limit price (limit and stop-limit orders)"},
-                         "type": {"type": "string", "enum": ["limit", "market", "stop", "stop_limit"]},
-                         "tif": {"type": "string", "enum": ["gtc", "ioc", "fok", "day"]},
-                         "post_only": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["reject", "slide"]}]},
-                         "display_qty": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1e11},
-                         "stop_price": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1e11}}},
+    # one object per order type, each with only the fields it takes (the server answers 400 naming a field
+    # that its type does not take, or a missing one)
+    "OrderRequest": {"oneOf": [_ref("LimitOrder"), _ref("MarketOrder"), _ref("StopOrder"), _ref("StopLimitOrder")],
+                     "description": "an order: its type decides which prices it takes"},
+    "LimitOrder": _order("limit", ["price"], optional_type=True),
+    "MarketOrder": _order("market", []),
+    "StopOrder": _order("stop", ["stop_price"]),
+    "StopLimitOrder": _order("stop_limit", ["price", "stop_price"]),
     "ModifyRequest": {"type": "object", "additionalProperties": False, "properties": {
-        "qty": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1e11,
-                "description": "new total quantity, filled part included"},
-        "price": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1e11},
-        "symbol": _STR}},
+        "qty": dict(_QTY, description="new total quantity, filled part included"),
+        "price": _QTY,
+        "symbol": _STR},
+        "anyOf": [{"required": ["qty"]}, {"required": ["price"]}],
+        "description": "give qty and/or price"},
     "Trade": {"type": "object", "required": ["seq", "price", "qty"], "properties": {
         "seq": _INT, "price": _NUM, "qty": _NUM, "maker_order_id": _INT}},
     "Report": {"type": "object", "required": ["seq", "symbol", "order_id", "status", "filled_qty", "remaining_qty"],
@@ -53,7 +76,10 @@ _SCHEMAS = {
                    "status": {"type": "string",
                               "enum": ["new", "partially_filled", "filled", "cancelled", "rejected"]},
                    "reason": _NSTR, "filled_qty": _NUM, "last_filled_qty": _NUM, "remaining_qty": _NUM,
-                   "avg_price": _NNUM, "n_trades": _INT, "trades": {"type": "array", "items": _ref("Trade")}}},
+                   "avg_price": _NNUM, "n_trades": _INT, "trades": {"type": "array", "items": _ref("Trade")},
+                   "client_order_id": _STR,
+                   "text": {"type": "string", "description": "why a request was rejected by the symbol's rules "
+                                                             "(lot and tick sizes, ranges) before reaching the book"}}},
     "Level": {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 3,
               "description": "[price, qty] or [price, qty, orders]"},
     "Book": {"type": "object", "required": ["symbol", "seq", "bids", "asks", "stale"], "properties": {
@@ -63,7 +89,8 @@ _SCHEMAS = {
         "best_ask": {"type": "array", "items": _NUM, "nullable": True},
         "mid": _NNUM, "spread": _NNUM, "last_price": _NNUM, "stale": {"type": "boolean"}}},
     "TapeTrade": {"type": "object", "required": ["seq", "price", "qty", "aggressor"], "properties": {
-        "seq": _INT, "ts_ns": _INT, "price": _NUM, "qty": _NUM, "aggressor": {"type": "string", "enum": ["buy", "sell"]}}},
+        "seq": _INT, "ts_ns": _INT, "price": _NUM, "qty": _NUM, "aggressor": {"type": "string", "enum": ["buy", "sell"]},
+        "maker_order_id": _INT, "taker_order_id": _INT, "maker_owner": _NSTR, "taker_owner": _NSTR}},
     "Trades": {"type": "object", "required": ["symbol", "trades"], "properties": {
         "symbol": _STR, "trades": {"type": "array", "items": _ref("TapeTrade")}}},
     "Bar": {"type": "object", "required": ["time", "open", "high", "low", "close", "volume"], "properties": {
@@ -126,7 +153,8 @@ def _paths():
     submit = {"summary": "Submit an order", "security": _SECURED,
               "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("OrderRequest")}}},
               "responses": {"201": _json(_ref("Report"), "accepted"),
-                            "200": _json(_ref("Report"), "rejected by a business rule (see reason)"),
+                            "200": _json(_ref("Report"), "rejected by a business rule (see reason), or the original "
+                                                         "report of a live order with the same client_order_id"),
                             "400": _err("malformed order"), "404": _err("unknown symbol"),
                             "413": _err("body too large"), **_COMMON}}
     return {

@@ -7,6 +7,12 @@ Client -> server: ``{"op": "subscribe", "symbol": "AAPL", "channels": ["level2",
 Server -> client: ``subscribed``, ``level2_update`` (a snapshot, then deltas with ``seq``/``prev_seq``),
 ``trade``, ``status`` (stale flags), ``execution_report``, ``error``, ``pong``. Each client has a bounded
 queue (``Hub.queue_size``); a client that cannot keep up is closed with code 1008 and the reason.
+
+Limits: a frame larger than 4 KB closes the socket with 1009 (the WebSocket protocol's "message too big"; no
+frame beyond it is buffered); a message nested too deeply is answered with an ``error``; each client gets
+at most ``SNAPSHOT_BURST`` level-2 snapshots at once and ``SNAPSHOT_RATE`` a second after that (a subscribe
+beyond them is answered with an ``error`` ``rate_limited``, no snapshot), and a client sending more than
+``MESSAGE_BURST`` messages at once or ``MESSAGE_RATE`` a second is closed with 1008.
 """
 from __future__ import annotations
 
@@ -14,14 +20,19 @@ import json
 import socket
 import struct
 
+import tornado.web
 import tornado.websocket
 from tornado.iostream import StreamClosedError
 
+from lob.server.accounts import RateLimiter
+from lob.server.handlers import bearer_token, parse_json
 from lob.server.hub import ApiError, Batch, Hub, Subscriber
 
-__all__ = ["StreamHandler"]
+__all__ = ["StreamHandler", "MAX_MESSAGE", "SNAPSHOT_RATE", "SNAPSHOT_BURST", "MESSAGE_RATE", "MESSAGE_BURST"]
 
-_MAX_INCOMING = 4096
+MAX_MESSAGE = 4096                  # bytes of one client message (the protocol limit: larger frames close 1009)
+SNAPSHOT_RATE, SNAPSHOT_BURST = 5.0, 20          # level-2 snapshots per client
+MESSAGE_RATE, MESSAGE_BURST = 100.0, 500         # client messages per client
 _HEAD16 = struct.Struct("!BBH")
 _HEAD64 = struct.Struct("!BBQ")
 
@@ -29,24 +40,38 @@ _HEAD64 = struct.Struct("!BBQ")
 class StreamHandler(tornado.websocket.WebSocketHandler):
     """One WebSocket client: a :class:`Subscriber` of the hub whose queue is written to the socket as it fills."""
 
-    def initialize(self, hub: Hub, prefix: str = "") -> None:
+    def initialize(self, hub: Hub, prefix: str = "", jupyter: bool = False) -> None:
         self.hub = hub
+        self.jupyter = jupyter
         self.sub: Subscriber | None = None
         self._writing = False
+        self._limits = RateLimiter(MESSAGE_RATE, MESSAGE_BURST), RateLimiter(SNAPSHOT_RATE, SNAPSHOT_BURST)
+
+    @property
+    def max_message_size(self) -> int:
+        # tornado's limit, checked from the frame header before the payload is read (1009 beyond it); the
+        # application's setting (the Bokeh server's 20 MB) is not ours
+        return MAX_MESSAGE
+
+    def lob_token(self) -> str | None:
+        return bearer_token(self.request) or (None if self.jupyter else self.get_query_argument("token", None))
 
     async def get(self, *args, **kwargs):
-        token = self.get_query_argument("token", None)
-        auth = self.request.headers.get("Authorization", "")
-        if auth.lower().startswith("bearer "):
-            token = auth[7:].strip()
         try:
-            self.account = self.hub.authenticate(token)
-        except ApiError as e:
-            self.set_status(401)
+            self.account = self.hub.authenticate(self.lob_token(), strict=not self.jupyter)
+            if self.account is None and self.jupyter:
+                await self.jupyter_login()
+        except tornado.web.HTTPError as e:
+            self.set_status(e.status_code)
             self.set_header("Content-Type", "application/json; charset=UTF-8")
-            self.finish(json.dumps({"message": e.message, "reason": e.error}))
+            self.finish(json.dumps({"message": getattr(e, "message", None) or e.log_message or "forbidden",
+                                    "reason": getattr(e, "error", None) or "unauthorized"}))
             return
         await super().get(*args, **kwargs)
+
+    async def jupyter_login(self) -> None:
+        """Jupyter's authentication (mixed in by :mod:`lob.server.extension`)."""
+        raise ApiError(403, "this stream needs Jupyter's login or a lob API token", "unauthorized")
 
     def open(self, *args, **kwargs) -> None:
         if self.hub.socket_sndbuf:
@@ -59,6 +84,8 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
                 pass
         self._writing = False
         self.sub = Subscriber(self.hub.queue_size, on_wake=self._pump, on_drop=self._drop, account=self.account)
+        if self.account is not None:
+            self.sub.token = self.lob_token()
         self.hub.add_subscriber(self.sub)
         self.sub.push([json.dumps({"type": "hello", "account": self.account, "symbols": self.hub.exchange.symbols})])
 
@@ -110,21 +137,29 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
             self._pump()
 
     def on_message(self, message) -> None:
-        if len(message) > _MAX_INCOMING:
-            self._error("message too large", "too_large")
+        if self.sub is None or self.sub.dropped is not None:
+            return
+        if not self._limits[0].allow("m"):
+            self.hub.stats["ws_flood_closed"] += 1
+            self.sub.drop(f"more than {MESSAGE_BURST:g} messages at once or {MESSAGE_RATE:g} a second")
+            self.hub._dropped(self.sub)
+            return
+        if len(message) > MAX_MESSAGE:
+            self._error(f"message larger than {MAX_MESSAGE} bytes", "too_large")
             return
         try:
-            msg = json.loads(message)
-        except ValueError:
-            self._error("message is not valid JSON", "invalid_body")
-            return
-        if not isinstance(msg, dict):
-            self._error("message must be a JSON object", "invalid_body")
-            return
-        op = msg.get("op")
-        try:
+            msg = parse_json(message, "message")
+            if not isinstance(msg, dict):
+                raise ApiError(400, "message must be a JSON object", "invalid_body")
+            op = msg.get("op")
             if op == "subscribe":
-                out = self.hub.subscribe(self.sub, msg.get("symbol"), msg.get("channels"))
+                symbol, channels = msg.get("symbol"), msg.get("channels")
+                if (channels is None or isinstance(channels, list) and "level2" in channels) \
+                        and not self._limits[1].allow("s"):
+                    raise ApiError(429, f"level-2 snapshots are limited to {SNAPSHOT_BURST} at once and "
+                                   f"{SNAPSHOT_RATE:g} a second; already subscribed streams go on",
+                                   "rate_limited")
+                out = self.hub.subscribe(self.sub, symbol, channels)
             elif op == "unsubscribe":
                 self.hub.unsubscribe(self.sub, msg.get("symbol"))
                 out = [{"type": "unsubscribed", "symbol": msg.get("symbol")}]

@@ -251,7 +251,7 @@ class Simulator:
     # --- the default market ---------------------------------------------------------------------
     @classmethod
     def default(cls, seed: int = 0, clock: str = "sim", market: dict | None = None, record: bool = True,
-                risk: bool = True, warmup_s: float = 5.0, **kw) -> "Simulator":
+                risk: bool = True, warmup_s: float = 5.0, exchange=None, **kw) -> "Simulator":
         """A live-looking 4-symbol market (AAPL, GOOGL, MSFT, TSLA): per symbol an adaptive market maker,
         zero-intelligence limit-order traders around a wandering fundamental value and a momentum trader;
         noise traders across symbols. Books are several levels deep from the first step.
@@ -270,15 +270,21 @@ class Simulator:
         warmup_s : float
             Event time simulated before the simulator is returned, so that it starts with a trade tape and
             bars (in realtime mode the warm-up ends at the current wall time).
+        exchange : lob.Exchange, optional
+            Run on this exchange (a journaled one, or one recovered from its journal: ``lob serve``); the
+            market's symbols it lacks are added, and one that already has orders gets no warm-up.
         """
         import lob
         from lob.mm import AdaptiveMarketMaker
         from lob.sim.agents import MomentumTrader, NoiseTrader, StrategyAgent, ZeroIntelligenceTrader
 
         market = dict(market or DEFAULT_MARKET)
-        ex = lob.Exchange()
+        ex = lob.Exchange() if exchange is None else exchange
+        if ex.seq:
+            warmup_s = 0.0          # a recovered exchange: its books are the market, the agents resume on them
         for name, price in market.items():
-            ex.add_symbol(name, tick_size=0.01, lot_size=1, ref_price=price)
+            if name not in ex.symbols:
+                ex.add_symbol(name, tick_size=0.01, lot_size=1, ref_price=price)
         rm = None
         if risk:
             from lob.risk import RiskLimits, RiskManager
