@@ -10,10 +10,12 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cpdef enum Side:
+    """Order side (the ``side`` field): BUY 0, SELL 1."""
     BUY = 0
     SELL = 1
 
 cpdef enum Action:
+    """What an event asks of the engine (the ``action`` field of events and reports)."""
     ADD = 0           # new order (limit, market, stop, stop-limit)
     CANCEL = 1        # remove the order order_id
     MODIFY = 2        # qty_lots = new total quantity (filled part included), price_ticks = new price (0 keeps)
@@ -27,18 +29,21 @@ cpdef enum Action:
     REPLAY_DELETE = 9   # take qty_lots off order_id (0 = all of it)
 
 cpdef enum OrderType:
+    """Order type (the ``type`` field)."""
     LIMIT = 0
     MARKET = 1
     STOP = 2          # stop-market: becomes a market order when triggered
     STOP_LIMIT = 3    # becomes a limit order at price_ticks when triggered
 
 cpdef enum TIF:
+    """Time in force (the ``tif`` field)."""
     GTC = 0
     IOC = 1
     FOK = 2
     DAY = 3           # expires at SESSION_END
 
 cpdef enum Status:
+    """Outcome of a request (the ``status`` field of reports)."""
     NEW = 0
     PARTIALLY_FILLED = 1
     FILLED = 2
@@ -46,6 +51,7 @@ cpdef enum Status:
     REJECTED = 4
 
 cpdef enum Reason:
+    """Why a request was rejected or an order cancelled (the ``reason`` field; 32 and up: the risk check)."""
     NONE = 0
     INVALID_PRICE = 1
     INVALID_PRICE_TICK = 2
@@ -77,6 +83,7 @@ cpdef enum Reason:
     RISK_MAX_LOSS = 40
 
 cpdef enum STPMode:
+    """Self-trade prevention of a symbol (``stp=`` of ``Exchange.add_symbol``)."""
     STP_NONE = 0
     STP_CANCEL_NEWEST = 1
     STP_CANCEL_OLDEST = 2
@@ -84,6 +91,7 @@ cpdef enum STPMode:
     STP_DECREMENT = 4
 
 cpdef enum ModifyPolicy:
+    """Whether a modify keeps time priority (``modify_priority=`` of ``Exchange.add_symbol``)."""
     PRIORITY_STANDARD = 0     # qty down at same price keeps priority; qty up or new price loses it
     PRIORITY_ALWAYS_LOSE = 1  # every modify that changes the order goes to the back
 
@@ -286,3 +294,17 @@ cdef struct MdPort:
     int32_t reserved
     md_boundary_fn boundary
     md_after_fn after
+
+
+# --- C entry points for compiled loops in other modules (lob.replay._steploop) ------------------------
+# ``engine`` is a lob._core.Engine (``Exchange._engine``). core_apply runs events through the engine into its
+# output buffers (valid until the engine's next request) without building arrays; the book readers are
+# the engine's own helpers, read-only.
+cdef BookC* core_book(object engine, int sym) except NULL
+cdef int core_apply(object engine, const Event* events, int64_t n, Report** reports, int64_t* n_reports,
+                    Fill** fills, int64_t* n_fills) except -1
+cdef int64_t core_best(BookC* b, int side) noexcept nogil
+cdef int64_t core_level_qty(BookC* b, int side, int64_t price) noexcept nogil
+cdef int64_t core_queue_ahead(BookC* b, uint64_t order_id) noexcept nogil
+cdef int64_t core_order_total(BookC* b, uint64_t order_id) noexcept nogil
+cdef int32_t core_depth(BookC* b, int side, int64_t* prices, int64_t* qtys, int32_t n) noexcept nogil

@@ -426,6 +426,7 @@ class Exchange(ExchangeCore):
         self._listeners.append(fn)
 
     def remove_listener(self, fn) -> None:
+        """Stop calling a listener added with :meth:`add_listener`."""
         self._listeners.remove(fn)
 
     # --- state ----------------------------------------------------------------------------------

@@ -166,6 +166,29 @@ class MarketMaker:
         self.n_fills = 0
         self._tick = self._lot = None
 
+    # --- the compiled form (lob.mm._compiled, run by lob.replay.Backtest) -------------------------
+    _PROTOCOL = ("on_start", "on_book", "on_trade", "on_fill", "observe", "quotes", "reconcile", "size_lots",
+                 "inventory", "can_buy", "can_sell", "bid_ask_ticks", "half_spread", "tau", "_reset")
+
+    def compiled(self):
+        """The compiled form of this maker for the backtest step loop, or None.
+
+        None when there is none, or when a subclass or the instance replaced one of the protocol's methods
+        (the compiled form would not run the replacement): the backtest then runs the Python form.
+        """
+        return None
+
+    def _plain(self, cls) -> bool:
+        # True when this object behaves exactly as cls (no method of the protocol replaced)
+        if any(n in self.__dict__ for n in self._PROTOCOL):
+            return False
+        t = type(self)
+        return all(getattr(t, n, None) is getattr(cls, n, None) for n in self._PROTOCOL)
+
+    def _base_kw(self) -> dict:
+        return dict(size=float(self.size), max_position=float(self.max_position), max_loss=self.max_loss,
+                    requote_ticks=int(self.requote_ticks))
+
     # --- protocol -------------------------------------------------------------------------------
     def on_start(self, ctx):
         self._reset()
