@@ -164,17 +164,17 @@ class Book:
         """
         return self._ex.reduce(self._info, order_id, by_qty, owner=owner, ts_ns=ts_ns)
 
-    def replay_add(self, side, qty, price, order_id=None, **kwargs):
+    def replay_add(self, side, qty, price, order_id=None, owner=None, ts_ns=None):
         """Replay mode: rest an order as given, never matched (see :meth:`lob.Exchange.replay_add`)."""
-        return self._ex.replay_add(self._info, side, qty, price, order_id, **kwargs)
+        return self._ex.replay_add(self._info, side, qty, price, order_id, owner=owner, ts_ns=ts_ns)
 
-    def replay_execute(self, order_id, qty, price=None, **kwargs):
+    def replay_execute(self, order_id, qty, price=None, level: bool = False, ts_ns=None):
         """Replay mode: an execution of a resting order (see :meth:`lob.Exchange.replay_execute`)."""
-        return self._ex.replay_execute(self._info, order_id, qty, price, **kwargs)
+        return self._ex.replay_execute(self._info, order_id, qty, price, level=level, ts_ns=ts_ns)
 
-    def replay_delete(self, order_id, qty=None, **kwargs):
+    def replay_delete(self, order_id, qty=None, ts_ns=None):
         """Replay mode: a (partial) deletion (see :meth:`lob.Exchange.replay_delete`)."""
-        return self._ex.replay_delete(self._info, order_id, qty, **kwargs)
+        return self._ex.replay_delete(self._info, order_id, qty, ts_ns=ts_ns)
 
     def consistency_errors(self) -> int:
         """Replay events of this book rejected as inconsistent with it."""
