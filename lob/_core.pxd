@@ -23,6 +23,10 @@ cpdef enum Action:
     SESSION_END = 4   # expire every DAY order of the symbol
     HALT = 5          # stop accepting ADD/MODIFY for the symbol; cancels still work
     RESUME = 6        # end a halt
+    # replay mode: a recorded feed applied as given, never matched (docs/matching.md, "Replay mode")
+    REPLAY_ADD = 7      # rest order_id (side, price_ticks, qty_lots, owner) as given; crossing -> replay_crossed
+    REPLAY_EXECUTE = 8  # qty_lots of order_id executed (price_ticks: 0, or the order's price); no fill is printed
+    REPLAY_DELETE = 9   # take qty_lots off order_id (0 = all of it)
 
 cpdef enum OrderType:
     """Order type (the ``type`` field)."""
@@ -65,6 +69,9 @@ cpdef enum Reason:
     NOT_OWNER = 14
     INVALID_ORDER = 15            # unknown side / type / tif / action code
     JOURNAL_UNAVAILABLE = 16      # intake stopped because the journal cannot be written (fail closed)
+    REPLAY_CROSSED = 17           # replay mode: an add that would cross the book (consistency error)
+    REPLAY_OVERSIZED = 18         # replay mode: more than the order's (or the level's) open quantity
+    REPLAY_PRICE_MISMATCH = 19    # replay mode: an execution at a price that is not the order's
     RISK_MAX_QTY = 32
     RISK_MAX_NOTIONAL = 33
     RISK_PRICE_COLLAR = 34
@@ -91,6 +98,7 @@ cpdef enum ModifyPolicy:
 cdef enum:
     FLAG_POST_ONLY = 1        # reject if it would take liquidity
     FLAG_POST_ONLY_SLIDE = 2  # reprice to the best non-crossing price instead of rejecting
+    FLAG_REPLAY_LEVEL = 4     # REPLAY_EXECUTE: an unknown order_id is executed at the level at price_ticks
 
 # Bounds that keep every product price x qty and every sum of them inside int64 (2**32 x 2**30 = 2**62),
 # and every engine-assigned id addressable.
@@ -115,7 +123,8 @@ cdef struct Event:            # one row of EVENT_DTYPE (64 bytes)
     uint64_t order_id         # caller's id; 0 on ADD asks the engine to assign one
     int64_t  owner            # account id; 0 = anonymous (never self-trade-checked, may cancel anything)
     int64_t  price_ticks      # limit price in ticks (MODIFY: new price, 0 keeps)
-    int64_t  qty_lots         # ADD: quantity; MODIFY: new total; REDUCE: amount to take off
+    int64_t  qty_lots         # ADD: quantity; MODIFY: new total; REDUCE, REPLAY_DELETE: amount to take off;
+                              # REPLAY_EXECUTE: amount executed
     int64_t  stop_ticks       # trigger price for STOP / STOP_LIMIT
     int64_t  display_lots     # iceberg peak; 0 = fully displayed
     uint16_t symbol           # index into the exchange's symbols
@@ -123,7 +132,7 @@ cdef struct Event:            # one row of EVENT_DTYPE (64 bytes)
     uint8_t  side             # Side
     uint8_t  type             # OrderType
     uint8_t  tif              # TIF
-    uint8_t  flags            # FLAG_POST_ONLY | FLAG_POST_ONLY_SLIDE
+    uint8_t  flags            # ADD: FLAG_POST_ONLY | FLAG_POST_ONLY_SLIDE; REPLAY_EXECUTE: FLAG_REPLAY_LEVEL
     uint8_t  reserved         # 0; else a Reason decided at the edge (off-tick, risk): the engine rejects with it
 
 
@@ -248,6 +257,7 @@ cdef struct BookC:            # one symbol's book; owned by Engine
     int64_t last_price        # last trade price; 0 before the first trade
     int32_t halted
     int32_t symbol
+    int64_t consistency_errors  # replay events rejected as inconsistent with the book
 
 
 cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book sees it (80 bytes)

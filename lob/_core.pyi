@@ -48,6 +48,9 @@ class Action(enum.IntEnum):
     SESSION_END = 4
     HALT = 5
     RESUME = 6
+    REPLAY_ADD = 7
+    REPLAY_EXECUTE = 8
+    REPLAY_DELETE = 9
 
 
 @final
@@ -70,6 +73,10 @@ class Engine:
     def get_spec(self, sym: int): ...
     def set_counters(self, seq: int, next_auto_id: int):
         """Restore the sequence counter and the next engine-assigned order id (snapshots)."""
+    def consistency_errors(self, sym: int):
+        """Replay events of one book rejected as inconsistent with it (see docs/matching.md)."""
+    def set_consistency_errors(self, sym: int, n: int):
+        """Restore the consistency-error count of one book (snapshots)."""
     def apply(self, events: np.ndarray):
         """Apply a batch of events; return (reports, fills) as REPORT_DTYPE and FILL_DTYPE arrays.
 
@@ -546,6 +553,9 @@ class Reason(enum.IntEnum):
     NOT_OWNER = 14
     INVALID_ORDER = 15
     JOURNAL_UNAVAILABLE = 16
+    REPLAY_CROSSED = 17
+    REPLAY_OVERSIZED = 18
+    REPLAY_PRICE_MISMATCH = 19
     RISK_MAX_QTY = 32
     RISK_MAX_NOTIONAL = 33
     RISK_PRICE_COLLAR = 34

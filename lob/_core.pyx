@@ -789,7 +789,8 @@ cdef class Engine:
     cdef int _match(self, BookC* b, int64_t ri, uint64_t oid, int64_t owner, int side, int64_t limit,
                     int64_t* rem, int64_t ts, int64_t idx, int* stp_out) except -1 nogil:
         # take liquidity from the opposite side up to limit; rem is decremented by fills and STP
-        # decrements; stp_out: 0 none, 1 incoming killed by STP, 2 incoming decremented by STP
+        # decrements; stp_out: 0 none, 1 incoming killed by STP, 2 incoming decremented by STP (the last
+        # quantity it lost), 3 decremented by STP and filled after that
         cdef int opp = 1 - side
         cdef int stp = b.spec.stp
         cdef bint check_owner = stp != STP_NONE and owner != 0
@@ -840,6 +841,8 @@ cdef class Engine:
                     continue
                 q = _min64(rem[0], o.visible)
                 self._emit_fill(b, ts, lp, q, o, oid, owner, side)
+                if stp_out[0] == 2:
+                    stp_out[0] = 3
                 rem[0] -= q
                 filled += q
                 notional += q * lp
@@ -919,9 +922,11 @@ cdef class Engine:
             return 0
         if rem == 0:
             if stp_hit == 2:
+                # STP decrement took the last of it: nothing filled it to the end (Coinbase dc, Binance DECREMENT)
                 r.status = CANCELLED
                 r.reason = SELF_TRADE
             else:
+                # filled, possibly after a decrement shrank it
                 r.status = FILLED
             return 0
         if is_market or tif == IOC or tif == FOK:
@@ -1045,6 +1050,12 @@ cdef class Engine:
             b.halted = 1
         elif a == RESUME:
             b.halted = 0
+        elif a == REPLAY_ADD:
+            self._replay_add(b, ev, idx)
+        elif a == REPLAY_EXECUTE:
+            self._replay_execute(b, ev, idx)
+        elif a == REPLAY_DELETE:
+            self._replay_delete(b, ev, idx)
         else:
             ri = self._report_for(b, ev, idx)
             self.rep_buf[ri].reason = INVALID_ORDER
@@ -1081,7 +1092,8 @@ cdef class Engine:
             reason = INVALID_ORDER
         elif b.halted:
             reason = HALTED
-        elif self._check_qty(b, ev.qty_lots) or ev.display_lots < 0 or ev.display_lots > MAX_QTY_LOTS:
+        elif (self._check_qty(b, ev.qty_lots) or ev.display_lots < 0 or ev.display_lots > MAX_QTY_LOTS
+              or ev.display_lots > ev.qty_lots):
             reason = INVALID_QTY
         elif type == LIMIT or type == STOP_LIMIT:
             reason = self._check_price(b, ev.price_ticks)
@@ -1316,6 +1328,185 @@ cdef class Engine:
                     j = b.n_levels[side] - 1
         return 0
 
+    # --- replay mode ----------------------------------------------------------------------------
+    # Events of a recorded feed applied as given: nothing is matched, no fill is printed, the last price and
+    # pending stops are untouched, halts and the symbol's quantity/price rules do not apply. An event that
+    # does not fit the book is rejected as a consistency error and changes nothing.
+    cdef inline int _inconsistent(self, BookC* b, int64_t ri, int reason) noexcept nogil:
+        self.rep_buf[ri].reason = <uint8_t>reason
+        b.consistency_errors += 1
+        return 0
+
+    cdef int _replay_add(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        cdef int64_t ri = self._report_for(b, ev, idx)
+        cdef Report* r = &self.rep_buf[ri]
+        cdef uint64_t oid = ev.order_id
+        cdef int32_t s, lv
+        cdef Order* o
+        r.type = LIMIT
+        if ev.side > 1 or ev.owner < 0 or ev.owner > <int64_t>4294967295 or oid > MAX_ORDER_ID:
+            r.reason = INVALID_ORDER
+            return 0
+        if ev.qty_lots <= 0 or ev.qty_lots > MAX_QTY_LOTS:
+            r.reason = INVALID_QTY
+            return 0
+        if ev.price_ticks <= 0 or ev.price_ticks > MAX_PRICE_TICKS:
+            r.reason = INVALID_PRICE
+            return 0
+        if oid != 0 and _id_find(b, oid) != -1:
+            return self._inconsistent(b, ri, DUPLICATE_ORDER_ID)
+        if _crosses(ev.side, ev.price_ticks, _best_price(b, 1 - ev.side)):
+            return self._inconsistent(b, ri, REPLAY_CROSSED)
+        if oid == 0:
+            oid = self.next_auto_id
+            r.order_id = oid
+        if oid >= self.next_auto_id:
+            self.next_auto_id = oid + 1
+        s = _pool_alloc(b)
+        lv = _level_get(b, ev.side, ev.price_ticks, True)
+        o = &b.pool[s]
+        o.order_id = oid
+        o.qty = <int32_t>ev.qty_lots
+        o.visible = o.qty
+        o.display = 0
+        o.filled = 0
+        o.ts_ns = ev.ts_ns
+        o.owner = <uint32_t>ev.owner
+        o.side = ev.side
+        o.type = LIMIT
+        o.tif = GTC
+        o.flags = 0
+        o.state = STATE_RESTING
+        _enqueue(b, lv, s)
+        _id_insert(b, s)
+        b.n_resting += 1
+        r = &self.rep_buf[ri]
+        r.status = NEW
+        r.remaining_lots = ev.qty_lots
+        return 0
+
+    cdef void _replay_take(self, BookC* b, int32_t s, int64_t q, int64_t ts) noexcept nogil:
+        # execute q (<= open qty) of a resting order in place, displayed part first; an iceberg whose peak
+        # empties refreshes to the back, as it does when matched
+        cdef Order* o = &b.pool[s]
+        cdef Level* L = &b.levels[o.level]
+        cdef int64_t newv
+        o.filled += <int32_t>q
+        if q >= o.qty:
+            _remove_resting(b, s)
+            return
+        newv = o.visible - q if o.visible > q else 0
+        L.qty -= o.visible - newv
+        L.total -= q
+        o.qty -= <int32_t>q
+        o.visible = <int32_t>newv
+        if newv == 0:
+            self._refresh(b, s, ts)
+
+    cdef int _replay_execute(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        cdef int64_t ri = self._report_for(b, ev, idx)
+        cdef Report* r = &self.rep_buf[ri]
+        cdef int32_t s, lv
+        cdef int side
+        cdef int64_t price, rem, q
+        cdef Order* o
+        r.type = LIMIT
+        if ev.qty_lots <= 0 or ev.qty_lots > MAX_QTY_LOTS:
+            r.reason = INVALID_QTY
+            return 0
+        if ev.price_ticks < 0 or ev.price_ticks > MAX_PRICE_TICKS:
+            r.reason = INVALID_PRICE
+            return 0
+        s = _id_find(b, ev.order_id)
+        if s != -1 and b.pool[s].state == STATE_RESTING:
+            o = &b.pool[s]
+            price = b.levels[o.level].price
+            r.side = o.side
+            r.owner = o.owner
+            r.price_ticks = price
+            if ev.price_ticks != 0 and ev.price_ticks != price:
+                return self._inconsistent(b, ri, REPLAY_PRICE_MISMATCH)
+            if ev.qty_lots > o.qty:
+                return self._inconsistent(b, ri, REPLAY_OVERSIZED)
+            r.remaining_lots = o.qty - ev.qty_lots
+            r.cum_filled_lots = o.filled + ev.qty_lots
+            r.status = PARTIALLY_FILLED if r.remaining_lots else FILLED
+            self._replay_take(b, s, ev.qty_lots, ev.ts_ns)
+        elif s == -1 and ev.flags & FLAG_REPLAY_LEVEL and ev.price_ticks > 0:
+            # level mode: an order the feed never showed is executed at its price level, queue front first
+            price = ev.price_ticks
+            side = BUY
+            lv = _level_get(b, BUY, price, False)
+            if lv < 0:
+                side = SELL
+                lv = _level_get(b, SELL, price, False)
+            if lv < 0:
+                return self._inconsistent(b, ri, UNKNOWN_ORDER)
+            if b.levels[lv].total < ev.qty_lots:
+                return self._inconsistent(b, ri, REPLAY_OVERSIZED)
+            r.side = <uint8_t>side
+            r.owner = 0
+            r.price_ticks = price
+            r.cum_filled_lots = ev.qty_lots
+            r.status = FILLED
+            rem = ev.qty_lots
+            while rem > 0:
+                s = b.levels[lv].head
+                q = _min64(rem, b.pool[s].visible)
+                rem -= q
+                self._replay_take(b, s, q, ev.ts_ns)
+        else:
+            return self._inconsistent(b, ri, UNKNOWN_ORDER)
+        r = &self.rep_buf[ri]
+        r.filled_lots = ev.qty_lots
+        r.notional = ev.qty_lots * r.price_ticks
+        return 0
+
+    cdef int _replay_delete(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        cdef int64_t ri = self._report_for(b, ev, idx)
+        cdef Report* r = &self.rep_buf[ri]
+        cdef int32_t s
+        cdef Order* o
+        cdef int64_t price, newv
+        r.type = LIMIT
+        if ev.qty_lots < 0 or ev.qty_lots > MAX_QTY_LOTS:
+            r.reason = INVALID_QTY
+            return 0
+        s = _id_find(b, ev.order_id)
+        if s == -1 or b.pool[s].state != STATE_RESTING:
+            return self._inconsistent(b, ri, UNKNOWN_ORDER)
+        o = &b.pool[s]
+        price = b.levels[o.level].price
+        r.side = o.side
+        r.owner = o.owner
+        r.type = o.type
+        r.price_ticks = price
+        r.cum_filled_lots = o.filled
+        if ev.price_ticks != 0 and ev.price_ticks != price:
+            return self._inconsistent(b, ri, REPLAY_PRICE_MISMATCH)
+        if ev.qty_lots > o.qty:
+            return self._inconsistent(b, ri, REPLAY_OVERSIZED)
+        if ev.qty_lots == 0 or ev.qty_lots == o.qty:
+            r.status = CANCELLED
+            _remove_resting(b, s)
+            return 0
+        newv = _min64(o.visible, o.qty - ev.qty_lots)
+        b.levels[o.level].qty -= o.visible - newv
+        b.levels[o.level].total -= ev.qty_lots
+        o.visible = <int32_t>newv
+        o.qty -= <int32_t>ev.qty_lots
+        r.remaining_lots = o.qty
+        r.status = PARTIALLY_FILLED if o.filled > 0 else NEW
+        return 0
+
+    def consistency_errors(self, int sym):
+        """Replay events of one book rejected as inconsistent with it (see docs/matching.md)."""
+        return self._book(sym).consistency_errors
+
+    def set_consistency_errors(self, int sym, int64_t n):
+        """Restore the consistency-error count of one book (snapshots)."""
+        self._book(sym).consistency_errors = n
+
     # --- batch ----------------------------------------------------------------------------------
     def apply(self, const Event[::1] events not None):
         """Apply a batch of events; return (reports, fills) as REPORT_DTYPE and FILL_DTYPE arrays.
@@ -1376,7 +1567,7 @@ cdef class Engine:
             for i in range(n):
                 if ev[i].symbol >= nb:
                     field = 1
-                elif ev[i].action > RESUME:
+                elif ev[i].action > REPLAY_DELETE:
                     field = 2
                 elif ev[i].owner < 0 or ev[i].owner > <int64_t>4294967295:
                     field = 3
@@ -1391,6 +1582,11 @@ cdef class Engine:
                         field = 6
                     elif ev[i].flags > 3:
                         field = 7
+                elif ev[i].action == REPLAY_ADD:
+                    if ev[i].order_id > MAX_ORDER_ID:
+                        field = 8
+                    elif ev[i].side > 1:
+                        field = 4
                 if field:
                     break
         if not field:
@@ -1666,7 +1862,7 @@ cdef class Engine:
         return dict(resting_orders=b.n_resting, pending_stops=b.n_stops, bid_levels=b.n_levels[0],
                     ask_levels=b.n_levels[1], pool_capacity=b.pool_cap, idmap_capacity=b.idmap_cap,
                     level_capacity=b.levels_cap, bytes_allocated=mem, last_price=b.last_price,
-                    halted=bool(b.halted))
+                    halted=bool(b.halted), consistency_errors=b.consistency_errors)
 
     def last_price(self, int sym):
         return self._book(sym).last_price
@@ -2800,12 +2996,15 @@ cdef class ExchangeCore:
             t3 = _now_ns()
         r = &eng.rep_buf[0]
         first = _make_report(si, r)
+        if eng.fill_n and r.filled_lots:
+            self._own_trades(first, r)
         if eng.rep_n > 1:
             first._related = [_make_report(self._infos[eng.rep_buf[i].symbol], &eng.rep_buf[i])
                               for i in range(1, eng.rep_n)]
-        if eng.fill_n:
-            first._trades = [_make_trade(si, &eng.fill_buf[i]) for i in range(eng.fill_n)
-                             if eng.fill_buf[i].taker_order_id == first.order_id]
+            if eng.fill_n:
+                for i in range(1, eng.rep_n):
+                    if eng.rep_buf[i].filled_lots:
+                        self._own_trades(first._related[i - 1], &eng.rep_buf[i])
         if self._listeners:
             if shared and eng.rep_n <= _REP_CAP and eng.fill_n <= _FILL_CAP:
                 reports = self._rep_views[eng.rep_n]
@@ -2826,6 +3025,23 @@ cdef class ExchangeCore:
             t4 = _now_ns()
             self._latency.add(ev.action if ev.action <= REDUCE else 4, t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)
         return first
+
+    cdef int _own_trades(self, ExecReport x, const Report* r) except -1:
+        # the fills of this report's own matching: its order as taker, after its report, up to filled_lots
+        # (a call's other reports, such as released stops, carry theirs)
+        cdef Engine eng = self._engine
+        cdef int64_t j, need = r.filled_lots
+        cdef Fill* f
+        for j in range(eng.fill_n):
+            f = &eng.fill_buf[j]
+            if f.seq > r.seq and f.taker_order_id == r.order_id and f.symbol == r.symbol:
+                if x._trades is None:
+                    x._trades = []
+                x._trades.append(_make_trade(x.info, f))
+                need -= f.qty_lots
+                if need <= 0:
+                    break
+        return 0
 
     def submit(self, symbol, side, qty, price=None, type="limit", tif="gtc", owner=None, post_only=False,
                display_qty=None, stop_price=None, order_id=None, ts_ns=None):
@@ -2918,6 +3134,8 @@ cdef class ExchangeCore:
             ev.display_lots = _lots(si, display_qty, "display_qty", &off_lot)
             if ev.display_lots == 0:
                 raise InvalidOrderError(f"display_qty must be > 0, got {display_qty!r}")
+            if ev.display_lots > ev.qty_lots:
+                raise InvalidOrderError(f"display_qty must be <= qty {qty!r} (the order's total), got {display_qty!r}")
         if order_id is not None:
             ev.order_id = _order_id(order_id, MAX_ORDER_ID, "an int in [1, 2**63)")
         ev.owner = self._owner(owner)
@@ -3066,6 +3284,42 @@ cdef class ExchangeCore:
         if stop_price is not None:
             ev.stop_ticks = _ticks(si, stop_price, "stop_price", &off_tick)
         return self._run(si, &ev, INVALID_PRICE_TICK if off_tick else (INVALID_QTY if off_lot else 0), t0)
+
+    def _replay_request(self, symbol, int action, order_id, qty, price, side=None, owner=None, bint level=False,
+                        ts_ns=None):
+        """One replay-mode request (REPLAY_ADD / _EXECUTE / _DELETE) through the per-call path; the
+        arguments are checked and documented by ``lob.Exchange.replay_add`` and its siblings."""
+        cdef SymbolInfo si = self.info(symbol)
+        cdef Event ev
+        cdef bint off_tick = False, off_lot = False
+        if action < REPLAY_ADD or action > REPLAY_DELETE:
+            raise InvalidOrderError(f"action must be a replay action, got {action!r}")
+        if action == REPLAY_ADD and order_id is None:        # the engine assigns one
+            self._target_event(&ev, si, action, 1, owner, ts_ns)
+            ev.order_id = 0
+        else:
+            self._target_event(&ev, si, action, order_id, owner, ts_ns)
+        if action == REPLAY_ADD:
+            if ev.order_id >= 2 ** 63:
+                raise InvalidOrderError(f"order_id must be an int in [1, 2**63), got {order_id!r}")
+            ev.side = <uint8_t>_code(side, _SIDES, "side", 2)
+            if price is None:
+                raise InvalidOrderError("price is required for replay_add, got None")
+        if qty is not None:
+            ev.qty_lots = _lots(si, qty, "qty", &off_lot)
+            if ev.qty_lots == 0:
+                raise InvalidOrderError(f"qty must be > 0, got {qty!r}")
+        elif action != REPLAY_DELETE:
+            raise InvalidOrderError("qty is required, got None")
+        if price is not None:
+            ev.price_ticks = _ticks(si, price, "price", &off_tick)
+            if ev.price_ticks == 0:
+                raise InvalidOrderError(f"price must be > 0, got {price!r}")
+        elif level:
+            raise InvalidOrderError("level=True needs the execution's price, got price=None")
+        if level:
+            ev.flags = FLAG_REPLAY_LEVEL
+        return self._run(si, &ev, INVALID_PRICE_TICK if off_tick else (INVALID_QTY if off_lot else 0))
 
     def _control(self, symbol, int action, ts_ns=None):
         cdef SymbolInfo si = self._info(symbol)

@@ -164,6 +164,25 @@ class Book:
         """
         return self._ex.reduce(self._info, order_id, by_qty, owner=owner, ts_ns=ts_ns)
 
+    @_exchange_doc
+    def replay_add(self, side, qty, price, order_id=None, owner=None, ts_ns=None):
+        """Replay mode: rest an order as given, never matched (:meth:`lob.Exchange.replay_add`)."""
+        return self._ex.replay_add(self._info, side, qty, price, order_id=order_id, owner=owner, ts_ns=ts_ns)
+
+    @_exchange_doc
+    def replay_execute(self, order_id, qty, price=None, level: bool = False, ts_ns=None):
+        """Replay mode: an execution of a resting order (:meth:`lob.Exchange.replay_execute`)."""
+        return self._ex.replay_execute(self._info, order_id, qty, price=price, level=level, ts_ns=ts_ns)
+
+    @_exchange_doc
+    def replay_delete(self, order_id, qty=None, ts_ns=None):
+        """Replay mode: a (partial) deletion (:meth:`lob.Exchange.replay_delete`)."""
+        return self._ex.replay_delete(self._info, order_id, qty=qty, ts_ns=ts_ns)
+
+    def consistency_errors(self) -> int:
+        """Replay events of this book rejected as inconsistent with it."""
+        return self._eng.consistency_errors(self._i)
+
     def apply(self, events: np.ndarray):
         """Apply a batch (the ``symbol`` field must be this book's index, 0 for a standalone book)."""
         return self._ex.apply(events)

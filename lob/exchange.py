@@ -395,6 +395,63 @@ class Exchange(ExchangeCore):
         """End a halt."""
         self._control(symbol, Action.RESUME, ts_ns)
 
+    # --- replay mode ----------------------------------------------------------------------------
+    def replay_add(self, symbol, side, qty, price, order_id=None, owner=None, ts_ns=None):
+        """Replay mode: rest an order from a recorded feed as given, without matching.
+
+        It goes to the back of its price level with the given ``order_id`` (None: the engine assigns one).
+        An add that would cross the book (or an id already live) is a consistency error: the report is
+        ``rejected`` with ``replay_crossed`` (``duplicate_order_id``), it is counted in
+        :meth:`consistency_errors`, and the book stays as it was. See docs/matching.md, "Replay mode".
+
+        Examples
+        --------
+        >>> ex = Exchange(symbols=["X"], marketdata=False)
+        >>> ex.replay_add("X", "sell", 100, 150.00, order_id=7).status
+        'new'
+        >>> ex.replay_add("X", "buy", 10, 150.00, order_id=8).reason
+        'replay_crossed'
+        >>> ex.consistency_errors("X")
+        1
+        """
+        return self._replay_request(symbol, Action.REPLAY_ADD, order_id, qty, price, side=side, owner=owner,
+                                    ts_ns=ts_ns)
+
+    def replay_execute(self, symbol, order_id, qty, price=None, level: bool = False, ts_ns=None):
+        """Replay mode: ``qty`` of a resting order was executed; it leaves the book as given (no trade is
+        printed, the last price does not move, no stop triggers).
+
+        ``price`` (optional) must be the order's price. An unknown id, more than the order's open quantity or
+        another price is a consistency error (``unknown_order``, ``replay_oversized``,
+        ``replay_price_mismatch``): counted, the book unchanged. With ``level=True`` an id the book does not
+        hold is executed at the level at ``price`` instead (queue front first), for feeds that show
+        executions of orders they never added (a window of the book, a late start).
+
+        Examples
+        --------
+        >>> ex = Exchange(symbols=["X"], marketdata=False)
+        >>> _ = ex.replay_add("X", "sell", 100, 150.00, order_id=7)
+        >>> r = ex.replay_execute("X", 7, 40); (r.status, r.remaining_qty)
+        ('partially_filled', 60)
+        >>> ex.replay_execute("X", 99, 10, price=150.00, level=True).status
+        'filled'
+        >>> ex.book("X").best_ask()
+        (150.0, 50)
+        """
+        return self._replay_request(symbol, Action.REPLAY_EXECUTE, order_id, qty, price, level=level, ts_ns=ts_ns)
+
+    def replay_delete(self, symbol, order_id, qty=None, ts_ns=None):
+        """Replay mode: take ``qty`` off a resting order (None: all of it), keeping its priority.
+
+        An unknown id or more than the open quantity is a consistency error (counted, book unchanged).
+        """
+        return self._replay_request(symbol, Action.REPLAY_DELETE, order_id, qty, None, ts_ns=ts_ns)
+
+    def consistency_errors(self, symbol=None) -> int:
+        """Replay events rejected as inconsistent with the book, for one symbol or all of them."""
+        infos = [self.info(symbol)] if symbol is not None else self._infos
+        return sum(self._engine.consistency_errors(i.index) for i in infos)
+
     # --- listeners ------------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[np.ndarray, np.ndarray, np.ndarray], None]) -> None:
         """Call ``fn(events, reports, fills)`` after every batch and every per-call request."""

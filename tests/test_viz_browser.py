@@ -36,7 +36,9 @@ COUNT_JS = """([r, g, b]) => {
   return n;
 }"""
 TEXT_JS = "() => { " + ROOTS_JS + " return roots().map(r => (r.body || r).textContent).join(' '); }"
-READY_JS = "() => window.Bokeh !== undefined && Bokeh.documents.length > 0 && Bokeh.index && Object.keys(Bokeh.index).length > 0"
+# ready = BokehJS has built and drawn every view (the document is idle: what bokeh.io.export waits for)
+READY_JS = ("() => window.Bokeh !== undefined && Bokeh.documents.length > 0 && Bokeh.index && "
+            "Object.keys(Bokeh.index).length > 0 && Bokeh.documents.every(d => d.is_idle)")
 
 
 def rgb(hex_colour):
@@ -56,8 +58,7 @@ def render(html: Path, png: Path):
             page.on("console", lambda m: m.type in ("error", "warning") and not m.text.startswith("Canvas2D:")
                     and errors.append(f"console: {m.text}"))
             page.goto(html.resolve().as_uri())
-            page.wait_for_function(READY_JS, timeout=20_000)
-            page.wait_for_timeout(800)            # first frame drawn after the views are built
+            page.wait_for_function(READY_JS, timeout=120_000)
             counts = {name: page.evaluate(COUNT_JS, rgb(c)) for name, c in
                       (("bid", viz._common.BID), ("ask", viz._common.ASK), ("trade", viz._common.TRADE))}
             text = page.evaluate(TEXT_JS)

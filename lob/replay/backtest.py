@@ -85,20 +85,11 @@ def lobster_events(message_file, orderbook_file, tick: int = 100, max_rows: int 
     events : ndarray of EVENT_DTYPE
     trades : DataFrame of hidden/cross trades (ts_ns, price_ticks, qty_lots)
     """
-    cols = ["time", "type", "order_id", "size", "price", "direction"]
-    try:
-        msg = pd.read_csv(message_file, header=None, usecols=range(6), names=cols, nrows=max_rows,
-                          dtype={"time": np.float64, "type": np.int64, "order_id": np.int64, "size": np.int64,
-                                 "price": np.int64, "direction": np.int64})
-        book0 = pd.read_csv(orderbook_file, header=None, nrows=1).to_numpy(np.int64)[0]
-    except (ValueError, pd.errors.ParserError) as e:
-        raise ReplayFormatError(f"{message_file}: not a LOBSTER message/orderbook pair ({e})") from None
-    if len(msg) == 0:
-        raise ReplayFormatError(f"{message_file}: no rows")
-    bad = ~msg["type"].isin([1, 2, 3, 4, 5, 6, 7])
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ReplayFormatError(f"{message_file} row {i}: field 'type' must be 1..7, got {msg['type'][i]}")
+    from lob.replay.lobster import iter_orderbook, read_messages
+
+    # every cell checked: a bad file raises ReplayFormatError naming the file, the row, the column, the expectation
+    msg = read_messages(message_file, max_rows)
+    book0 = next(iter_orderbook(orderbook_file, max_rows=1))[0]
     t = msg["time"].to_numpy()
     ts = np.round(t * 1e9).astype(np.int64)
     typ = msg["type"].to_numpy()

@@ -378,11 +378,9 @@ class ReplayMarket:
                 raise ConfigError(f"{path} does not hold lob.EVENT_DTYPE events")
         else:
             from lob.replay.backtest import lobster_events
+            from lob.replay.lobster import orderbook_beside
 
-            book = path.with_name(path.name.replace("_message_", "_orderbook_"))
-            if book == path or not book.exists():
-                raise ConfigError(f"replay file {str(path)!r}: no orderbook file {book.name!r} beside it")
-            events, _ = lobster_events(path, book)
+            events, _ = lobster_events(path, orderbook_beside(path))
         self.events = np.ascontiguousarray(events)
         self.events["symbol"] = 0
         self.exchange = lob.Exchange(symbols=[symbol])
