@@ -485,7 +485,7 @@ def sim_dashboard():
     from lob.sim import Simulator
     from lob.viz.dashboard import Dashboard
 
-    sim = Simulator.default(3, clock="sim", warmup_s=2.0)
+    sim = Simulator.default(7, clock="sim", warmup_s=3.0)     # seeded: its warm-up fills every maker
     hub = Hub(SimMarket(sim))
     return sim, hub, Dashboard(hub, symbol="AAPL")
 
