@@ -16,6 +16,8 @@ Nothing here holds a Python object; every routine that touches a book runs witho
 (reports and fills) go to growable C buffers owned by the ``Engine``.
 """
 
+from __future__ import annotations
+
 import enum
 from typing import Any, final
 from typing_extensions import disjoint_base

@@ -328,6 +328,8 @@ def render(name: str, pyx: Path) -> str:
     if "@disjoint_base" in text:                         # PEP 800; type checkers ship typing_extensions
         groups[1].append("from typing_extensions import disjoint_base")
     lines = [HEADER.format(name=name, source=src).rstrip("\n")] + _docstring(mod.__doc__ or "", "")
+    # a class may name one defined further down (Sphinx's autodoc executes a stub like a module)
+    lines += ["", "from __future__ import annotations"]
     for group in [g for g in (groups[0] + groups[1], groups[2], groups[3]) if g]:
         lines += [""] + group
     if constants:

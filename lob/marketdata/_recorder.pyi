@@ -20,6 +20,8 @@ its oldest record:
   ``retention_ns // interval + 1`` (capped by ``max_snapshots``) per symbol.
 """
 
+from __future__ import annotations
+
 from typing import final
 
 FILL_WORDS: int

@@ -9,6 +9,8 @@ orders, fills, positions and PnL in either form (tests/test_backtest.py checks i
 Python object.
 """
 
+from __future__ import annotations
+
 from typing import Any, final
 from typing_extensions import disjoint_base
 

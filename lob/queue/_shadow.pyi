@@ -16,6 +16,8 @@ order into lob's engine and must agree):
   (``window``), its own end time cancels it (``cancelled``), the end of the data censors it (``open``).
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 

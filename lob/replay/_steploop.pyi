@@ -14,6 +14,8 @@ boundary, then the strategy decides at step ends; a quiet stretch with nothing i
 steps.
 """
 
+from __future__ import annotations
+
 from typing import final
 from typing_extensions import disjoint_base
 
