@@ -8,19 +8,19 @@ import numpy as np
 import pandas as pd
 
 from lob._core import ORDER_DTYPE  # noqa: F401  (documented with the book)
+from lob.enums import TIF, OrderType, Side, names
+from lob.exchange import Exchange
 
 __all__ = ["Book"]
 
-_SIDE = ("buy", "sell")
-_TYPE = ("limit", "market", "stop", "stop_limit")
-_TIF = ("gtc", "ioc", "fok", "day")
+_SIDE = names(Side)
+_TYPE = names(OrderType)
+_TIF = names(TIF)
 
 
 def _exchange_doc(method):
     """Complete a Book method's docstring with the Parameters, Returns and Raises sections of the Exchange
     method of the same name, without its ``symbol`` parameter (written once, where the Exchange method is)."""
-    from lob.exchange import Exchange  # it imports lob.book only inside functions: no cycle at import
-
     own = inspect.cleandoc(method.__doc__ or "")
     summary, _, examples = own.partition("\nExamples\n--------\n")
     full = inspect.cleandoc(getattr(Exchange, method.__name__).__doc__ or "")
@@ -66,14 +66,11 @@ class Book:
     """
 
     def __init__(self, tick_size: float = 0.01, lot_size: float = 1, symbol: str = "BOOK", **spec):
-        from lob.exchange import Exchange
-
         ex = Exchange()
         ex.add_symbol(symbol, tick_size=tick_size, lot_size=lot_size, **spec)
         self._ex = ex
         self._info = ex.info(symbol)
         self._i = self._info.index
-        self._eng = ex._engine
 
     @classmethod
     def _view(cls, ex, info) -> "Book":
@@ -81,7 +78,6 @@ class Book:
         self._ex = ex
         self._info = info
         self._i = info.index
-        self._eng = ex._engine
         return self
 
     # --- identity -------------------------------------------------------------------------------
@@ -181,7 +177,7 @@ class Book:
 
     def consistency_errors(self) -> int:
         """Replay events of this book rejected as inconsistent with it."""
-        return self._eng.consistency_errors(self._i)
+        return self._ex.consistency_errors(self._i)
 
     def apply(self, events: np.ndarray):
         """Apply a batch (the ``symbol`` field must be this book's index, 0 for a standalone book)."""
@@ -209,18 +205,18 @@ class Book:
 
     def best_ticks(self):
         """(best bid, best ask) in ticks; 0 for an empty side."""
-        return self._eng.best_prices(self._i)
+        return self._ex.best_ticks(self._i)
 
     def mid(self):
         """Mid price, or None when a side is empty."""
-        bid, ask = self._eng.best_prices(self._i)
+        bid, ask = self._ex.best_ticks(self._i)
         if not bid or not ask:
             return None
         return (bid + ask) / 2 * self._info.tick_size
 
     def spread(self):
         """Best ask minus best bid, or None when a side is empty."""
-        bid, ask = self._eng.best_prices(self._i)
+        bid, ask = self._ex.best_ticks(self._i)
         if not bid or not ask:
             return None
         return self._info.price(ask - bid)
@@ -228,36 +224,36 @@ class Book:
     @property
     def last_price(self):
         """Price of the last trade, or None before the first."""
-        t = self._eng.last_price(self._i)
+        t = self._ex.last_ticks(self._i)
         return self._info.price(t) if t else None
 
     def depth_ticks(self, n: int = 10) -> dict:
         """Best ``n`` levels per side in integer ticks and lots: ``{"bids": [(price, qty, n_orders)], ...}``."""
-        return {k: [tuple(int(x) for x in row[:3]) for row in self._eng.depth(self._i, side, n)]
+        return {k: [tuple(int(x) for x in row[:3]) for row in self._ex.depth_array(self._i, side, n)]
                 for k, side in (("bids", 0), ("asks", 1))}
 
     def depth(self, n: int = 10) -> dict:
         """Best ``n`` displayed levels per side: ``{"bids": [(price, qty, n_orders), ...], "asks": [...]}``."""
         p, q = self._info.price, self._info.qty
-        return {k: [(p(int(r[0])), q(int(r[1])), int(r[2])) for r in self._eng.depth(self._i, side, n)]
+        return {k: [(p(int(r[0])), q(int(r[1])), int(r[2])) for r in self._ex.depth_array(self._i, side, n)]
                 for k, side in (("bids", 0), ("asks", 1))}
 
     def depth_frame(self, n: int = 10) -> pd.DataFrame:
         """The depth as a DataFrame: one row per level, bids then asks, best first."""
         rows = []
         for side, name in ((0, "bid"), (1, "ask")):
-            for lvl, r in enumerate(self._eng.depth(self._i, side, n)):
+            for lvl, r in enumerate(self._ex.depth_array(self._i, side, n)):
                 rows.append((name, lvl, self._info.price(int(r[0])), self._info.qty(int(r[1])), int(r[2]),
                              self._info.qty(int(r[3]))))
         return pd.DataFrame(rows, columns=["side", "level", "price", "qty", "orders", "total_qty"])
 
     def orders_array(self, include_stops: bool = True) -> np.ndarray:
         """Live orders as an ``ORDER_DTYPE`` array (bids best first, asks best first, then pending stops)."""
-        return self._eng.orders(self._i, include_stops)
+        return self._ex.order_records(self._i, include_stops)
 
     def orders(self, include_stops: bool = True) -> pd.DataFrame:
         """Live orders in priority order as a DataFrame (prices and quantities in user units)."""
-        a = self._eng.orders(self._i, include_stops)
+        a = self._ex.order_records(self._i, include_stops)
         info = self._info
         owners = [self._ex.owner_name(int(o)) for o in a["owner"]]
         df = pd.DataFrame({
@@ -290,29 +286,34 @@ class Book:
 
     def queue_position(self, order_id: int):
         """(orders ahead, displayed quantity ahead) of a resting order at its level, or None."""
-        q = self._eng.queue_position(self._i, order_id)
+        q = self._ex.queue_lots(self._i, order_id)
         return None if q is None else (q[0], self._info.qty(q[1]))
 
     def stats(self) -> dict:
         """Counts and allocated bytes of this book."""
-        return self._eng.stats(self._i)
+        return self._ex.book_stats(self._i)
 
     def __len__(self) -> int:
-        return self._eng.stats(self._i)["resting_orders"]
+        return self._ex.book_stats(self._i)["resting_orders"]
 
     def state_hash(self) -> str:
         """Hex digest of every live order in priority order: equal books, equal hashes."""
-        return f"{self._eng.state_hash(self._i):016x}"
+        return f"{self._ex.book_hash(self._i):016x}"
 
     def check_integrity(self) -> None:
         """Raise ``BookIntegrityError`` if an invariant is broken (crossed book, links, totals, id map)."""
-        self._eng.check_integrity(self._i)
+        self._ex.check_book(self._i)
 
     def __repr__(self) -> str:
         return f"Book({self.symbol!r}, bid={self.best_bid()}, ask={self.best_ask()}, orders={len(self)})"
 
-    def _repr_html_(self) -> str:
-        return _ladder_html(self, 10)
+    def _repr_html_(self, n: int = 10) -> str:
+        """The price ladder of the best ``n`` levels (Jupyter's rich display; ``Exchange`` shows 5)."""
+        return _ladder_html(self, n)
+
+
+# the venue builds its book views with this class (lob.exchange imports nothing from this module)
+Exchange.book_view = Book
 
 
 def _ladder_html(book: Book, n: int) -> str:

@@ -103,6 +103,10 @@ class Exchange(ExchangeCore):
     ('filled', 60, 150.0, 'bob')
     """
 
+    #: The class of :meth:`book`'s views, :class:`lob.Book`: ``lob.book`` (above this module in the layers, and
+    #: imported by ``import lob``) registers it here, so that this module imports nothing from ``lob.book``.
+    book_view: type = None
+
     def __init__(self, symbols: Iterable[str] | None = None, tick_size: float = 0.01, lot_size: float = 1,
                  marketdata=True, journal=None, fsync: str = "batch", **spec):
         self._specs: list[dict] = []
@@ -229,9 +233,7 @@ class Exchange(ExchangeCore):
     # --- books ----------------------------------------------------------------------------------
     def book(self, symbol) -> "Book":
         """The :class:`lob.Book` view of one symbol (live: it reads the engine on every call)."""
-        from lob.book import Book
-
-        return Book._view(self, self.info(symbol))
+        return self.book_view._view(self, self.info(symbol))
 
     # --- journal --------------------------------------------------------------------------------
     @classmethod
@@ -452,6 +454,50 @@ class Exchange(ExchangeCore):
         infos = [self.info(symbol)] if symbol is not None else self._infos
         return sum(self._engine.consistency_errors(i.index) for i in infos)
 
+    # --- integer book reads: the venue's read port (lob.Book, feeds, agents and scorecards read through it) --
+    # ``symbol`` is a name or an index (see :meth:`info`); prices are ticks, quantities lots, 0 means none
+    def _index(self, symbol) -> int:
+        if isinstance(symbol, (int, np.integer)) and not isinstance(symbol, bool) and 0 <= symbol < len(self._infos):
+            return int(symbol)
+        return self.info(symbol).index
+
+    def best_ticks(self, symbol) -> tuple[int, int]:
+        """``(bid, ask)`` best prices of a symbol in ticks, 0 for an empty side."""
+        return self._engine.best_prices(self._index(symbol))
+
+    def last_ticks(self, symbol) -> int:
+        """Price of a symbol's last trade in ticks, 0 before the first trade."""
+        return self._engine.last_price(self._index(symbol))
+
+    def depth_array(self, symbol, side: int, n: int) -> np.ndarray:
+        """The best ``n`` levels of one side (0 buy, 1 sell) as an int64 array of rows
+        ``(price_ticks, displayed_lots, n_orders, total_lots)``, best first."""
+        return self._engine.depth(self._index(symbol), side, n)
+
+    def order_records(self, symbol, include_stops: bool = True) -> np.ndarray:
+        """The resting (and, with ``include_stops``, pending stop) orders of a symbol as ``ORDER_DTYPE`` records."""
+        return self._engine.orders(self._index(symbol), include_stops)
+
+    def queue_lots(self, symbol, order_id: int):
+        """``(orders ahead, displayed lots ahead)`` of a resting order at its level, or None."""
+        return self._engine.queue_position(self._index(symbol), order_id)
+
+    def book_stats(self, symbol) -> dict:
+        """Counts and allocated bytes of one symbol's book (``resting_orders``, ...)."""
+        return self._engine.stats(self._index(symbol))
+
+    def book_hash(self, symbol) -> int:
+        """64-bit hash of one symbol's book state (orders, levels, last price)."""
+        return self._engine.state_hash(self._index(symbol))
+
+    def check_book(self, symbol) -> None:
+        """Raise ``BookIntegrityError`` if an invariant of one symbol's book is broken."""
+        self._engine.check_integrity(self._index(symbol))
+
+    def set_md_port(self, recorder, port) -> None:
+        """Attach a market-data recorder's C port: the engine feeds it as it matches (``lob.marketdata``)."""
+        self._engine.set_md_port(recorder, port)
+
     # --- listeners ------------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[np.ndarray, np.ndarray, np.ndarray], None]) -> None:
         """Call ``fn(events, reports, fills)`` after every batch and every per-call request."""
@@ -482,8 +528,6 @@ class Exchange(ExchangeCore):
         return f"Exchange(symbols={self.symbols}, seq={self.seq})"
 
     def _repr_html_(self) -> str:
-        from lob.book import _ladder_html
-
         rows = []
         for info in self._infos:
             bid, ask = self._engine.best_prices(info.index)
@@ -494,5 +538,5 @@ class Exchange(ExchangeCore):
         table = ("<table><tr><th>symbol</th><th>bid</th><th>ask</th><th>last</th><th>orders</th></tr>"
                  + "".join(rows) + "</table>")
         ladders = "".join(f"<div style='display:inline-block;vertical-align:top;margin-right:12px'>"
-                          f"{_ladder_html(self.book(i.name), 5)}</div>" for i in self._infos[:4])
+                          f"{self.book(i.name)._repr_html_(5)}</div>" for i in self._infos[:4])
         return f"<div><b>Exchange</b> seq {self.seq}{table}{ladders}</div>"

@@ -52,7 +52,7 @@ class L2Feed:
         return self._side(i, 0), self._side(i, 1)
 
     def _side(self, i: int, side: int) -> dict:
-        return dict(self.exchange._engine.depth(i, side, self.depth)[:, :2].tolist())
+        return dict(self.exchange.depth_array(i, side, self.depth)[:, :2].tolist())
 
     def snapshot(self, symbol) -> dict:
         """The current full-depth message of a symbol (what a new subscriber receives first)."""

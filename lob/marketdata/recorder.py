@@ -83,7 +83,7 @@ class MarketData:
         self.retention_ns = int(retention_ns)
         self._rec = Recorder(self.tape_size, self.snapshot_interval_ns, self.snapshot_depth, self.retention_ns,
                              int(max_trades), int(bbo_size), int(max_snapshots))
-        exchange._engine.set_md_port(self._rec, self._rec.port())
+        exchange.set_md_port(self._rec, self._rec.port())
         exchange.marketdata = self
 
     def __repr__(self) -> str:

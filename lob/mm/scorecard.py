@@ -345,10 +345,10 @@ class RunRecorder:
             # an order's first report: an accepted ADD whose fills so far are all from this request
             if action == 0 and status != 4 and owner and (own is None or owner in own) and r[5] == cum:
                 self._orders.append((ts, seq, sym, owner, cum + rem))
-        eng = self.exchange._engine
+        ex = self.exchange
         last_seq = int(max(reports["seq"].max() if len(reports) else 0, fills["seq"].max() if len(fills) else 0))
         for sym in syms:
-            b, a = eng.best_prices(sym)
+            b, a = ex.best_ticks(sym)
             mid = (b + a) / 2 if b and a else None
             if mid is not None and mid != self._last_mid.get(sym):
                 self._last_mid[sym] = mid

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 import lob
+from lob.enums import TIF, Side, Status, names
 from lob.errors import ConfigError, ReplayFormatError
 
 __all__ = ["Backtest", "BacktestResult", "Fees", "Intent", "NoDecisionWarning", "lobster_events", "SEED_ID_BASE"]
@@ -383,9 +384,9 @@ class Backtest:
     def _result(self, loop) -> BacktestResult:
         o, f, m = loop.records()
         tick, lot = self._tick, self._lot
-        sides = np.array(["buy", "sell"], dtype=object)
-        tifs = np.array(["gtc", "ioc", "fok", "day"], dtype=object)
-        status = np.array(["new", "partially_filled", "filled", "cancelled", "rejected", None], dtype=object)
+        sides = np.array(names(Side), dtype=object)
+        tifs = np.array(names(TIF), dtype=object)
+        status = np.array(names(Status) + (None,), dtype=object)
         tags = np.array(loop.tags, dtype=object)
         price = np.round(o["price"] * tick, 10)
         orders = pd.DataFrame({

@@ -138,10 +138,10 @@ class Agent:
 
 def _reference(sim, sym: int) -> int:
     """Mid, else last trade, else the symbol's initial price (ticks)."""
-    b, a = sim.exchange._engine.best_prices(sym)
+    b, a = sim.exchange.best_ticks(sym)
     if b and a:
         return (b + a) // 2
-    last = sim.exchange._engine.last_price(sym)
+    last = sim.exchange.last_ticks(sym)
     if last:
         return int(last)
     return sim.initial_ticks[sym]
@@ -260,7 +260,7 @@ class MomentumTrader(Agent):
         self.sym = sim.exchange.symbol_index(self.symbol)
 
     def step(self, sim):
-        b, a = sim.exchange._engine.best_prices(self.sym)
+        b, a = sim.exchange.best_ticks(self.sym)
         if not (b and a):
             return
         mid = (b + a) / 2

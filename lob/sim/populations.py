@@ -333,13 +333,13 @@ class MomentumPopulation(_Population):
 
     def events(self, sim, ts, dt_s, values):
         # decides once, at the start of the block, on the book as it is (the mid against the lookback)
-        eng = sim.exchange._engine
+        ex = sim.exchange
         now = int(ts[0])
         horizon = now - self.lookback_ns
         counts = self.rng.poisson(self.rate * (dt_s * len(ts)))
         act = []
         for i in range(self.n):
-            b, a = eng.best_prices(self.sym[i])
+            b, a = ex.best_ticks(self.sym[i])
             if not (b and a):
                 continue
             mid = (b + a) / 2

@@ -7,12 +7,13 @@ from typing import Callable
 
 import ipywidgets as widgets
 
+from lob.enums import TIF, OrderType, names
 from lob.errors import LobError
 
 __all__ = ["OrderTicket"]
 
-_TYPES = ("limit", "market", "stop", "stop_limit")
-_TIFS = ("gtc", "ioc", "fok", "day")
+_TYPES = names(OrderType)
+_TIFS = names(TIF)
 
 
 def _opt(x: float):

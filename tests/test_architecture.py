@@ -1,0 +1,125 @@
+"""The import rules of docs/architecture.md, read from the source (AST of every ``lob`` module, text of every
+``.pyx``/``.pxd``): no import cycles among lob modules (function-level imports count), only the venue layer
+touches the engine, only lob.server imports tornado, only lob.viz (and lob.server above it) bokeh/ipywidgets."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "lob"
+
+#: the venue layer: the compiled core (and the engine unit split out of it) and the Python Exchange over it
+VENUE = {"lob._core", "lob._engine", "lob._venue", "lob.exchange"}
+
+
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {_name(p): p for p in sorted(PKG.rglob("*.py"))}
+COMPILED = {_name(p): p for p in sorted(PKG.rglob("*.pyx")) + sorted(PKG.rglob("*.pxd"))}
+TREES = {m: ast.parse(p.read_text(), str(p)) for m, p in MODULES.items()}
+
+
+def _imports(module: str, tree: ast.AST) -> set[str]:
+    """Every module a module imports, at any level (``from lob.x import y`` counts as lob.x, or lob.x.y when
+    that is a module)."""
+    out = set()
+    pkg = module if MODULES.get(module, Path()).name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = pkg.split(".")[: len(pkg.split(".")) - (node.level - 1)]
+                base = ".".join(up + ([base] if base else []))
+            subs = {f"{base}.{a.name}" for a in node.names} & set(MODULES)
+            out |= subs
+            if len(subs) < len(node.names):                # a name that is not a submodule comes from base
+                out.add(base)
+    return out
+
+
+IMPORTS = {m: _imports(m, t) for m, t in TREES.items()}
+
+
+def _cycles() -> list[list[str]]:
+    """Strongly connected groups (Tarjan) of the lob import graph; a package's ``__init__`` re-exports are
+    edges too, except into the top ``lob`` package (every module's import runs it first anyway)."""
+    graph = {m: sorted(t for t in ts if t in MODULES and t != m and t != "lob") for m, ts in IMPORTS.items()}
+    index, low, stack, on, out, n = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = n[0]
+        n[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for m in graph:
+        if m not in index:
+            visit(m)
+    return out
+
+
+def test_the_scan_sees_the_package():
+    assert {"lob", "lob.book", "lob.exchange", "lob.replay.backtest", "lob.server.hub"} <= set(MODULES)
+    assert "lob.exchange" in IMPORTS["lob.book"]          # the scan reads imports at all
+
+
+def test_no_import_cycles_among_lob_modules():
+    # lob.server's handlers <-> websocket cycle goes on branch house11srv; lob.exchange <-> lob.journal on
+    # branch house11core (the journal attaches through a port)
+    assert _cycles() == []
+
+
+def test_book_sits_above_the_exchange():
+    assert "lob.book" not in IMPORTS["lob.exchange"]
+
+
+def test_only_the_venue_layer_imports_the_engine():
+    bad = sorted(m for m, ts in IMPORTS.items() if m not in VENUE and ts & {"lob._engine"})
+    bad += sorted(m for m, p in COMPILED.items() if m not in VENUE
+                  and re.search(r"^\s*(from\s+lob\._engine\s+c?import|c?import\s+lob\._engine)", p.read_text(), re.M))
+    assert bad == []
+
+
+def test_only_the_venue_layer_touches_an_exchange_engine():
+    # lob.journal (branch house11core) and lob.server.hub (branch house11srv) stop reading ex._engine there
+    bad = sorted({m for m, t in TREES.items() if m not in VENUE for node in ast.walk(t)
+                  if isinstance(node, ast.Attribute) and node.attr == "_engine"})
+    assert bad == []
+
+
+@pytest.mark.parametrize("lib, allowed", [
+    ("tornado", ("lob.server",)),
+    ("bokeh", ("lob.viz", "lob.server")),
+    ("jupyter_bokeh", ("lob.viz", "lob.server")),
+    ("ipywidgets", ("lob.viz", "lob.server")),
+])
+def test_ui_libraries_are_imported_only_by_their_layer(lib, allowed):
+    bad = sorted(m for m, ts in IMPORTS.items()
+                 if any(t == lib or t.startswith(lib + ".") for t in ts)
+                 and not any(m == a or m.startswith(a + ".") for a in allowed))
+    assert bad == [], f"{lib} imported outside {allowed}: {bad}"
