@@ -36,6 +36,24 @@ def empty_events(n: int) -> np.ndarray:
     return np.zeros(int(n), dtype=EVENT_DTYPE)
 
 
+class _EventClock:
+    """An exchange's default clock: the time of the last timed batch it applied, else the wall clock.
+
+    A per-call request without ``ts_ns`` (``submit``, ``cancel``, an order ticket) is stamped with it, so
+    orders placed by hand into a simulated or replayed flow sit on the flow's clock (09:30 of a simulated
+    day, not today). An exchange that only ever takes per-call requests runs on the wall clock.
+    """
+
+    __slots__ = ("ts_ns",)
+
+    def __init__(self, ts_ns: int | None = None):
+        self.ts_ns = ts_ns
+
+    def __call__(self) -> int:
+        t = self.ts_ns
+        return time.time_ns() if t is None else t
+
+
 def _positive(name: str, value) -> float:
     try:
         v = float(value)
@@ -68,6 +86,14 @@ class Exchange(ExchangeCore):
     **spec
         Default rules for the symbols listed here (see :meth:`add_symbol`).
 
+    Attributes
+    ----------
+    clock : callable
+        ``clock() -> int`` nanoseconds: the time stamped on a per-call request without ``ts_ns``. By default
+        the exchange's event clock: the time of the last timed batch applied (so orders placed by hand into a
+        simulated or replayed flow sit on its clock), the wall clock while no batch had a time; replaceable
+        (``lob.sim.Simulator`` sets its own).
+
     Examples
     --------
     >>> ex = Exchange(symbols=["AAPL"])
@@ -81,6 +107,8 @@ class Exchange(ExchangeCore):
                  marketdata=True, journal=None, fsync: str = "batch", **spec):
         self._specs: list[dict] = []
         self._perf = None
+        self._event_clock = _EventClock()
+        self.clock = self._event_clock      # replaceable: any callable returning int nanoseconds
         self.marketdata = None
         if marketdata:
             from lob.marketdata import MarketData
@@ -226,7 +254,11 @@ class Exchange(ExchangeCore):
         """An independent copy of the current state; the original and its journal are untouched."""
         from lob.journal import fork
 
-        return fork(self, journal=journal, fsync=fsync)
+        new = fork(self, journal=journal, fsync=fsync)
+        if self.clock is self._event_clock:     # the copy keeps its own event clock, at the same time
+            new._event_clock.ts_ns = self._event_clock.ts_ns
+            new.clock = new._event_clock
+        return new
 
     def snapshot(self):
         """Write a whole-exchange snapshot to the journal now; return its path."""
@@ -279,6 +311,8 @@ class Exchange(ExchangeCore):
         check_events(events, self._engine)
         if self._intake_error is not None:
             raise LobStateError(f"order intake is stopped: {self._intake_error}")
+        if len(events) and events["ts_ns"][-1] > 0:     # untimed batches (all 0) leave the clock alone
+            self._event_clock.ts_ns = int(events["ts_ns"][-1])
         journal = self.journal
         if journal is not None and len(events) >= _PIPELINE_CHUNK and journal._writer is not None:
             return self._apply_pipelined(events, journal, t0)

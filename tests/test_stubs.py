@@ -125,7 +125,7 @@ def test_every_public_name_has_a_stub_entry_with_the_same_parameters(name, pyx):
 
 def test_stubtest_agrees_with_the_compiled_modules(tmp_path):
     """mypy's own stub checker: every name, parameter, property and final/disjoint class as at runtime."""
-    pytest.importorskip("mypy", reason="mypy (lob[test]) is not installed: stubtest cannot run")
+    pytest.importorskip("mypy", reason="mypy (lobkit[test]) is not installed: stubtest cannot run")
     cfg = tmp_path / "mypy.ini"
     # only the stubs are checked: the pure-Python modules they import are read, not type-checked
     cfg.write_text("[mypy]\nfollow_imports = silent\nignore_missing_imports = True\ncache_dir = "

@@ -204,7 +204,7 @@ class MarketMaker:
         if self.halted:
             return [cancel(oid) for oid in ctx.open_orders]
         if self.max_loss is not None and self.mid_ticks is not None:
-            pnl = (self.cash_ticks + self.position_lots * self.mid_ticks) * self._tick * self._lot
+            pnl = self.mark_to_market()
             if pnl < -self.max_loss:
                 self.halted, self.halt_reason = True, f"max_loss: pnl {pnl:.2f} < -{self.max_loss}"
                 return [cancel(oid) for oid in ctx.open_orders]
@@ -225,6 +225,13 @@ class MarketMaker:
         self.cash_ticks -= sign * p * q
         self.n_fills += 1
         return None
+
+    def mark_to_market(self) -> float | None:
+        """PnL of every fill so far, the position marked at the last mid (price units); None before a
+        two-sided book was seen."""
+        if self.mid_ticks is None or self._tick is None:
+            return None
+        return (self.cash_ticks + self.position_lots * self.mid_ticks) * self._tick * self._lot
 
     # --- for subclasses -------------------------------------------------------------------------
     def observe(self, ctx, bid: int, ask: int) -> None:
