@@ -1,5 +1,6 @@
 """Build the compiled extensions: ``lob._core``, ``lob.marketdata._recorder``, ``lob.queue._shadow``, the
-backtest step loop ``lob.replay._steploop`` and the compiled market makers ``lob.mm._compiled``.
+backtest step loop ``lob.replay._steploop``, the compiled market makers ``lob.mm._compiled``, the journal
+codec ``lob.journal._codec``, ITCH framing ``lob.replay._itchframe`` and perf's latency ring ``lob.perf._latency``.
 Everything else lives in pyproject.toml.
 
 Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
@@ -38,7 +39,11 @@ exts = [Extension(
                      ("lob.marketdata._recorder", "lob/marketdata/_recorder.pyx"),
                      # the backtest step loop and the compiled makers: they cimport the engine's C entry points
                      ("lob.replay._steploop", "lob/replay/_steploop.pyx"),
-                     ("lob.mm._compiled", "lob/mm/_compiled.pyx"))]
+                     ("lob.mm._compiled", "lob/mm/_compiled.pyx"),
+                     # roles moved out of the core into the packages they serve
+                     ("lob.journal._codec", "lob/journal/_codec.pyx"),
+                     ("lob.replay._itchframe", "lob/replay/_itchframe.pyx"),
+                     ("lob.perf._latency", "lob/perf/_latency.pyx"))]
 
 # the shadow-order pass of lob.queue (C++ for std::vector of fill records)
 shadow = Extension(

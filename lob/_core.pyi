@@ -33,12 +33,10 @@ from lob.errors import UnknownSymbolError as UnknownSymbolError
 EVENT_DTYPE: np.dtype
 FILL_DTYPE: np.dtype
 LIMITS: dict[str, int]
-MSG_TYPES: tuple[str, ...]
 ORDER_DTYPE: np.dtype
 REPORT_DTYPE: np.dtype
 SIZEOF_LEVEL: int
 SIZEOF_ORDER: int
-STAGES: tuple[str, ...]
 
 
 class Action(enum.IntEnum):
@@ -140,7 +138,7 @@ class ExchangeCore:
     risk: Any
     _listeners: list
     _intake_error: Any
-    _latency: LatencyRing
+    _latency: Any
     _wal: Any
     _wal_out: Any
     _stage_on: bool
@@ -412,27 +410,6 @@ class ExecReport:
         """True unless the request was rejected."""
 
 
-@final
-class LatencyRing:
-    """Per-request stage latencies (ns) written by the per-call path, drained into HDR histograms by
-    ``lob.perf``. One row per sampled request: parse, risk, match, market_data, end_to_end, and the
-    message type. ``sample_every`` = k times one request in k (1 = all).
-    """
-    @property
-    def n(self) -> int: ...
-    @property
-    def cap(self) -> int: ...
-    sample_every: int
-    @property
-    def counter(self) -> int: ...
-    on_full: Any
-    def __new__(cls, cap: int = 65536, sample_every: int = 1) -> LatencyRing: ...
-    def record(self, kind: int, parse: int, risk: int, match: int, md: int, total: int):
-        """Add one row from Python (the batch path times per batch)."""
-    def drain(self):
-        """(latencies (n, 5) int64 array, kinds (n,) uint8 array) recorded so far; empties the ring."""
-
-
 class ModifyPolicy(enum.IntEnum):
     """Whether a modify keeps time priority (``modify_priority=`` of ``Exchange.add_symbol``)."""
     PRIORITY_STANDARD = 0
@@ -682,65 +659,5 @@ class Trade:
         """Owner name of the incoming (taker) order, or None."""
 
 
-def frame_be16(buf: np.ndarray, n: int = -1, lengths: np.ndarray | None = None):
-    """Offsets of the ``[u16 big-endian length][payload]`` frames in ``buf[:n]``, checked as it goes.
-
-    Framing is a sequential chain (each length gives the next start), so it runs as one nogil C loop.
-
-    Parameters
-    ----------
-    buf : contiguous uint8 buffer
-    n : int
-        Bytes of ``buf`` to frame (default all).
-    lengths : int64 array of 256, optional
-        The expected payload length per first payload byte (the ITCH message type); 0 = not a valid type.
-        When given, the walk stops at the first frame whose length does not match its type.
-
-    Returns
-    -------
-    (offsets, tail, bad)
-        ``offsets[i]`` is the offset of frame i's length prefix (int64 array); ``tail`` the offset of the
-        first incomplete frame (``n`` when the data ends on a frame boundary); ``bad`` the offset of the
-        first frame whose length does not match its type, or -1.
-    """
-
-
-def gather_frames(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, keep: np.ndarray | None = None):
-    """Copy the payloads of framed records into one contiguous byte array per record type.
-
-    ``offsets`` are length-prefix offsets as :func:`frame_be16` returns them, already checked against
-    ``lengths`` (the fixed payload length per type byte). ``keep`` (one byte per frame, optional) selects
-    frames. Returns ``{type_byte: (payload bytes as uint8 array of count * length, frame indices int64)}``
-    with frames in file order within each type.
-    """
-
-
-def pack_words(records: np.ndarray, itemsize: int):
-    """Encode fixed-size records compactly: each 8-byte word as its difference from the same word of the
-    previous record, zigzag varint coded, zero differences skipped.
-
-    Per record: a little-endian u16 mask of the words that changed, then one varint per changed word.
-    Lossless for any bytes (:func:`unpack_words` inverts it); records of one stream (events, reports,
-    fills) repeat most fields or move them by small steps, so they shrink several times. Runs nogil.
-
-    Parameters
-    ----------
-    records : contiguous uint8 buffer of ``n * itemsize`` bytes
-    itemsize : int
-        A multiple of 8, at most 128 (16 words).
-
-    Returns
-    -------
-    numpy.ndarray of uint8
-    """
-
-
 def release_spare_buffers():
     """Free the output buffers kept for the next large batch (see ``Engine.apply``)."""
-
-
-def unpack_words(packed: np.ndarray, n: int, itemsize: int):
-    """Decode ``n`` records of ``itemsize`` bytes packed by :func:`pack_words`; returns a uint8 array.
-
-    Raises ``ValueError`` when the bytes do not hold exactly ``n`` records.
-    """

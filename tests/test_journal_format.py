@@ -154,7 +154,7 @@ def test_a_damaged_length_in_a_journal_stops_recovery_and_repair_cuts_there(tmp_
 @given(words=st.integers(1, 16), n=st.integers(0, 60), seed=st.integers(0, 2**32 - 1),
        mode=st.sampled_from(["random", "steps", "constant"]))
 def test_pack_words_round_trips_any_bytes(words, n, seed, mode):
-    from lob._core import pack_words, unpack_words
+    from lob.journal._codec import pack_words, unpack_words
 
     rng = np.random.default_rng(seed)
     if mode == "random":
@@ -171,7 +171,7 @@ def test_pack_words_round_trips_any_bytes(words, n, seed, mode):
 
 
 def test_unpack_words_refuses_inconsistent_bytes():
-    from lob._core import pack_words, unpack_words
+    from lob.journal._codec import pack_words, unpack_words
 
     raw = np.arange(40, dtype=np.int64).view(np.uint8)
     packed = pack_words(raw, 40)

@@ -61,7 +61,7 @@ def _python_frames(data: bytes):
 
 
 def test_frame_and_gather_kernels_against_python():
-    from lob._core import frame_be16, gather_frames
+    from lob.replay._itchframe import frame_be16, gather_frames
 
     data = encode_itch(random_messages(500, seed=3))
     for cut in (len(data), len(data) - 7, 3, 1, 0):

@@ -58,7 +58,7 @@ class RecordType(enum.IntEnum):
     PACKED_BLOCK = 11    # a BLOCK whose events, reports and fills are packed (below)
 
 
-# A PACKED_* payload is u32 n (records) followed by lob._core.pack_words of the n records: each 8-byte word
+# A PACKED_* payload is u32 n (records) followed by lob.journal._codec.pack_words of the n records: each 8-byte word
 # as a zigzag varint of its difference from the same word of the previous record, behind a u16 mask of
 # the words that changed. A batch's events, reports and fills repeat most fields or step them by small
 # amounts, so they take about a sixth of their plain size; the writer thread packs them.
@@ -100,7 +100,7 @@ def split_block(payload, event_dtype, report_dtype, fill_dtype):
 
 def unpack_payload(rtype, payload, itemsize: int):
     """The plain payload (records of ``itemsize`` bytes) of a PACKED_* record's payload."""
-    from lob._core import unpack_words
+    from lob.journal._codec import unpack_words
 
     if len(payload) < 4:
         raise JournalCorruptError(f"packed record of {len(payload)} bytes has no count")
@@ -114,7 +114,7 @@ def unpack_payload(rtype, payload, itemsize: int):
 def unpack_block(payload, event_size: int, report_size: int, fill_size: int, events_only: bool = False):
     """The plain BLOCK payload of a PACKED_BLOCK record's payload; with ``events_only``, just
     ``(index array, event bytes)`` (what recovery needs: the outputs are not decoded)."""
-    from lob._core import unpack_words
+    from lob.journal._codec import unpack_words
 
     try:
         if events_only:

@@ -35,7 +35,7 @@ class _Writer:
     """The journal's writer thread (``fsync="batch"`` and ``"never"``).
 
     Everything the journal writes goes through it, in order: buffers as they are, and large input and
-    output arrays, which it packs (:func:`lob._core.pack_words`, nogil), checksums and frames itself. The
+    output arrays, which it packs (:func:`lob.journal._codec.pack_words`, nogil), checksums and frames itself. The
     caller's thread thus goes on matching while the previous chunk of a batch is written; it waits only
     when more than ``_WRITER_LIMIT`` bytes are queued, and when it needs its records handed to the OS
     (:meth:`wait`). A failure is kept and raised to every later caller: the journal fails closed.
@@ -92,7 +92,7 @@ class _Writer:
             self.thread.join()
 
     def _run(self) -> None:
-        from lob._core import pack_words
+        from lob.journal._codec import pack_words
 
         while True:
             with self.cond:
@@ -126,7 +126,7 @@ class _Writer:
 
 def _packed_block(n, seq, idx, ev, rep, fill) -> list:
     """The buffers of a PACKED_BLOCK record (see lob.journal.format) of ``n`` staged requests."""
-    from lob._core import pack_words
+    from lob.journal._codec import pack_words
 
     cols = [pack_words(np.frombuffer(b, np.uint8), dt.itemsize)
             for b, dt in ((ev, EVENT_DTYPE), (rep, REPORT_DTYPE), (fill, FILL_DTYPE))]

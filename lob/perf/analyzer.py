@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
-from lob._core import MSG_TYPES, STAGES, LatencyRing
+from lob.perf._latency import MSG_TYPES, STAGES, LatencyRing
 from lob.errors import ConfigError
 
 __all__ = ["PerfAnalyzer", "read_metrics"]

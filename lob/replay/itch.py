@@ -8,12 +8,12 @@ files, plain or gzip). Every message type of the 5.0 specification has a big-end
 How the parser works:
 
 * **Framing.** Message boundaries form one chain (each length gives the next start), which is sequential by
-  nature: one nogil C loop (:func:`lob._core.frame_be16`) walks it and checks every length against its
+  nature: one nogil C loop (:func:`lob.replay._itchframe.frame_be16`) walks it and checks every length against its
   type byte as it goes, stopping at the first frame that disagrees.
 * **Filtering before decoding.** The stock locate sits at the same offset in every message, so messages
   of other symbols are dropped on the raw positions; only the stock-directory (``R``) messages are decoded
   for every symbol (they map symbols to locates).
-* **Decoding.** One more C pass (:func:`lob._core.gather_frames`) copies each message into a contiguous
+* **Decoding.** One more C pass (:func:`lob.replay._itchframe.gather_frames`) copies each message into a contiguous
   byte array per type, which is then viewed as the type's record dtype: no per-message Python object.
 
 Files are read in bounded chunks (``chunk_bytes``); a multi-GB day never sits in memory.
@@ -278,7 +278,7 @@ def _bad_frame(buf, p, base_offset):
 
 def _decode(buf, pos, seq0, keep_types=None, locates=None, symbols=None, directory=None):
     """Decode the checked frames at ``pos`` (offsets of the length prefixes) into an ItchMessages."""
-    from lob._core import gather_frames
+    from lob.replay._itchframe import gather_frames
 
     keep = None
     if keep_types is not None or locates is not None or symbols is not None:
@@ -366,7 +366,7 @@ def iter_itch(source, chunk_bytes: int = 8 << 20, symbols: Iterable[str] | None 
     ReplayFormatError
         A frame whose length does not match its type, or a truncated last message.
     """
-    from lob._core import frame_be16
+    from lob.replay._itchframe import frame_be16
 
     if not isinstance(chunk_bytes, (int, np.integer)) or chunk_bytes < 1024:
         raise ConfigError(f"chunk_bytes must be an int >= 1024, got {chunk_bytes!r}")
