@@ -4,6 +4,8 @@
 word, nogil). Format: lob.journal.format, PACKED_* payloads.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 

@@ -4,6 +4,8 @@
 venue layer calls it at C level), ``STAGES`` and ``MSG_TYPES`` naming its columns and kinds.
 """
 
+from __future__ import annotations
+
 from typing import final
 
 MSG_TYPES: tuple[str, ...]

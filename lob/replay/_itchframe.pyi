@@ -4,6 +4,8 @@
 ``[u16 big-endian length][payload]`` chain, ``gather_frames`` copies the payloads per message type. Both nogil.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 
