@@ -200,7 +200,7 @@ class FanOut:
         for sub in [x for x in self.subscribers if x.account is not None and x.token is not None]:
             if self.accounts.account_for(sub.token) != sub.account:
                 sub.drop("API token revoked")
-                self._dropped(sub)
+                self.forget_dropped(sub)
                 n += 1
         return n
 
@@ -258,7 +258,7 @@ class FanOut:
                 if not batch.texts:
                     continue
                 if not sub.push(batch, woken):
-                    self._dropped(sub)
+                    self.forget_dropped(sub)
                 n += len(batch)
         for account, msgs in pending_exec.items():
             subs = self._by_account.get(account)
@@ -267,7 +267,7 @@ class FanOut:
             batch = Batch([dumps(m) for m in msgs])
             for sub in list(subs):
                 if not sub.push(batch, woken):
-                    self._dropped(sub)
+                    self.forget_dropped(sub)
                 n += len(batch)
         for sub in woken:
             if sub.dropped is None:
@@ -275,7 +275,8 @@ class FanOut:
         self.stats["messages_queued"] += n
         return n
 
-    def _dropped(self, sub: Subscriber) -> None:
+    def forget_dropped(self, sub: Subscriber) -> None:
+        """A subscriber was dropped (slow, flooding, revoked): count it, log an incident, unsubscribe it."""
         self.stats["clients_dropped"] += 1
         self.incidents.record("market_data", f"client dropped: {sub.dropped}", "warning", account=sub.account)
         self.remove_subscriber(sub)

@@ -98,6 +98,11 @@ class OrderEntry:
             self._clid_of[oid] = (account, clid)
         return len(self._clid_of)
 
+    @property
+    def open_order_count(self) -> int:
+        """Open orders of the server's accounts."""
+        return sum(len(o) for o in self._open.values())
+
     def client_id_rows(self) -> list[tuple]:
         """The client order ids of live orders as ``(account, client id, symbol, order id)``."""
         return [(a, c, s, oid) for (a, c), (s, oid, _) in self.client_ids.items()]

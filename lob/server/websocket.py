@@ -143,7 +143,7 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
         if not self._limits[0].allow("m"):
             self.hub.stats["ws_flood_closed"] += 1
             self.sub.drop(f"more than {MESSAGE_BURST:g} messages at once or {MESSAGE_RATE:g} a second")
-            self.hub._dropped(self.sub)
+            self.hub.forget_dropped(self.sub)
             return
         if len(message) > MAX_MESSAGE:
             self._error(f"message larger than {MAX_MESSAGE} bytes", "too_large")
@@ -172,7 +172,7 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
             self._error(e.message, e.error)
             return
         if self.sub.push([dumps(m) for m in out]) is False:
-            self.hub._dropped(self.sub)
+            self.hub.forget_dropped(self.sub)
 
     def _error(self, message: str, reason: str) -> None:
         self.sub.push([dumps({"type": "error", "message": message, "reason": reason})])
