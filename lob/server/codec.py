@@ -4,7 +4,8 @@ and everything it reads from clients.
 Out: compact (no spaces), finite numbers only (NaN and infinities are not JSON: encoding one is a bug of the
 server, never sent as invalid JSON), and a value JSON has no type for (a timestamp, a Decimal) as its ``str``.
 In: :func:`parse_json`, which answers bad text with a 400 :class:`~lob.server.errors.ApiError` naming what was
-read.
+read. The client-id log of a durable server (:mod:`lob.server.store`) writes its lines with :func:`dumps`
+too; only the files people edit or read (the token file, the data folder's ``meta.json``) are indented.
 """
 from __future__ import annotations
 
