@@ -1,4 +1,5 @@
-"""Build the compiled extensions, ``lob._core``, ``lob.marketdata._recorder`` and ``lob.queue._shadow``.
+"""Build the compiled extensions: ``lob._core``, ``lob.marketdata._recorder``, ``lob.queue._shadow``, the
+backtest step loop ``lob.replay._steploop`` and the compiled market makers ``lob.mm._compiled``.
 Everything else lives in pyproject.toml.
 
 Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
@@ -34,7 +35,10 @@ exts = [Extension(
     extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
 ) for name, path in (("lob._core", "lob/_core.pyx"),
                      # the market-data recorder the engine feeds through its MdPort (lob/_core.pxd)
-                     ("lob.marketdata._recorder", "lob/marketdata/_recorder.pyx"))]
+                     ("lob.marketdata._recorder", "lob/marketdata/_recorder.pyx"),
+                     # the backtest step loop and the compiled makers: they cimport the engine's C entry points
+                     ("lob.replay._steploop", "lob/replay/_steploop.pyx"),
+                     ("lob.mm._compiled", "lob/mm/_compiled.pyx"))]
 
 # the shadow-order pass of lob.queue (C++ for std::vector of fill records)
 shadow = Extension(

@@ -66,6 +66,21 @@ napoleon_use_ivar = True           # Attributes sections as fields, not duplicat
 html_theme = "alabaster"
 html_title = f"lob {release}"
 html_static_path: list[str] = []
+# BokehJS for the notebooks' Bokeh outputs, copied from the installed bokeh (the saved notebooks do not carry
+# the ~2 MB inline loader, see lob.viz.strip_loader; no CDN); pages without Bokeh ignore it
+html_js_files: list[str] = []
+try:
+    from bokeh.util.paths import bokehjs_path
+
+    _BOKEHJS = [bokehjs_path() / "js" / f"{name}.min.js" for name in ("bokeh", "bokeh-widgets", "bokeh-tables")]
+    _static = Path(__file__).resolve().parent / "_build" / "bokehjs"
+    _static.mkdir(parents=True, exist_ok=True)
+    for _js in _BOKEHJS:
+        shutil.copyfile(_js, _static / _js.name)
+    html_static_path.append(str(_static))
+    html_js_files += [_js.name for _js in _BOKEHJS]
+except ImportError:      # no viz extra: the notebooks' Bokeh figures stay blank, the rest builds
+    pass
 html_theme_options = {"description": "limit-order-book research, Jupyter first", "fixed_sidebar": True,
                       "page_width": "1100px", "sidebar_width": "230px"}
 

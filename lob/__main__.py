@@ -7,47 +7,60 @@ import sys
 
 
 def demo(argv=None) -> int:
-    """Run a small simulated market on the engine and print what happened (no server needed)."""
-    import numpy as np
-
-    import lob
-
-    p = argparse.ArgumentParser(prog="lob demo", description="a simulated 4-symbol market in the terminal")
-    p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--seed", type=int, default=7)
-    args = p.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
-    symbols = ["AAPL", "GOOGL", "MSFT", "TSLA"]
-    mids = np.array([19000, 17500, 42000, 25000])
-    ex = lob.Exchange(symbols=symbols)
-    n = args.events
-    ev = lob.empty_events(n)
-    sym = rng.integers(0, 4, n)
-    side = rng.integers(0, 2, n)
-    walk = np.cumsum(rng.choice([-1, 0, 1], size=(n, 4), p=[0.05, 0.9, 0.05]), axis=0)
-    mid = mids[sym] + walk[np.arange(n), sym]
-    offset = rng.geometric(0.25, n) - 2            # mostly passive, sometimes through the touch
-    ev["symbol"] = sym
-    ev["side"] = side
-    ev["price_ticks"] = np.where(side == 0, mid - offset, mid + offset)
-    ev["qty_lots"] = rng.integers(1, 10, n) * 10
-    ev["ts_ns"] = np.arange(n) * 1_000_000
-    ev["owner"] = rng.integers(1, 50, n)
+    """Run the simulated 4-symbol market (``lob.sim``) in real time for a few seconds and print it trading."""
     import time
 
-    t = time.perf_counter()
-    reports, fills = ex.apply(ev)
-    dt = time.perf_counter() - t
-    print(f"lob {lob.__version__}: {n:,} orders on {len(symbols)} symbols in {dt * 1e3:.1f} ms "
-          f"({dt / n * 1e9:.0f} ns/order), {len(fills):,} trades, seq {ex.seq:,}")
+    import lob
+    from lob.sim import Simulator
+
+    p = argparse.ArgumentParser(prog="lob demo", description="a simulated 4-symbol market trading in the terminal")
+    p.add_argument("--seconds", type=float, default=5.0, help="how long the market trades (wall time)")
+    p.add_argument("--every", type=float, default=1.0, help="seconds between two printed lines")
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args(argv)
+    if not (args.seconds > 0 and args.every > 0):
+        p.error(f"--seconds and --every must be > 0, got {args.seconds} and {args.every}")
+    sim = Simulator.default(args.seed, clock="realtime", warmup_s=1.0)
+    ex = sim.exchange
+    symbols = ex.symbols
+    counts = {"events": 0, "trades": 0}
+
+    def count(events, reports, fills):
+        counts["events"] += len(events)
+        counts["trades"] += len(fills)
+
+    ex.add_listener(count)
+
+    def last(s):
+        return f"{ex.book(s).last_price or 0:>8.2f}"
+
+    print(f"lob {lob.__version__}: {len(sim.agents)} agents trading {', '.join(symbols)} for {args.seconds:g} s "
+          f"(market makers, zero-intelligence, momentum and noise traders)")
+    print(f"{'time':>5} {'events':>8} {'trades':>7}  " + "  ".join(f"{s:>8}" for s in symbols))
+    t0 = time.monotonic()
+    end = t0 + args.seconds
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            break
+        # realtime: the simulator steps at the wall clock's pace, its event clock is the wall time
+        sim.run(until=time.time_ns() + int(min(args.every, end - now) * 1e9))
+        print(f"{time.monotonic() - t0:>4.1f}s {counts['events']:>8,} {counts['trades']:>7,}  "
+              + "  ".join(last(s) for s in symbols), flush=True)
+    elapsed = time.monotonic() - t0
+    print(f"\n{counts['events']:,} events ({counts['events'] / elapsed:,.0f}/s), {counts['trades']:,} trades, "
+          f"seq {ex.seq:,}, {len(sim.incidents)} incidents")
+    makers = {a.symbol: a.strategy for a in sim.market_makers}
     for s in symbols:
         b = ex.book(s)
-        d = b.depth(3)
-        print(f"\n{s}: last {b.last_price}, {len(b):,} resting orders, spread {b.spread()}")
-        for price, qty, count in reversed(d["asks"]):
-            print(f"    {'':>8} {price:>10.2f} {qty:>8} ({count})")
-        for price, qty, count in d["bids"]:
-            print(f"    {qty:>8} {price:>10.2f} {'':>8} ({count})")
+        bid, ask = b.best_bid(), b.best_ask()
+        quote = lambda q: f"{q[0]:>8.2f} x {q[1]:<6,}" if q else f"{'-':>8}   {'':<6}"
+        line = f"{s:<6} bid {quote(bid)} ask {quote(ask)} {len(b):>5,} resting"
+        mm = makers.get(s)
+        pnl = mm.mark_to_market() if mm is not None else None
+        if pnl is not None:
+            line += f"   market maker: inventory {mm.position_lots * mm._lot:+,.0f}, PnL {pnl:+,.2f}"
+        print(line)
     ex.check_integrity()
     return 0
 

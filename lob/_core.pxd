@@ -10,10 +10,12 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cpdef enum Side:
+    """Order side (the ``side`` field): BUY 0, SELL 1."""
     BUY = 0
     SELL = 1
 
 cpdef enum Action:
+    """What an event asks of the engine (the ``action`` field of events and reports)."""
     ADD = 0           # new order (limit, market, stop, stop-limit)
     CANCEL = 1        # remove the order order_id
     MODIFY = 2        # qty_lots = new total quantity (filled part included), price_ticks = new price (0 keeps)
@@ -21,20 +23,27 @@ cpdef enum Action:
     SESSION_END = 4   # expire every DAY order of the symbol
     HALT = 5          # stop accepting ADD/MODIFY for the symbol; cancels still work
     RESUME = 6        # end a halt
+    # replay mode: a recorded feed applied as given, never matched (docs/matching.md, "Replay mode")
+    REPLAY_ADD = 7      # rest order_id (side, price_ticks, qty_lots, owner) as given; crossing -> replay_crossed
+    REPLAY_EXECUTE = 8  # qty_lots of order_id executed (price_ticks: 0, or the order's price); no fill is printed
+    REPLAY_DELETE = 9   # take qty_lots off order_id (0 = all of it)
 
 cpdef enum OrderType:
+    """Order type (the ``type`` field)."""
     LIMIT = 0
     MARKET = 1
     STOP = 2          # stop-market: becomes a market order when triggered
     STOP_LIMIT = 3    # becomes a limit order at price_ticks when triggered
 
 cpdef enum TIF:
+    """Time in force (the ``tif`` field)."""
     GTC = 0
     IOC = 1
     FOK = 2
     DAY = 3           # expires at SESSION_END
 
 cpdef enum Status:
+    """Outcome of a request (the ``status`` field of reports)."""
     NEW = 0
     PARTIALLY_FILLED = 1
     FILLED = 2
@@ -42,6 +51,7 @@ cpdef enum Status:
     REJECTED = 4
 
 cpdef enum Reason:
+    """Why a request was rejected or an order cancelled (the ``reason`` field; 32 and up: the risk check)."""
     NONE = 0
     INVALID_PRICE = 1
     INVALID_PRICE_TICK = 2
@@ -59,6 +69,9 @@ cpdef enum Reason:
     NOT_OWNER = 14
     INVALID_ORDER = 15            # unknown side / type / tif / action code
     JOURNAL_UNAVAILABLE = 16      # intake stopped because the journal cannot be written (fail closed)
+    REPLAY_CROSSED = 17           # replay mode: an add that would cross the book (consistency error)
+    REPLAY_OVERSIZED = 18         # replay mode: more than the order's (or the level's) open quantity
+    REPLAY_PRICE_MISMATCH = 19    # replay mode: an execution at a price that is not the order's
     RISK_MAX_QTY = 32
     RISK_MAX_NOTIONAL = 33
     RISK_PRICE_COLLAR = 34
@@ -70,6 +83,7 @@ cpdef enum Reason:
     RISK_MAX_LOSS = 40
 
 cpdef enum STPMode:
+    """Self-trade prevention of a symbol (``stp=`` of ``Exchange.add_symbol``)."""
     STP_NONE = 0
     STP_CANCEL_NEWEST = 1
     STP_CANCEL_OLDEST = 2
@@ -77,12 +91,14 @@ cpdef enum STPMode:
     STP_DECREMENT = 4
 
 cpdef enum ModifyPolicy:
+    """Whether a modify keeps time priority (``modify_priority=`` of ``Exchange.add_symbol``)."""
     PRIORITY_STANDARD = 0     # qty down at same price keeps priority; qty up or new price loses it
     PRIORITY_ALWAYS_LOSE = 1  # every modify that changes the order goes to the back
 
 cdef enum:
     FLAG_POST_ONLY = 1        # reject if it would take liquidity
     FLAG_POST_ONLY_SLIDE = 2  # reprice to the best non-crossing price instead of rejecting
+    FLAG_REPLAY_LEVEL = 4     # REPLAY_EXECUTE: an unknown order_id is executed at the level at price_ticks
 
 # Bounds that keep every product price x qty and every sum of them inside int64 (2**32 x 2**30 = 2**62),
 # and every engine-assigned id addressable.
@@ -107,7 +123,8 @@ cdef struct Event:            # one row of EVENT_DTYPE (64 bytes)
     uint64_t order_id         # caller's id; 0 on ADD asks the engine to assign one
     int64_t  owner            # account id; 0 = anonymous (never self-trade-checked, may cancel anything)
     int64_t  price_ticks      # limit price in ticks (MODIFY: new price, 0 keeps)
-    int64_t  qty_lots         # ADD: quantity; MODIFY: new total; REDUCE: amount to take off
+    int64_t  qty_lots         # ADD: quantity; MODIFY: new total; REDUCE, REPLAY_DELETE: amount to take off;
+                              # REPLAY_EXECUTE: amount executed
     int64_t  stop_ticks       # trigger price for STOP / STOP_LIMIT
     int64_t  display_lots     # iceberg peak; 0 = fully displayed
     uint16_t symbol           # index into the exchange's symbols
@@ -115,7 +132,7 @@ cdef struct Event:            # one row of EVENT_DTYPE (64 bytes)
     uint8_t  side             # Side
     uint8_t  type             # OrderType
     uint8_t  tif              # TIF
-    uint8_t  flags            # FLAG_POST_ONLY | FLAG_POST_ONLY_SLIDE
+    uint8_t  flags            # ADD: FLAG_POST_ONLY | FLAG_POST_ONLY_SLIDE; REPLAY_EXECUTE: FLAG_REPLAY_LEVEL
     uint8_t  reserved         # 0; else a Reason decided at the edge (off-tick, risk): the engine rejects with it
 
 
@@ -240,6 +257,7 @@ cdef struct BookC:            # one symbol's book; owned by Engine
     int64_t last_price        # last trade price; 0 before the first trade
     int32_t halted
     int32_t symbol
+    int64_t consistency_errors  # replay events rejected as inconsistent with the book
 
 
 cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book sees it (80 bytes)
@@ -276,3 +294,17 @@ cdef struct MdPort:
     int32_t reserved
     md_boundary_fn boundary
     md_after_fn after
+
+
+# --- C entry points for compiled loops in other modules (lob.replay._steploop) ------------------------
+# ``engine`` is a lob._core.Engine (``Exchange._engine``). core_apply runs events through the engine into its
+# output buffers (valid until the engine's next request) without building arrays; the book readers are
+# the engine's own helpers, read-only.
+cdef BookC* core_book(object engine, int sym) except NULL
+cdef int core_apply(object engine, const Event* events, int64_t n, Report** reports, int64_t* n_reports,
+                    Fill** fills, int64_t* n_fills) except -1
+cdef int64_t core_best(BookC* b, int side) noexcept nogil
+cdef int64_t core_level_qty(BookC* b, int side, int64_t price) noexcept nogil
+cdef int64_t core_queue_ahead(BookC* b, uint64_t order_id) noexcept nogil
+cdef int64_t core_order_total(BookC* b, uint64_t order_id) noexcept nogil
+cdef int32_t core_depth(BookC* b, int side, int64_t* prices, int64_t* qtys, int32_t n) noexcept nogil

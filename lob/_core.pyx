@@ -789,7 +789,8 @@ cdef class Engine:
     cdef int _match(self, BookC* b, int64_t ri, uint64_t oid, int64_t owner, int side, int64_t limit,
                     int64_t* rem, int64_t ts, int64_t idx, int* stp_out) except -1 nogil:
         # take liquidity from the opposite side up to limit; rem is decremented by fills and STP
-        # decrements; stp_out: 0 none, 1 incoming killed by STP, 2 incoming decremented by STP
+        # decrements; stp_out: 0 none, 1 incoming killed by STP, 2 incoming decremented by STP (the last
+        # quantity it lost), 3 decremented by STP and filled after that
         cdef int opp = 1 - side
         cdef int stp = b.spec.stp
         cdef bint check_owner = stp != STP_NONE and owner != 0
@@ -840,6 +841,8 @@ cdef class Engine:
                     continue
                 q = _min64(rem[0], o.visible)
                 self._emit_fill(b, ts, lp, q, o, oid, owner, side)
+                if stp_out[0] == 2:
+                    stp_out[0] = 3
                 rem[0] -= q
                 filled += q
                 notional += q * lp
@@ -919,9 +922,11 @@ cdef class Engine:
             return 0
         if rem == 0:
             if stp_hit == 2:
+                # STP decrement took the last of it: nothing filled it to the end (Coinbase dc, Binance DECREMENT)
                 r.status = CANCELLED
                 r.reason = SELF_TRADE
             else:
+                # filled, possibly after a decrement shrank it
                 r.status = FILLED
             return 0
         if is_market or tif == IOC or tif == FOK:
@@ -1045,6 +1050,12 @@ cdef class Engine:
             b.halted = 1
         elif a == RESUME:
             b.halted = 0
+        elif a == REPLAY_ADD:
+            self._replay_add(b, ev, idx)
+        elif a == REPLAY_EXECUTE:
+            self._replay_execute(b, ev, idx)
+        elif a == REPLAY_DELETE:
+            self._replay_delete(b, ev, idx)
         else:
             ri = self._report_for(b, ev, idx)
             self.rep_buf[ri].reason = INVALID_ORDER
@@ -1081,7 +1092,8 @@ cdef class Engine:
             reason = INVALID_ORDER
         elif b.halted:
             reason = HALTED
-        elif self._check_qty(b, ev.qty_lots) or ev.display_lots < 0 or ev.display_lots > MAX_QTY_LOTS:
+        elif (self._check_qty(b, ev.qty_lots) or ev.display_lots < 0 or ev.display_lots > MAX_QTY_LOTS
+              or ev.display_lots > ev.qty_lots):
             reason = INVALID_QTY
         elif type == LIMIT or type == STOP_LIMIT:
             reason = self._check_price(b, ev.price_ticks)
@@ -1316,6 +1328,185 @@ cdef class Engine:
                     j = b.n_levels[side] - 1
         return 0
 
+    # --- replay mode ----------------------------------------------------------------------------
+    # Events of a recorded feed applied as given: nothing is matched, no fill is printed, the last price and
+    # pending stops are untouched, halts and the symbol's quantity/price rules do not apply. An event that
+    # does not fit the book is rejected as a consistency error and changes nothing.
+    cdef inline int _inconsistent(self, BookC* b, int64_t ri, int reason) noexcept nogil:
+        self.rep_buf[ri].reason = <uint8_t>reason
+        b.consistency_errors += 1
+        return 0
+
+    cdef int _replay_add(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        cdef int64_t ri = self._report_for(b, ev, idx)
+        cdef Report* r = &self.rep_buf[ri]
+        cdef uint64_t oid = ev.order_id
+        cdef int32_t s, lv
+        cdef Order* o
+        r.type = LIMIT
+        if ev.side > 1 or ev.owner < 0 or ev.owner > <int64_t>4294967295 or oid > MAX_ORDER_ID:
+            r.reason = INVALID_ORDER
+            return 0
+        if ev.qty_lots <= 0 or ev.qty_lots > MAX_QTY_LOTS:
+            r.reason = INVALID_QTY
+            return 0
+        if ev.price_ticks <= 0 or ev.price_ticks > MAX_PRICE_TICKS:
+            r.reason = INVALID_PRICE
+            return 0
+        if oid != 0 and _id_find(b, oid) != -1:
+            return self._inconsistent(b, ri, DUPLICATE_ORDER_ID)
+        if _crosses(ev.side, ev.price_ticks, _best_price(b, 1 - ev.side)):
+            return self._inconsistent(b, ri, REPLAY_CROSSED)
+        if oid == 0:
+            oid = self.next_auto_id
+            r.order_id = oid
+        if oid >= self.next_auto_id:
+            self.next_auto_id = oid + 1
+        s = _pool_alloc(b)
+        lv = _level_get(b, ev.side, ev.price_ticks, True)
+        o = &b.pool[s]
+        o.order_id = oid
+        o.qty = <int32_t>ev.qty_lots
+        o.visible = o.qty
+        o.display = 0
+        o.filled = 0
+        o.ts_ns = ev.ts_ns
+        o.owner = <uint32_t>ev.owner
+        o.side = ev.side
+        o.type = LIMIT
+        o.tif = GTC
+        o.flags = 0
+        o.state = STATE_RESTING
+        _enqueue(b, lv, s)
+        _id_insert(b, s)
+        b.n_resting += 1
+        r = &self.rep_buf[ri]
+        r.status = NEW
+        r.remaining_lots = ev.qty_lots
+        return 0
+
+    cdef void _replay_take(self, BookC* b, int32_t s, int64_t q, int64_t ts) noexcept nogil:
+        # execute q (<= open qty) of a resting order in place, displayed part first; an iceberg whose peak
+        # empties refreshes to the back, as it does when matched
+        cdef Order* o = &b.pool[s]
+        cdef Level* L = &b.levels[o.level]
+        cdef int64_t newv
+        o.filled += <int32_t>q
+        if q >= o.qty:
+            _remove_resting(b, s)
+            return
+        newv = o.visible - q if o.visible > q else 0
+        L.qty -= o.visible - newv
+        L.total -= q
+        o.qty -= <int32_t>q
+        o.visible = <int32_t>newv
+        if newv == 0:
+            self._refresh(b, s, ts)
+
+    cdef int _replay_execute(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        cdef int64_t ri = self._report_for(b, ev, idx)
+        cdef Report* r = &self.rep_buf[ri]
+        cdef int32_t s, lv
+        cdef int side
+        cdef int64_t price, rem, q
+        cdef Order* o
+        r.type = LIMIT
+        if ev.qty_lots <= 0 or ev.qty_lots > MAX_QTY_LOTS:
+            r.reason = INVALID_QTY
+            return 0
+        if ev.price_ticks < 0 or ev.price_ticks > MAX_PRICE_TICKS:
+            r.reason = INVALID_PRICE
+            return 0
+        s = _id_find(b, ev.order_id)
+        if s != -1 and b.pool[s].state == STATE_RESTING:
+            o = &b.pool[s]
+            price = b.levels[o.level].price
+            r.side = o.side
+            r.owner = o.owner
+            r.price_ticks = price
+            if ev.price_ticks != 0 and ev.price_ticks != price:
+                return self._inconsistent(b, ri, REPLAY_PRICE_MISMATCH)
+            if ev.qty_lots > o.qty:
+                return self._inconsistent(b, ri, REPLAY_OVERSIZED)
+            r.remaining_lots = o.qty - ev.qty_lots
+            r.cum_filled_lots = o.filled + ev.qty_lots
+            r.status = PARTIALLY_FILLED if r.remaining_lots else FILLED
+            self._replay_take(b, s, ev.qty_lots, ev.ts_ns)
+        elif s == -1 and ev.flags & FLAG_REPLAY_LEVEL and ev.price_ticks > 0:
+            # level mode: an order the feed never showed is executed at its price level, queue front first
+            price = ev.price_ticks
+            side = BUY
+            lv = _level_get(b, BUY, price, False)
+            if lv < 0:
+                side = SELL
+                lv = _level_get(b, SELL, price, False)
+            if lv < 0:
+                return self._inconsistent(b, ri, UNKNOWN_ORDER)
+            if b.levels[lv].total < ev.qty_lots:
+                return self._inconsistent(b, ri, REPLAY_OVERSIZED)
+            r.side = <uint8_t>side
+            r.owner = 0
+            r.price_ticks = price
+            r.cum_filled_lots = ev.qty_lots
+            r.status = FILLED
+            rem = ev.qty_lots
+            while rem > 0:
+                s = b.levels[lv].head
+                q = _min64(rem, b.pool[s].visible)
+                rem -= q
+                self._replay_take(b, s, q, ev.ts_ns)
+        else:
+            return self._inconsistent(b, ri, UNKNOWN_ORDER)
+        r = &self.rep_buf[ri]
+        r.filled_lots = ev.qty_lots
+        r.notional = ev.qty_lots * r.price_ticks
+        return 0
+
+    cdef int _replay_delete(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        cdef int64_t ri = self._report_for(b, ev, idx)
+        cdef Report* r = &self.rep_buf[ri]
+        cdef int32_t s
+        cdef Order* o
+        cdef int64_t price, newv
+        r.type = LIMIT
+        if ev.qty_lots < 0 or ev.qty_lots > MAX_QTY_LOTS:
+            r.reason = INVALID_QTY
+            return 0
+        s = _id_find(b, ev.order_id)
+        if s == -1 or b.pool[s].state != STATE_RESTING:
+            return self._inconsistent(b, ri, UNKNOWN_ORDER)
+        o = &b.pool[s]
+        price = b.levels[o.level].price
+        r.side = o.side
+        r.owner = o.owner
+        r.type = o.type
+        r.price_ticks = price
+        r.cum_filled_lots = o.filled
+        if ev.price_ticks != 0 and ev.price_ticks != price:
+            return self._inconsistent(b, ri, REPLAY_PRICE_MISMATCH)
+        if ev.qty_lots > o.qty:
+            return self._inconsistent(b, ri, REPLAY_OVERSIZED)
+        if ev.qty_lots == 0 or ev.qty_lots == o.qty:
+            r.status = CANCELLED
+            _remove_resting(b, s)
+            return 0
+        newv = _min64(o.visible, o.qty - ev.qty_lots)
+        b.levels[o.level].qty -= o.visible - newv
+        b.levels[o.level].total -= ev.qty_lots
+        o.visible = <int32_t>newv
+        o.qty -= <int32_t>ev.qty_lots
+        r.remaining_lots = o.qty
+        r.status = PARTIALLY_FILLED if o.filled > 0 else NEW
+        return 0
+
+    def consistency_errors(self, int sym):
+        """Replay events of one book rejected as inconsistent with it (see docs/matching.md)."""
+        return self._book(sym).consistency_errors
+
+    def set_consistency_errors(self, int sym, int64_t n):
+        """Restore the consistency-error count of one book (snapshots)."""
+        self._book(sym).consistency_errors = n
+
     # --- batch ----------------------------------------------------------------------------------
     def apply(self, const Event[::1] events not None):
         """Apply a batch of events; return (reports, fills) as REPORT_DTYPE and FILL_DTYPE arrays.
@@ -1376,7 +1567,7 @@ cdef class Engine:
             for i in range(n):
                 if ev[i].symbol >= nb:
                     field = 1
-                elif ev[i].action > RESUME:
+                elif ev[i].action > REPLAY_DELETE:
                     field = 2
                 elif ev[i].owner < 0 or ev[i].owner > <int64_t>4294967295:
                     field = 3
@@ -1391,6 +1582,11 @@ cdef class Engine:
                         field = 6
                     elif ev[i].flags > 3:
                         field = 7
+                elif ev[i].action == REPLAY_ADD:
+                    if ev[i].order_id > MAX_ORDER_ID:
+                        field = 8
+                    elif ev[i].side > 1:
+                        field = 4
                 if field:
                     break
         if not field:
@@ -1666,7 +1862,7 @@ cdef class Engine:
         return dict(resting_orders=b.n_resting, pending_stops=b.n_stops, bid_levels=b.n_levels[0],
                     ask_levels=b.n_levels[1], pool_capacity=b.pool_cap, idmap_capacity=b.idmap_cap,
                     level_capacity=b.levels_cap, bytes_allocated=mem, last_price=b.last_price,
-                    halted=bool(b.halted))
+                    halted=bool(b.halted), consistency_errors=b.consistency_errors)
 
     def last_price(self, int sym):
         return self._book(sym).last_price
@@ -1864,43 +2060,64 @@ cdef class SymbolInfo:
 @cython.no_gc               # references only its SymbolInfo: no cycle
 @cython.freelist(64)
 cdef class Trade:
-    """One fill: the maker's price, the quantity, both sides' orders and owners."""
+    """One fill: the maker's price, the quantity, both sides' orders and owners (``lob.Trade``).
+
+    The ``*_ticks``, ``*_lots`` and ``*_id`` fields are the engine's integers; the properties give names and
+    user units.
+    """
     cdef readonly SymbolInfo info
+    """The symbol's :class:`SymbolInfo` (name, index, tick and lot sizes)."""
     cdef readonly int64_t ts_ns
+    """Event time of the trade, ns."""
     cdef readonly uint64_t seq
+    """Exchange-wide sequence number (shared with reports)."""
     cdef readonly int64_t price_ticks
+    """Trade price in ticks (the maker's price)."""
     cdef readonly int64_t qty_lots
+    """Traded quantity in lots."""
     cdef readonly uint64_t maker_order_id
+    """Id of the resting (maker) order."""
     cdef readonly uint64_t taker_order_id
+    """Id of the incoming (taker) order."""
     cdef readonly int64_t maker_owner_id
+    """Integer owner id of the maker (0: anonymous)."""
     cdef readonly int64_t taker_owner_id
+    """Integer owner id of the taker (0: anonymous)."""
     cdef readonly int aggressor_code
+    """Side of the taker: 0 buy, 1 sell (``lob.Side``)."""
 
     @property
     def symbol(self):
+        """Name of the symbol."""
         return self.info.name
 
     @property
     def price(self):
+        """Trade price (the maker's price), in user units."""
         return self.info.price(self.price_ticks)
 
     @property
     def qty(self):
+        """Traded quantity, in user units."""
         return self.info.qty(self.qty_lots)
 
     @property
     def aggressor(self):
+        """Side of the incoming (taker) order: ``"buy"`` or ``"sell"``."""
         return _SIDE_NAMES[self.aggressor_code]
 
     @property
     def maker_owner(self):
+        """Owner name of the resting (maker) order, or None."""
         return self.info.owner_name(self.maker_owner_id)
 
     @property
     def taker_owner(self):
+        """Owner name of the incoming (taker) order, or None."""
         return self.info.owner_name(self.taker_owner_id)
 
     def as_dict(self):
+        """The trade as a dict of plain values (prices and quantities in user units, owner names)."""
         return dict(seq=self.seq, ts_ns=self.ts_ns, symbol=self.symbol, price=self.price, qty=self.qty,
                     aggressor=self.aggressor, maker_order_id=self.maker_order_id,
                     taker_order_id=self.taker_order_id, maker_owner=self.maker_owner,
@@ -1944,22 +2161,41 @@ cdef Trade _make_trade(SymbolInfo info, Fill* f):
 @cython.no_gc               # references only a SymbolInfo and lists of reports and trades: no cycle
 @cython.freelist(16)
 cdef class ExecReport:
-    """The outcome of one request: status, reason, what filled, what rests, and the trades."""
+    """The outcome of one request: status, reason, what filled, what rests, and the trades (``lob.Report``).
+
+    The ``*_ticks``, ``*_lots``, ``*_id`` and ``*_code`` fields are the engine's integers; the properties give
+    names and user units.
+    """
     cdef readonly SymbolInfo info
+    """The symbol's :class:`SymbolInfo` (name, index, tick and lot sizes)."""
     cdef readonly uint64_t order_id
+    """Id of the order the request concerns (assigned by the exchange unless given)."""
     cdef readonly uint64_t seq
+    """Exchange-wide sequence number of this report (it precedes the request's fills)."""
     cdef readonly int64_t ts_ns
+    """Event time of the request, ns."""
     cdef readonly int64_t price_ticks
+    """The order's limit price in ticks after any post-only slide (0: market order)."""
     cdef readonly int64_t filled_lots
+    """Lots filled by this request."""
     cdef readonly int64_t cum_filled_lots
+    """Lots filled over the order's life (FIX CumQty)."""
     cdef readonly int64_t remaining_lots
+    """Lots still open on the book afterwards (0 once the order is done)."""
     cdef readonly int64_t notional
+    """Sum of price_ticks x qty_lots over this request's fills."""
     cdef readonly int64_t owner_id
+    """Integer owner id of the order (0: anonymous)."""
     cdef readonly int status_code
+    """``lob.Status`` code of ``status``."""
     cdef readonly int reason_code
+    """``lob.Reason`` code of ``reason`` (0: none)."""
     cdef readonly int side_code
+    """``lob.Side`` code of ``side``."""
     cdef readonly int action_code
+    """``lob.Action`` code of the request."""
     cdef readonly int type_code
+    """``lob.OrderType`` code of ``type``."""
     cdef list _trades                # created on first use: most requests trade nothing (a list costs ~40 ns)
     cdef list _related               # other reports caused by the same request (STP cancels, triggered stops)
 
@@ -1979,30 +2215,37 @@ cdef class ExecReport:
 
     @property
     def symbol(self):
+        """Name of the symbol."""
         return self.info.name
 
     @property
     def status(self):
+        """``new``, ``partially_filled``, ``filled``, ``cancelled`` or ``rejected``."""
         return _STATUS_NAMES[self.status_code]
 
     @property
     def reason(self):
+        """Why the order was rejected or cancelled (a ``lob.Reason`` name in lower case), or None."""
         return None if self.reason_code == 0 else _REASON_NAMES.get(self.reason_code, str(self.reason_code))
 
     @property
     def side(self):
+        """``"buy"``, ``"sell"``, or None when the request named no side."""
         return _SIDE_NAMES[self.side_code] if self.side_code < 2 else None
 
     @property
     def action(self):
+        """The request: ``add``, ``cancel``, ``modify``, ``reduce``, ..."""
         return _ACTION_NAMES.get(self.action_code)
 
     @property
     def type(self):
+        """Order type: ``limit``, ``market``, ``stop``, ``stop_limit``, or None."""
         return _TYPE_NAMES[self.type_code] if self.type_code < 4 else None
 
     @property
     def price(self):
+        """The order's limit price after any post-only slide, or None (market orders)."""
         return self.info.price(self.price_ticks) if self.price_ticks else None
 
     @property
@@ -2029,13 +2272,16 @@ cdef class ExecReport:
 
     @property
     def owner(self):
+        """Owner name of the order, or None."""
         return self.info.owner_name(self.owner_id)
 
     @property
     def accepted(self):
+        """True unless the request was rejected."""
         return self.status_code != REJECTED
 
     def as_dict(self):
+        """The report as a dict of plain values (names, user units, ``n_trades``), e.g. for a DataFrame row."""
         return dict(seq=self.seq, ts_ns=self.ts_ns, symbol=self.symbol, order_id=self.order_id,
                     action=self.action, side=self.side, type=self.type, price=self.price, status=self.status,
                     reason=self.reason, filled_qty=self.filled_qty, last_filled_qty=self.last_filled_qty,
@@ -2091,70 +2337,87 @@ cdef class OrderInfo:
     """A live order as the book sees it, read without numpy (``Book.order``): the fields of ``ORDER_DTYPE``
     as attributes or items (integers: ticks, lots, codes), and ``price``/``qty``/... in user units."""
     cdef readonly SymbolInfo info
+    """The symbol's :class:`SymbolInfo` (name, index, tick and lot sizes)."""
     cdef OrderView v
 
     @property
     def order_id(self):
+        """The order's id."""
         return self.v.order_id
 
     @property
     def owner(self):
+        """Integer owner id (0: anonymous)."""
         return self.v.owner
 
     @property
     def price_ticks(self):
+        """Limit price in ticks (0 for a pending stop-market order)."""
         return self.v.price_ticks
 
     @property
     def qty_lots(self):
+        """Open quantity in lots, displayed + hidden."""
         return self.v.qty_lots
 
     @property
     def visible_lots(self):
+        """Displayed quantity in lots (an iceberg's current peak)."""
         return self.v.visible_lots
 
     @property
     def display_lots(self):
+        """Iceberg peak size in lots (0: not an iceberg)."""
         return self.v.display_lots
 
     @property
     def filled_lots(self):
+        """Lots filled so far."""
         return self.v.filled_lots
 
     @property
     def ts_ns(self):
+        """Time of the order's place in its queue, ns (its arrival, or its last iceberg refresh or priority loss)."""
         return self.v.ts_ns
 
     @property
     def stop_ticks(self):
+        """Trigger price in ticks of a pending stop, else 0."""
         return self.v.stop_ticks
 
     @property
     def symbol(self):
+        """Symbol index (the ``symbol`` field of event, report and fill arrays)."""
         return self.v.symbol
 
     @property
     def side(self):
+        """``lob.Side`` code: 0 buy, 1 sell."""
         return self.v.side
 
     @property
     def type(self):
+        """``lob.OrderType`` code."""
         return self.v.type
 
     @property
     def tif(self):
+        """``lob.TIF`` code."""
         return self.v.tif
 
     @property
     def flags(self):
+        """Order flags: 1 post-only, 2 post-only slide."""
         return self.v.flags
 
     @property
     def state(self):
+        """1 resting on the book, 2 a pending stop."""
         return self.v.state
 
     @property
     def reserved(self):
+        """Padding of ``ORDER_DTYPE`` (always 0)."""
         return self.v.reserved
 
     @property
@@ -2169,26 +2432,32 @@ cdef class OrderInfo:
 
     @property
     def visible_qty(self):
+        """Displayed quantity in user units."""
         return self.info.qty(self.v.visible_lots)
 
     @property
     def filled_qty(self):
+        """Quantity filled so far, in user units."""
         return self.info.qty(self.v.filled_lots)
 
     @property
     def stop_price(self):
+        """Trigger price of a pending stop in user units, else None."""
         return self.info.price(self.v.stop_ticks) if self.v.stop_ticks else None
 
     @property
     def side_name(self):
+        """``"buy"`` or ``"sell"``."""
         return _SIDE_NAMES[self.v.side]
 
     @property
     def owner_name(self):
+        """Owner name, or None for the anonymous owner."""
         return self.info.owner_name(self.v.owner)
 
     @property
     def pending_stop(self):
+        """True for a stop order waiting for its trigger (not on the book)."""
         return self.v.state == STATE_STOP
 
     def __getitem__(self, key):
@@ -2554,6 +2823,7 @@ cdef class ExchangeCore:
         raise InvalidOrderError(f"owner must be a string, an int id or None, got {owner!r}")
 
     def owner_name(self, int64_t owner_id):
+        """Owner name of an integer owner id: None for 0 (anonymous), the id itself if it names no owner."""
         if owner_id == 0:
             return None
         if 0 < owner_id < len(self._owner_names):
@@ -2726,12 +2996,15 @@ cdef class ExchangeCore:
             t3 = _now_ns()
         r = &eng.rep_buf[0]
         first = _make_report(si, r)
+        if eng.fill_n and r.filled_lots:
+            self._own_trades(first, r)
         if eng.rep_n > 1:
             first._related = [_make_report(self._infos[eng.rep_buf[i].symbol], &eng.rep_buf[i])
                               for i in range(1, eng.rep_n)]
-        if eng.fill_n:
-            first._trades = [_make_trade(si, &eng.fill_buf[i]) for i in range(eng.fill_n)
-                             if eng.fill_buf[i].taker_order_id == first.order_id]
+            if eng.fill_n:
+                for i in range(1, eng.rep_n):
+                    if eng.rep_buf[i].filled_lots:
+                        self._own_trades(first._related[i - 1], &eng.rep_buf[i])
         if self._listeners:
             if shared and eng.rep_n <= _REP_CAP and eng.fill_n <= _FILL_CAP:
                 reports = self._rep_views[eng.rep_n]
@@ -2753,9 +3026,80 @@ cdef class ExchangeCore:
             self._latency.add(ev.action if ev.action <= REDUCE else 4, t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)
         return first
 
+    cdef int _own_trades(self, ExecReport x, const Report* r) except -1:
+        # the fills of this report's own matching: its order as taker, after its report, up to filled_lots
+        # (a call's other reports, such as released stops, carry theirs)
+        cdef Engine eng = self._engine
+        cdef int64_t j, need = r.filled_lots
+        cdef Fill* f
+        for j in range(eng.fill_n):
+            f = &eng.fill_buf[j]
+            if f.seq > r.seq and f.taker_order_id == r.order_id and f.symbol == r.symbol:
+                if x._trades is None:
+                    x._trades = []
+                x._trades.append(_make_trade(x.info, f))
+                need -= f.qty_lots
+                if need <= 0:
+                    break
+        return 0
+
     def submit(self, symbol, side, qty, price=None, type="limit", tif="gtc", owner=None, post_only=False,
                display_qty=None, stop_price=None, order_id=None, ts_ns=None):
-        """Submit a new order; return its execution report (see ``lob.Exchange.submit``)."""
+        """Submit a new order; return its execution report.
+
+        Parameters
+        ----------
+        symbol : str or SymbolInfo
+            A listed symbol (``UnknownSymbolError`` otherwise).
+        side : {"buy", "sell"}
+            Also accepted: ``"b"``/``"s"``, ``"bid"``/``"ask"``, ``"BUY"``/``"SELL"``, ``"Buy"``/``"Sell"``.
+        qty : float
+            Quantity, a multiple of the symbol's ``lot_size`` (off the grid: ``rejected``, ``invalid_qty``).
+        price : float, optional
+            Limit price, a multiple of ``tick_size`` (off the grid: ``rejected``, ``invalid_price_tick``);
+            required for ``limit`` and ``stop_limit`` orders, None for ``market`` and ``stop`` orders.
+        type : {"limit", "market", "stop", "stop_limit"}
+            A market order never rests; a stop waits for the last trade price to reach ``stop_price``.
+        tif : {"gtc", "ioc", "fok", "day"}
+            Time in force: rest until cancelled, cancel the unfilled rest at once, fill entirely or not at
+            all, rest until :meth:`session_end`.
+        owner : str or int, optional
+            Account of the order (registered on first use); drives self-trade prevention and cancel rights.
+        post_only : {False, True, "reject", "slide"}
+            A post-only order that would cross is rejected (``True``/``"reject"``, ``post_only_would_cross``)
+            or repriced one tick inside the opposite best (``"slide"``).
+        display_qty : float, optional
+            Iceberg peak: only this much is displayed; each new peak goes to the back of its level.
+        stop_price : float, optional
+            Trigger price of a ``stop`` or ``stop_limit`` order (only for those).
+        order_id : int, optional
+            The order's id in [1, 2**63); None lets the exchange assign the next one.
+        ts_ns : int, optional
+            Event time in ns (default: the exchange clock).
+
+        Returns
+        -------
+        Report
+            ``status`` (``new``, ``partially_filled``, ``filled``, ``cancelled``, ``rejected``), ``reason``,
+            ``order_id``, quantities, ``avg_price`` and the ``trades`` this order made; reports caused by it
+            (self-trade cancels, released stops) are in ``related``. Rules: docs/matching.md.
+
+        Raises
+        ------
+        InvalidOrderError
+            An argument of the wrong kind (an unknown ``side``/``type``/``tif``, a price on a market order,
+            a missing price), naming the field and the value. Orders the venue refuses are not raised: they
+            come back ``rejected`` with a ``reason``.
+
+        Examples
+        --------
+        >>> from lob import Exchange
+        >>> ex = Exchange(symbols=["X"])
+        >>> ex.submit("X", "sell", 5, price=10.0).status
+        'new'
+        >>> r = ex.submit("X", "buy", 8, price=10.0, tif="ioc"); (r.status, r.filled_qty, r.reason)
+        ('cancelled', 5, 'no_liquidity')
+        """
         cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
         cdef SymbolInfo si = self._info(symbol)
         cdef Event ev
@@ -2790,6 +3134,8 @@ cdef class ExchangeCore:
             ev.display_lots = _lots(si, display_qty, "display_qty", &off_lot)
             if ev.display_lots == 0:
                 raise InvalidOrderError(f"display_qty must be > 0, got {display_qty!r}")
+            if ev.display_lots > ev.qty_lots:
+                raise InvalidOrderError(f"display_qty must be <= qty {qty!r} (the order's total), got {display_qty!r}")
         if order_id is not None:
             ev.order_id = _order_id(order_id, MAX_ORDER_ID, "an int in [1, 2**63)")
         ev.owner = self._owner(owner)
@@ -2811,7 +3157,32 @@ cdef class ExchangeCore:
         return 0
 
     def cancel(self, symbol, order_id, owner=None, ts_ns=None):
-        """Cancel a resting order or a pending stop; return the report (``unknown_order`` if not live)."""
+        """Cancel a resting order or a pending stop; return its report.
+
+        Parameters
+        ----------
+        symbol : str or SymbolInfo
+            The order's symbol.
+        order_id : int
+            The id of a live order (else ``rejected``, ``unknown_order``).
+        owner : str or int, optional
+            When given, it must be the order's owner (else ``rejected``, ``not_owner``); None may cancel
+            any order.
+        ts_ns : int, optional
+            Event time in ns (default: the exchange clock).
+
+        Returns
+        -------
+        Report
+            ``cancelled``, with the order's ``filled_qty`` so far; or ``rejected`` with the reason.
+
+        Examples
+        --------
+        >>> from lob import Exchange
+        >>> ex = Exchange(symbols=["X"]); oid = ex.submit("X", "buy", 5, price=9.0).order_id
+        >>> ex.cancel("X", oid).status, ex.cancel("X", oid).reason
+        ('cancelled', 'unknown_order')
+        """
         cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
         cdef SymbolInfo si = self._info(symbol)
         cdef Event ev
@@ -2819,7 +3190,34 @@ cdef class ExchangeCore:
         return self._run(si, &ev, 0, t0)
 
     def reduce(self, symbol, order_id, by_qty, owner=None, ts_ns=None):
-        """Take by_qty off an order's open quantity, keeping its priority (a partial cancel)."""
+        """Take ``by_qty`` off an order's open quantity, keeping its time priority (a partial cancel).
+
+        Parameters
+        ----------
+        symbol : str or SymbolInfo
+            The order's symbol.
+        order_id : int
+            The id of a live order (else ``rejected``, ``unknown_order``).
+        by_qty : float
+            Quantity to take off (> 0, on the lot grid, else ``invalid_qty``); the whole open quantity or
+            more cancels the order. An iceberg's displayed part shrinks to at most the new open quantity.
+        owner : str or int, optional
+            When given, it must be the order's owner (else ``rejected``, ``not_owner``).
+        ts_ns : int, optional
+            Event time in ns (default: the exchange clock).
+
+        Returns
+        -------
+        Report
+            The order's status after the reduction (``cancelled`` when nothing is left open).
+
+        Examples
+        --------
+        >>> from lob import Exchange
+        >>> ex = Exchange(symbols=["X"]); oid = ex.submit("X", "buy", 5, price=9.0).order_id
+        >>> r = ex.reduce("X", oid, 2); (r.status, r.remaining_qty)
+        ('new', 3)
+        """
         cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
         cdef SymbolInfo si = self._info(symbol)
         cdef Event ev
@@ -2829,7 +3227,43 @@ cdef class ExchangeCore:
         return self._run(si, &ev, INVALID_QTY if off_lot else 0, t0)
 
     def modify(self, symbol, order_id, qty=None, price=None, owner=None, stop_price=None, ts_ns=None):
-        """Change an order's total quantity (FIX OrderQty: filled part included) and/or its price."""
+        """Change an order's total quantity (FIX OrderQty: filled part included) and/or its price.
+
+        Under the symbol's ``modify_priority="standard"`` a smaller quantity at the same price keeps the
+        order's time priority; a larger quantity or a new price loses it (the order enters again as of now,
+        matching at once if it has become marketable). With ``"always_lose"`` every change loses it.
+
+        Parameters
+        ----------
+        symbol : str or SymbolInfo
+            The order's symbol.
+        order_id : int
+            The id of a live order (else ``rejected``, ``unknown_order``).
+        qty : float, optional
+            New total quantity, filled part included; at or below the filled quantity the order ends
+            (``filled``). None keeps the quantity.
+        price : float, optional
+            New limit price (validated like a new order's). None keeps the price.
+        owner : str or int, optional
+            When given, it must be the order's owner (else ``rejected``, ``not_owner``).
+        stop_price : float, optional
+            New trigger price of a pending stop.
+        ts_ns : int, optional
+            Event time in ns (default: the exchange clock).
+
+        Returns
+        -------
+        Report
+            The order's status after the change, with any ``trades`` it made; ``rejected`` (order unchanged)
+            with the reason when the change is refused.
+
+        Examples
+        --------
+        >>> from lob import Exchange
+        >>> ex = Exchange(symbols=["X"]); oid = ex.submit("X", "buy", 5, price=9.0).order_id
+        >>> r = ex.modify("X", oid, qty=8, price=9.5); (r.status, r.price, r.remaining_qty)
+        ('new', 9.5, 8)
+        """
         cdef int64_t t0 = _now_ns() if self._latency is not None and self._latency.want() else 0
         cdef SymbolInfo si = self._info(symbol)
         cdef Event ev
@@ -2850,6 +3284,42 @@ cdef class ExchangeCore:
         if stop_price is not None:
             ev.stop_ticks = _ticks(si, stop_price, "stop_price", &off_tick)
         return self._run(si, &ev, INVALID_PRICE_TICK if off_tick else (INVALID_QTY if off_lot else 0), t0)
+
+    def _replay_request(self, symbol, int action, order_id, qty, price, side=None, owner=None, bint level=False,
+                        ts_ns=None):
+        """One replay-mode request (REPLAY_ADD / _EXECUTE / _DELETE) through the per-call path; the
+        arguments are checked and documented by ``lob.Exchange.replay_add`` and its siblings."""
+        cdef SymbolInfo si = self.info(symbol)
+        cdef Event ev
+        cdef bint off_tick = False, off_lot = False
+        if action < REPLAY_ADD or action > REPLAY_DELETE:
+            raise InvalidOrderError(f"action must be a replay action, got {action!r}")
+        if action == REPLAY_ADD and order_id is None:        # the engine assigns one
+            self._target_event(&ev, si, action, 1, owner, ts_ns)
+            ev.order_id = 0
+        else:
+            self._target_event(&ev, si, action, order_id, owner, ts_ns)
+        if action == REPLAY_ADD:
+            if ev.order_id >= 2 ** 63:
+                raise InvalidOrderError(f"order_id must be an int in [1, 2**63), got {order_id!r}")
+            ev.side = <uint8_t>_code(side, _SIDES, "side", 2)
+            if price is None:
+                raise InvalidOrderError("price is required for replay_add, got None")
+        if qty is not None:
+            ev.qty_lots = _lots(si, qty, "qty", &off_lot)
+            if ev.qty_lots == 0:
+                raise InvalidOrderError(f"qty must be > 0, got {qty!r}")
+        elif action != REPLAY_DELETE:
+            raise InvalidOrderError("qty is required, got None")
+        if price is not None:
+            ev.price_ticks = _ticks(si, price, "price", &off_tick)
+            if ev.price_ticks == 0:
+                raise InvalidOrderError(f"price must be > 0, got {price!r}")
+        elif level:
+            raise InvalidOrderError("level=True needs the execution's price, got price=None")
+        if level:
+            ev.flags = FLAG_REPLAY_LEVEL
+        return self._run(si, &ev, INVALID_PRICE_TICK if off_tick else (INVALID_QTY if off_lot else 0))
 
     def _control(self, symbol, int action, ts_ns=None):
         cdef SymbolInfo si = self._info(symbol)
@@ -3137,3 +3607,81 @@ def unpack_words(const uint8_t[::1] packed not None, Py_ssize_t n, Py_ssize_t it
     if bad or k != size:
         raise ValueError(f"packed records are inconsistent: {size} bytes for {n} records of {itemsize} bytes")
     return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# C entry points for compiled loops in other modules (declared in _core.pxd; lob.replay._steploop)
+# ----------------------------------------------------------------------------------------------------
+cdef BookC* core_book(object engine, int sym) except NULL:
+    return (<Engine?>engine)._book(sym)
+
+
+cdef int core_apply(object engine, const Event* events, int64_t n, Report** reports, int64_t* n_reports,
+                    Fill** fills, int64_t* n_fills) except -1:
+    cdef Engine e = <Engine?>engine
+    cdef int64_t i
+    cdef MdPort* md = e.md
+    e.rep_n = 0
+    e.fill_n = 0
+    if e.rep_cap < 64 or e.fill_cap < 64:
+        e._reset_outputs(64, 64)
+    with nogil:
+        if md == NULL:
+            for i in range(n):
+                e._process_one(&events[i], i)
+        else:                               # a market-data consumer sees these events as any batch
+            for i in range(n):
+                e._process_md(md, &events[i], i)
+    e._md_check()
+    reports[0] = e.rep_buf
+    n_reports[0] = e.rep_n
+    fills[0] = e.fill_buf
+    n_fills[0] = e.fill_n
+    return 0
+
+
+cdef int64_t core_best(BookC* b, int side) noexcept nogil:
+    return _best_price(b, side)
+
+
+cdef int64_t core_level_qty(BookC* b, int side, int64_t price) noexcept nogil:
+    # displayed quantity at a price of a side, 0 when there is no level
+    cdef int32_t lv = _level_get(b, side, price, False)
+    if lv < 0:
+        return 0
+    return b.levels[lv].qty
+
+
+cdef int64_t core_queue_ahead(BookC* b, uint64_t order_id) noexcept nogil:
+    # displayed lots ahead of a resting order at its level, -1 when it is not resting
+    cdef int32_t s = _id_find(b, order_id)
+    cdef int32_t t
+    cdef int64_t q = 0
+    if s == -1 or b.pool[s].state != STATE_RESTING:
+        return -1
+    t = b.levels[b.pool[s].level].head
+    while t != s:
+        q += b.pool[t].visible
+        t = b.pool[t].next
+    return q
+
+
+cdef int64_t core_order_total(BookC* b, uint64_t order_id) noexcept nogil:
+    # open + filled lots of a live order (a modify's "keep the quantity"), -1 when it is not live
+    cdef int32_t s = _id_find(b, order_id)
+    if s == -1:
+        return -1
+    return <int64_t>b.pool[s].qty + b.pool[s].filled
+
+
+cdef int32_t core_depth(BookC* b, int side, int64_t* prices, int64_t* qtys, int32_t n) noexcept nogil:
+    # the best n levels of a side (best first): prices and displayed quantities; returns how many
+    cdef int32_t k = b.n_levels[side]
+    cdef int32_t i = 0
+    cdef Level* L
+    while i < n and i < k:
+        L = &b.levels[b.side_levels[side][k - 1 - i].level]
+        prices[i] = L.price
+        qtys[i] = L.qty
+        i += 1
+    return i

@@ -1,12 +1,12 @@
 """Boundary checks for batches of events: the engine trusts what passes here."""
 import numpy as np
 
-from lob._core import EVENT_DTYPE
+from lob._core import EVENT_DTYPE, Action
 from lob.errors import InvalidEventError
 
 _RULES = {
     "symbol": "must be the index of a listed symbol (< {n})",
-    "action": "must be an lob.Action code 0..6",
+    "action": f"must be an lob.Action code 0..{max(Action)}",
     "owner": "must be in [0, 2**32)",
     "side": "must be 0 (BUY) or 1 (SELL)",
     "type": "must be an lob.OrderType code 0..3",

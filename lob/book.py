@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import inspect
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,32 @@ __all__ = ["Book"]
 _SIDE = ("buy", "sell")
 _TYPE = ("limit", "market", "stop", "stop_limit")
 _TIF = ("gtc", "ioc", "fok", "day")
+
+
+def _exchange_doc(method):
+    """Complete a Book method's docstring with the Parameters, Returns and Raises sections of the Exchange
+    method of the same name, without its ``symbol`` parameter (written once, where the Exchange method is)."""
+    from lob.exchange import Exchange  # it imports lob.book only inside functions: no cycle at import
+
+    own = inspect.cleandoc(method.__doc__ or "")
+    summary, _, examples = own.partition("\nExamples\n--------\n")
+    full = inspect.cleandoc(getattr(Exchange, method.__name__).__doc__ or "")
+    start = full.find("\nParameters\n")
+    sections = full[start:].split("\nExamples\n--------\n")[0] if start >= 0 else ""
+    lines, skip = [], False
+    for line in sections.splitlines():
+        if line.startswith("symbol :"):
+            skip = True
+            continue
+        if skip and line.startswith(" "):
+            continue
+        skip = False
+        lines.append(line)
+    doc = summary.rstrip() + "\n" + "\n".join(lines).rstrip()
+    if examples:
+        doc += "\n\nExamples\n--------\n" + examples
+    method.__doc__ = doc
+    return method
 
 
 class Book:
@@ -60,6 +87,7 @@ class Book:
     # --- identity -------------------------------------------------------------------------------
     @property
     def symbol(self) -> str:
+        """Name of the symbol."""
         return self._info.name
 
     @property
@@ -69,25 +97,91 @@ class Book:
 
     @property
     def tick_size(self) -> float:
+        """Price increment: prices are whole multiples of it."""
         return self._info.tick_size
 
     @property
     def lot_size(self) -> float:
+        """Quantity increment: quantities are whole multiples of it."""
         return self._info.lot_size
 
     # --- orders ---------------------------------------------------------------------------------
-    def submit(self, side, qty, price=None, **kwargs):
-        """Submit an order (see :meth:`lob.Exchange.submit`)."""
-        return self._ex.submit(self._info, side, qty, price, **kwargs)
+    # each takes the arguments of the Exchange method of the same name but ``symbol`` (tests/test_stubs.py
+    # checks the parameters agree); the docstring's parameter sections are the Exchange method's
+    @_exchange_doc
+    def submit(self, side, qty, price=None, type="limit", tif="gtc", owner=None, post_only=False,
+               display_qty=None, stop_price=None, order_id=None, ts_ns=None):
+        """Submit a new order to this book; return its execution report (:meth:`lob.Exchange.submit`).
 
-    def cancel(self, order_id, **kwargs):
-        return self._ex.cancel(self._info, order_id, **kwargs)
+        Examples
+        --------
+        >>> b = Book(tick_size=0.5)
+        >>> _ = b.submit("sell", 5, price=100.0, owner="bob")
+        >>> r = b.submit("buy", 8, price=100.5, owner="ann"); (r.status, r.filled_qty, r.remaining_qty)
+        ('partially_filled', 5, 3)
+        """
+        return self._ex.submit(self._info, side, qty, price, type=type, tif=tif, owner=owner,
+                               post_only=post_only, display_qty=display_qty, stop_price=stop_price,
+                               order_id=order_id, ts_ns=ts_ns)
 
-    def modify(self, order_id, qty=None, price=None, **kwargs):
-        return self._ex.modify(self._info, order_id, qty, price, **kwargs)
+    @_exchange_doc
+    def cancel(self, order_id, owner=None, ts_ns=None):
+        """Cancel a resting order or a pending stop of this book; return its report
+        (:meth:`lob.Exchange.cancel`).
 
-    def reduce(self, order_id, by_qty, **kwargs):
-        return self._ex.reduce(self._info, order_id, by_qty, **kwargs)
+        Examples
+        --------
+        >>> b = Book(); oid = b.submit("buy", 5, price=99.0).order_id
+        >>> b.cancel(oid).status, b.cancel(oid).reason, len(b)
+        ('cancelled', 'unknown_order', 0)
+        """
+        return self._ex.cancel(self._info, order_id, owner=owner, ts_ns=ts_ns)
+
+    @_exchange_doc
+    def modify(self, order_id, qty=None, price=None, owner=None, stop_price=None, ts_ns=None):
+        """Change an order's total quantity (filled part included) and/or its price; return its report
+        (:meth:`lob.Exchange.modify`).
+
+        Examples
+        --------
+        >>> b = Book(); oid = b.submit("buy", 5, price=99.0).order_id
+        >>> r = b.modify(oid, qty=3); (r.status, r.remaining_qty, b.queue_position(oid))
+        ('new', 3, (0, 0))
+        """
+        return self._ex.modify(self._info, order_id, qty, price, owner=owner, stop_price=stop_price,
+                               ts_ns=ts_ns)
+
+    @_exchange_doc
+    def reduce(self, order_id, by_qty, owner=None, ts_ns=None):
+        """Take ``by_qty`` off an order's open quantity, keeping its time priority; return its report
+        (:meth:`lob.Exchange.reduce`).
+
+        Examples
+        --------
+        >>> b = Book(); oid = b.submit("buy", 5, price=99.0).order_id
+        >>> r = b.reduce(oid, 2); (r.status, r.remaining_qty, b.best_bid())
+        ('new', 3, (99.0, 3))
+        """
+        return self._ex.reduce(self._info, order_id, by_qty, owner=owner, ts_ns=ts_ns)
+
+    @_exchange_doc
+    def replay_add(self, side, qty, price, order_id=None, owner=None, ts_ns=None):
+        """Replay mode: rest an order as given, never matched (:meth:`lob.Exchange.replay_add`)."""
+        return self._ex.replay_add(self._info, side, qty, price, order_id=order_id, owner=owner, ts_ns=ts_ns)
+
+    @_exchange_doc
+    def replay_execute(self, order_id, qty, price=None, level: bool = False, ts_ns=None):
+        """Replay mode: an execution of a resting order (:meth:`lob.Exchange.replay_execute`)."""
+        return self._ex.replay_execute(self._info, order_id, qty, price=price, level=level, ts_ns=ts_ns)
+
+    @_exchange_doc
+    def replay_delete(self, order_id, qty=None, ts_ns=None):
+        """Replay mode: a (partial) deletion (:meth:`lob.Exchange.replay_delete`)."""
+        return self._ex.replay_delete(self._info, order_id, qty=qty, ts_ns=ts_ns)
+
+    def consistency_errors(self) -> int:
+        """Replay events of this book rejected as inconsistent with it."""
+        return self._eng.consistency_errors(self._i)
 
     def apply(self, events: np.ndarray):
         """Apply a batch (the ``symbol`` field must be this book's index, 0 for a standalone book)."""

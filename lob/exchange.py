@@ -36,6 +36,24 @@ def empty_events(n: int) -> np.ndarray:
     return np.zeros(int(n), dtype=EVENT_DTYPE)
 
 
+class _EventClock:
+    """An exchange's default clock: the time of the last timed batch it applied, else the wall clock.
+
+    A per-call request without ``ts_ns`` (``submit``, ``cancel``, an order ticket) is stamped with it, so
+    orders placed by hand into a simulated or replayed flow sit on the flow's clock (09:30 of a simulated
+    day, not today). An exchange that only ever takes per-call requests runs on the wall clock.
+    """
+
+    __slots__ = ("ts_ns",)
+
+    def __init__(self, ts_ns: int | None = None):
+        self.ts_ns = ts_ns
+
+    def __call__(self) -> int:
+        t = self.ts_ns
+        return time.time_ns() if t is None else t
+
+
 def _positive(name: str, value) -> float:
     try:
         v = float(value)
@@ -68,6 +86,14 @@ class Exchange(ExchangeCore):
     **spec
         Default rules for the symbols listed here (see :meth:`add_symbol`).
 
+    Attributes
+    ----------
+    clock : callable
+        ``clock() -> int`` nanoseconds: the time stamped on a per-call request without ``ts_ns``. By default
+        the exchange's event clock: the time of the last timed batch applied (so orders placed by hand into a
+        simulated or replayed flow sit on its clock), the wall clock while no batch had a time; replaceable
+        (``lob.sim.Simulator`` sets its own).
+
     Examples
     --------
     >>> ex = Exchange(symbols=["AAPL"])
@@ -81,6 +107,8 @@ class Exchange(ExchangeCore):
                  marketdata=True, journal=None, fsync: str = "batch", **spec):
         self._specs: list[dict] = []
         self._perf = None
+        self._event_clock = _EventClock()
+        self.clock = self._event_clock      # replaceable: any callable returning int nanoseconds
         self.marketdata = None
         if marketdata:
             from lob.marketdata import MarketData
@@ -226,7 +254,11 @@ class Exchange(ExchangeCore):
         """An independent copy of the current state; the original and its journal are untouched."""
         from lob.journal import fork
 
-        return fork(self, journal=journal, fsync=fsync)
+        new = fork(self, journal=journal, fsync=fsync)
+        if self.clock is self._event_clock:     # the copy keeps its own event clock, at the same time
+            new._event_clock.ts_ns = self._event_clock.ts_ns
+            new.clock = new._event_clock
+        return new
 
     def snapshot(self):
         """Write a whole-exchange snapshot to the journal now; return its path."""
@@ -279,6 +311,8 @@ class Exchange(ExchangeCore):
         check_events(events, self._engine)
         if self._intake_error is not None:
             raise LobStateError(f"order intake is stopped: {self._intake_error}")
+        if len(events) and events["ts_ns"][-1] > 0:     # untimed batches (all 0) leave the clock alone
+            self._event_clock.ts_ns = int(events["ts_ns"][-1])
         journal = self.journal
         if journal is not None and len(events) >= _PIPELINE_CHUNK and journal._writer is not None:
             return self._apply_pipelined(events, journal, t0)
@@ -361,6 +395,63 @@ class Exchange(ExchangeCore):
         """End a halt."""
         self._control(symbol, Action.RESUME, ts_ns)
 
+    # --- replay mode ----------------------------------------------------------------------------
+    def replay_add(self, symbol, side, qty, price, order_id=None, owner=None, ts_ns=None):
+        """Replay mode: rest an order from a recorded feed as given, without matching.
+
+        It goes to the back of its price level with the given ``order_id`` (None: the engine assigns one).
+        An add that would cross the book (or an id already live) is a consistency error: the report is
+        ``rejected`` with ``replay_crossed`` (``duplicate_order_id``), it is counted in
+        :meth:`consistency_errors`, and the book stays as it was. See docs/matching.md, "Replay mode".
+
+        Examples
+        --------
+        >>> ex = Exchange(symbols=["X"], marketdata=False)
+        >>> ex.replay_add("X", "sell", 100, 150.00, order_id=7).status
+        'new'
+        >>> ex.replay_add("X", "buy", 10, 150.00, order_id=8).reason
+        'replay_crossed'
+        >>> ex.consistency_errors("X")
+        1
+        """
+        return self._replay_request(symbol, Action.REPLAY_ADD, order_id, qty, price, side=side, owner=owner,
+                                    ts_ns=ts_ns)
+
+    def replay_execute(self, symbol, order_id, qty, price=None, level: bool = False, ts_ns=None):
+        """Replay mode: ``qty`` of a resting order was executed; it leaves the book as given (no trade is
+        printed, the last price does not move, no stop triggers).
+
+        ``price`` (optional) must be the order's price. An unknown id, more than the order's open quantity or
+        another price is a consistency error (``unknown_order``, ``replay_oversized``,
+        ``replay_price_mismatch``): counted, the book unchanged. With ``level=True`` an id the book does not
+        hold is executed at the level at ``price`` instead (queue front first), for feeds that show
+        executions of orders they never added (a window of the book, a late start).
+
+        Examples
+        --------
+        >>> ex = Exchange(symbols=["X"], marketdata=False)
+        >>> _ = ex.replay_add("X", "sell", 100, 150.00, order_id=7)
+        >>> r = ex.replay_execute("X", 7, 40); (r.status, r.remaining_qty)
+        ('partially_filled', 60)
+        >>> ex.replay_execute("X", 99, 10, price=150.00, level=True).status
+        'filled'
+        >>> ex.book("X").best_ask()
+        (150.0, 50)
+        """
+        return self._replay_request(symbol, Action.REPLAY_EXECUTE, order_id, qty, price, level=level, ts_ns=ts_ns)
+
+    def replay_delete(self, symbol, order_id, qty=None, ts_ns=None):
+        """Replay mode: take ``qty`` off a resting order (None: all of it), keeping its priority.
+
+        An unknown id or more than the open quantity is a consistency error (counted, book unchanged).
+        """
+        return self._replay_request(symbol, Action.REPLAY_DELETE, order_id, qty, None, ts_ns=ts_ns)
+
+    def consistency_errors(self, symbol=None) -> int:
+        """Replay events rejected as inconsistent with the book, for one symbol or all of them."""
+        infos = [self.info(symbol)] if symbol is not None else self._infos
+        return sum(self._engine.consistency_errors(i.index) for i in infos)
+
     # --- listeners ------------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[np.ndarray, np.ndarray, np.ndarray], None]) -> None:
         """Call ``fn(events, reports, fills)`` after every batch and every per-call request."""
@@ -369,6 +460,7 @@ class Exchange(ExchangeCore):
         self._listeners.append(fn)
 
     def remove_listener(self, fn) -> None:
+        """Stop calling a listener added with :meth:`add_listener`."""
         self._listeners.remove(fn)
 
     # --- state ----------------------------------------------------------------------------------

@@ -39,12 +39,12 @@ class LiveServer:
     def call(self, fn):
         """Run fn() on the server's loop and return its result (the hub is not thread-safe)."""
         fut = asyncio.run_coroutine_threadsafe(_acall(fn), self.loop)
-        return fut.result(10)
+        return fut.result(120)      # a bound only (a loaded 2-core machine may take seconds): it returns when done
 
     def __exit__(self, *exc):
         self.call(self.server.stop)
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        self.thread.join(120)
 
 
 async def _acall(fn):

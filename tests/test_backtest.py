@@ -132,3 +132,173 @@ def test_virtual_order_traded_through_has_nothing_ahead():
     f = res.fills
     assert f["price"].tolist() == [101.00, 101.00] and f["qty"].tolist() == [50, 10]
     assert f["queue_ahead_at_fill"].tolist() == [0, 0]
+
+
+# ------------------------------------------------------------------------------------------------
+# The compiled step loop (issue #13)
+# ------------------------------------------------------------------------------------------------
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+from lob.mm import GLFT, AdaptiveMarketMaker, AvellanedaStoikov, GridMaker
+from lob.replay.backtest import Fees, NoDecisionWarning
+
+MAKERS = {
+    "grid": lambda: GridMaker(levels=3, spacing_ticks=5, size=100, max_position=500),
+    "grid_max_loss": lambda: GridMaker(levels=2, spacing_ticks=2, size=100, max_position=300, max_loss=500,
+                                       requote_ticks=1),
+    "avellaneda_stoikov": lambda: AvellanedaStoikov(size=100, max_position=500, gamma=0.01, horizon_s=1.0),
+    "avellaneda_stoikov_session": lambda: AvellanedaStoikov(size=100, max_position=500, gamma=0.01,
+                                                            horizon_s=3600.0, rolling=False),
+    "glft": lambda: GLFT(size=100, max_position=500),
+    "adaptive": lambda: AdaptiveMarketMaker(size=100, max_position=500),
+}
+
+
+@pytest.mark.parametrize("impact", ["full", "consume", "off"])
+@pytest.mark.parametrize("maker", list(MAKERS))
+def test_python_and_compiled_forms_agree_on_the_goog_day(goog, maker, impact):
+    events = goog[0]
+    kw = dict(latency=200_000, impact=impact, fees=Fees(maker_bps=-0.2, taker_bps=0.3), step_ns=100_000_000,
+              progress=False)
+    py_mm, c_mm = MAKERS[maker](), MAKERS[maker]()
+    py = Backtest(py_mm, events, compiled=False, **kw).run()
+    c = Backtest(c_mm, events, **kw).run()
+    assert (py.summary["compiled"], c.summary["compiled"]) == (False, True)
+    assert c.summary["orders"] > 10 and c.summary["fills"] > 0
+    pd.testing.assert_frame_equal(py.orders, c.orders)
+    pd.testing.assert_frame_equal(py.fills, c.fills)
+    pd.testing.assert_frame_equal(py.positions, c.positions)
+    pd.testing.assert_frame_equal(py.pnl, c.pnl)
+    assert py.summary == {**c.summary, "compiled": False}
+    # the compiled run leaves its state on the Python object, as the Python run does
+    for attr in ("position_lots", "cash_ticks", "n_fills", "halted", "halt_reason", "mid_ticks"):
+        assert getattr(py_mm, attr) == getattr(c_mm, attr), attr
+    if maker == "grid_max_loss":
+        assert c_mm.halted and c_mm.halt_reason.startswith("max_loss")
+
+
+def test_grid_at_1ms_agrees_and_the_benchmark_call_runs_compiled(goog):
+    # the call of the hftbacktest comparison, as written (default impact; the compiled form by default)
+    run = lambda **kw: Backtest(GridMaker(levels=3, spacing_ticks=5, size=100, max_position=500), goog[0],
+                                latency=200_000, fees=Fees(maker_bps=-0.2, taker_bps=0.3), step_ns=1_000_000,
+                                **kw).run()
+    c, py = run(), run(compiled=False)
+    assert c.summary["compiled"] and c.summary["decisions"] > 50_000
+    pd.testing.assert_frame_equal(py.fills, c.fills)
+    pd.testing.assert_frame_equal(py.pnl, c.pnl)
+
+
+def _before():
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "_backtest_before.py"
+    spec = importlib.util.spec_from_file_location("_backtest_before", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["_backtest_before"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("impact", ["full", "consume", "off"])
+def test_the_loop_keeps_the_rules_of_the_python_backtest_before_it(goog, impact):
+    # the Backtest before issue #13 (kept as the benchmark's yardstick): same orders, fills and marks for a
+    # quoter and takers, with a latency per action
+    old = _before()
+    events = goog[0][:40_000]
+    kw = dict(latency={"submit": 300_000, "cancel": 100_000}, impact=impact,
+              fees=dict(maker_bps=-0.2, taker_bps=0.3), step_ns=10_000_000, progress=False)
+    for make in (lambda: TouchQuoter(size=100, every=5, max_position=300), lambda: PeriodicTaker(every=20, n=30),
+                 lambda: PeriodicTaker(side="sell", size=5000, every=20, n=10)):
+        new, ref = Backtest(make(), events, **kw).run(), old.Backtest(make(), events, **kw).run()
+        assert len(new.fills) > 0
+        cols = ["ts_ns", "order_id", "side", "price", "qty", "maker", "fee", "position"]
+        pd.testing.assert_frame_equal(new.fills[cols], ref.fills[cols], check_dtype=False)
+        pd.testing.assert_frame_equal(new.pnl, ref.pnl, check_dtype=False)
+        assert new.orders["order_id"].tolist() == ref.orders["order_id"].tolist()
+        assert new.orders["status"].tolist() == ref.orders["status"].tolist()
+        qa = lambda o: o["queue_ahead_at_entry"].astype(float).fillna(-1).tolist()
+        assert qa(new.orders) == qa(ref.orders)
+
+
+def test_chunked_data_gives_the_same_run_as_one_array(goog):
+    # chunk edges inside quiet stretches and right after a step: the loop carries its state across
+    events = goog[0][:30_000]
+    one = Backtest(TouchQuoter(size=100, every=3), events, latency=50_000, step_ns=50_000_000).run()
+    for size in (997, 4096):
+        chunks = (events[i:i + size] for i in range(0, len(events), size))
+        many = Backtest(TouchQuoter(size=100, every=3), chunks, latency=50_000, step_ns=50_000_000).run()
+        pd.testing.assert_frame_equal(one.fills, many.fills)
+        pd.testing.assert_frame_equal(one.pnl, many.pnl)
+        assert one.summary["decisions"] == many.summary["decisions"]
+
+
+def test_a_strategy_that_never_decides_is_reported(goog):
+    events = goog[0][:2_000]
+    span = int(events["ts_ns"][-1] - events["ts_ns"][0])
+    with pytest.warns(NoDecisionWarning, match="never decided: step_ns"):
+        res = Backtest(GridMaker(size=100), events, step_ns=span + 1).run()
+    assert res.summary["decisions"] == 0 and res.summary["orders"] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoDecisionWarning)
+        assert Backtest(GridMaker(size=100), events, step_ns=span // 10).run().summary["decisions"] > 0
+
+
+def test_compiled_choice(goog):
+    events = goog[0][:5_000]
+
+    class Wider(GridMaker):
+        def quotes(self, ctx, bid, ask):
+            return [(s, p - 1 if s == 0 else p + 1, q) for s, p, q in super().quotes(ctx, bid, ask)]
+
+    assert Backtest(Wider(size=100), events, step_ns=10_000_000).run().summary["compiled"] is False
+    g = GridMaker(size=100)
+    g.on_book = lambda ctx, _f=g.on_book: _f(ctx)       # an instance override: the Python form runs it
+    assert Backtest(g, events, step_ns=10_000_000).run().summary["compiled"] is False
+    with pytest.raises(ConfigError, match="no compiled form"):
+        Backtest(TouchQuoter(), events, compiled=True).run()
+    with pytest.raises(ConfigError, match="compiled must be"):
+        Backtest(TouchQuoter(), events, compiled="yes")
+
+
+def test_bad_intents_name_the_field(goog):
+    events = goog[0][:5_000]
+
+    class Bad:
+        def __init__(self, intent):
+            self.intent = intent
+
+        def on_book(self, ctx):
+            return [self.intent]
+
+    for intent, field in ((Intent("submit", "hold", 100, 580.0), "side"),
+                          (Intent("submit", "buy", 100, 580.0, tif="forever"), "tif"),
+                          (Intent("submit", "buy", "many", 580.0), "qty"),
+                          (Intent("cancel"), "order_id"), (dict(action="replace"), "action")):
+        with pytest.raises(ConfigError, match=field):
+            Backtest(Bad(intent), events, step_ns=10_000_000).run()
+    # an off-tick price is rejected by the venue, as the per-call path does
+    res = Backtest(Bad(Intent("submit", "buy", 100, 580.005)), events, step_ns=100_000_000).run()
+    assert set(res.orders["status"]) == {"rejected"} and len(res.fills) == 0
+
+
+def test_sweep_converts_each_day_once_and_reports_its_speedup(monkeypatch):
+    import lob.replay.backtest as bt
+    from lob.replay.sweep import sweep
+
+    calls = []
+    real = bt.lobster_events
+
+    def counting(*a, **kw):
+        calls.append(a[0])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(bt, "lobster_events", counting)
+    msg, book = lobster_sample(1)
+    df = sweep(TouchQuoter, {"size": [100, 200], "every": [10, 20]}, [(msg, book)], n_workers=2, progress=False,
+               max_rows=6_000)
+    assert len(df) == 4 and calls == [msg]           # one conversion for four runs, on the client
+    timing = df.attrs["timing"]
+    assert timing["runs"] == 4 and timing["workers"] == 2
+    assert timing["serial_s"] == pytest.approx(df["run_s"].sum())
+    assert timing["speedup_over_serial"] == pytest.approx(timing["serial_s"] / timing["wall_s"])

@@ -214,7 +214,7 @@ def test_reduce_keeps_priority(impl):
     (1, [], [1, 2], Status.CANCELLED),        # cancel_newest: incoming cancelled
     (2, [(2, 5)], [2], Status.FILLED),        # cancel_oldest: own order cancelled, next trades
     (3, [], [2], Status.CANCELLED),           # cancel_both
-    (4, [(2, 2)], [2], Status.CANCELLED),     # decrement: 3 decremented away, 2 trade
+    (4, [(2, 2)], [2], Status.FILLED),        # decrement: 3 decremented away, the 2 left trade: filled
 ])
 def test_self_trade_prevention(impl, stp, fills_expected, resting, status):
     b = impl(stp=stp)
@@ -507,11 +507,43 @@ def test_stp_decrement_reports_and_iceberg_refresh(impl):
     reports, fills = b.run(add(3, BUY, 100, 4, owner=5))
     # 3 decremented against the peak of order 1 (refreshes to the back), then 1 trades with order 2
     assert reports[["order_id", "action", "status", "reason", "remaining_lots"]].tolist() == [
-        (3, Action.ADD, Status.CANCELLED, Reason.SELF_TRADE, 0),
+        (3, Action.ADD, Status.FILLED, 0, 0),
         (1, Action.REDUCE, Status.NEW, Reason.SELF_TRADE, 7)]
     assert fills[["maker_order_id", "qty_lots"]].tolist() == [(2, 1)]
     o = b.orders()
     assert ids(o) == [2, 1] and o["qty_lots"].tolist() == [4, 7] and o["visible_lots"].tolist() == [4, 3]
+
+
+@pytest.mark.parametrize("rows, fills_expected, status, reason, filled", [
+    # decremented by 3, then the 2 left fill: it ends filled, having bought 2 (Coinbase dc, Binance DECREMENT)
+    ([add(1, SELL, 100, 3, owner=5), add(2, SELL, 100, 9, owner=6)], [(2, 2)], Status.FILLED, 0, 2),
+    # fills 2, then STP takes the 3 left: STP left it with nothing, so cancelled / self_trade
+    ([add(2, SELL, 100, 2, owner=6), add(1, SELL, 100, 9, owner=5)], [(2, 2)], Status.CANCELLED,
+     Reason.SELF_TRADE, 2),
+    # STP takes all 5: nothing filled
+    ([add(1, SELL, 100, 9, owner=5)], [], Status.CANCELLED, Reason.SELF_TRADE, 0),
+    # decremented by 3, fills 1, then 1 more is decremented by a second own order: STP had the last word
+    ([add(1, SELL, 100, 3, owner=5), add(2, SELL, 100, 1, owner=6), add(3, SELL, 100, 4, owner=5)], [(2, 1)],
+     Status.CANCELLED, Reason.SELF_TRADE, 1),
+])
+def test_stp_decrement_final_status_follows_the_last_reduction(impl, rows, fills_expected, status, reason, filled):
+    b = impl(stp=4)
+    b.run(*rows)
+    reports, fills = b.run(add(9, BUY, 100, 5, owner=5))
+    assert list(zip(fills["maker_order_id"].tolist(), fills["qty_lots"].tolist())) == fills_expected
+    r = reports[0]
+    assert (r["status"], r["reason"], r["cum_filled_lots"], r["remaining_lots"]) == (status, reason, filled, 0)
+    assert 9 not in ids(b.orders())
+
+
+def test_iceberg_display_above_total_is_rejected(impl):
+    b = impl()
+    reports, _ = b.run(add(1, BUY, 99, 5, display_lots=6), add(2, BUY, 99, 5, display_lots=5),
+                       add(3, SELL, 0, 5, type=OrderType.STOP, stop_ticks=90, display_lots=7))
+    assert reports[["status", "reason"]].tolist() == [(Status.REJECTED, Reason.INVALID_QTY), (Status.NEW, 0),
+                                                      (Status.REJECTED, Reason.INVALID_QTY)]
+    o = b.orders()                                # display == total: accepted, fully displayed
+    assert ids(o) == [2] and o["display_lots"].tolist() == [0] and o["visible_lots"].tolist() == [5]
 
 
 def test_stp_ignores_anonymous_owner(impl):

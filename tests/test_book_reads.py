@@ -14,8 +14,9 @@ def _book():
     for k in range(400):
         side = ("buy", "sell")[k % 2]
         px = (2000 + (-1 if side == "buy" else 1) * int(rng.integers(1, 30))) * 0.05
-        r = ex.submit("X", side, 10 * int(rng.integers(1, 9)), price=px, owner=f"o{k % 3}", ts_ns=k,
-                      display_qty=20 if k % 7 == 0 else None)
+        qty = 10 * int(rng.integers(1, 9))
+        r = ex.submit("X", side, qty, price=px, owner=f"o{k % 3}", ts_ns=k,
+                      display_qty=min(20, qty) if k % 7 == 0 else None)     # a peak is at most the total
         ids.append(r.order_id)
     ex.submit("X", "buy", 30, type="stop_limit", price=101.0, stop_price=101.5, order_id=10_000, ts_ns=500)
     return ex, ex.book("X"), ids + [10_000]

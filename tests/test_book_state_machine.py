@@ -10,6 +10,7 @@ Profiles (tests/conftest.py): ``ci`` (default, bounded) and ``long``:
 ``HYPOTHESIS_PROFILE=long pytest tests/test_book_state_machine.py``.
 """
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -23,7 +24,8 @@ OWNERS = st.sampled_from([0, 1, 2, 1, 2, 3])  # few owners, so self-trade preven
 SYMS = st.integers(0, N_SYM - 1)
 OFF_GRID = st.sampled_from([0.0] * 7 + [0.5])   # per-call prices/quantities off the grid now and then
 OIDS = st.one_of(st.just(0), st.integers(1, 40))
-ADD, CANCEL, MODIFY, REDUCE, SESSION_END, HALT, RESUME = range(7)
+ADD, CANCEL, MODIFY, REDUCE, SESSION_END, HALT, RESUME, REPLAY_ADD, REPLAY_EXECUTE, REPLAY_DELETE = range(10)
+REPLAY_LEVEL = 4
 LIMIT, MARKET, STOP, STOP_LIMIT = range(4)
 
 SPECS = st.fixed_dictionaries(dict(
@@ -164,6 +166,28 @@ class EngineMatchesReference(RuleBasedStateMachine):
     def reduce(self, data, args):
         self._apply([_reduce(*self._target(data), **args)])
 
+    # --- replay mode: applied as given, never matched; inconsistent events counted, book unchanged -----
+    @rule(sym=SYMS, side=st.integers(0, 1), price=PRICES, qty=st.integers(0, 12), owner=OWNERS, oid=OIDS)
+    def replay_add(self, sym, side, price, qty, owner, oid):
+        self._apply([dict(symbol=sym, action=REPLAY_ADD, side=side, price_ticks=price, qty_lots=qty, owner=owner,
+                          order_id=oid)])
+
+    @rule(data=st.data(), qty=st.integers(0, 14), level=st.booleans())
+    def replay_execute(self, data, qty, level):
+        sym, oid = self._target(data)
+        live = self.ref.orders(sym)
+        mine = live[live["order_id"] == oid]
+        price = data.draw(st.sampled_from([0, int(mine["price_ticks"][0]) if len(mine) else 0])
+                          | PRICES)    # none, the order's (or a level's), or any price
+        self._apply([dict(symbol=sym, action=REPLAY_EXECUTE, order_id=oid, qty_lots=qty, price_ticks=price,
+                          flags=REPLAY_LEVEL if level else 0)])
+
+    @rule(data=st.data(), qty=st.integers(-1, 14))
+    def replay_delete(self, data, qty):
+        sym, oid = self._target(data)
+        self._apply([dict(symbol=sym, action=REPLAY_DELETE, order_id=oid, qty_lots=qty,
+                          price_ticks=data.draw(st.sampled_from([0, 0, 0, 100])))])
+
     # --- several events in one apply: event_index and effects across rows -----------------------
     @rule(data=st.data())
     def batch(self, data):
@@ -181,16 +205,26 @@ class EngineMatchesReference(RuleBasedStateMachine):
     @rule(data=st.data(), sym=SYMS, owner=OWNERS)
     def per_call(self, data, sym, owner):
         self.ts += 1
-        kind = data.draw(st.sampled_from(["limit", "market", "stop", "cancel", "modify", "reduce"]))
+        kind = data.draw(st.sampled_from(["limit", "market", "stop", "cancel", "modify", "reduce", "replay_add",
+                                          "replay_execute", "replay_delete"]))
         side = data.draw(st.sampled_from(["buy", "sell"]))
         qty = data.draw(QTY) + data.draw(OFF_GRID)           # off the lot grid: rejected at the edge
         self.captured.clear()
         if kind == "limit":
-            r = self.ex.submit(sym, side, qty, price=data.draw(PRICES) + data.draw(OFF_GRID), owner=owner or None,
-                               ts_ns=self.ts,
-                               tif=data.draw(st.sampled_from(["gtc", "ioc", "fok", "day"])),
-                               post_only=data.draw(st.sampled_from([False, "reject", "slide"])),
-                               display_qty=data.draw(st.sampled_from([None, 2])))
+            display = data.draw(st.sampled_from([None, 2]))
+            kw = dict(price=data.draw(PRICES) + data.draw(OFF_GRID), owner=owner or None, ts_ns=self.ts,
+                      tif=data.draw(st.sampled_from(["gtc", "ioc", "fok", "day"])),
+                      post_only=data.draw(st.sampled_from([False, "reject", "slide"])), display_qty=display)
+            if display is not None and int(qty + 0.5) < display:
+                # an iceberg showing more than its total is refused at the edge, before the engine
+                with pytest.raises(lob.errors.InvalidOrderError, match="display_qty must be <= qty"):
+                    self.ex.submit(sym, side, qty, **kw)
+                assert not self.captured
+                return
+            r = self.ex.submit(sym, side, qty, **kw)
+        elif kind == "replay_add":
+            r = self.ex.replay_add(sym, side, qty, data.draw(PRICES) + data.draw(OFF_GRID),
+                                   order_id=data.draw(st.integers(1, 40)), owner=owner or None, ts_ns=self.ts)
         elif kind == "market":
             r = self.ex.submit(sym, side, qty, type="market", owner=owner or None, ts_ns=self.ts)
         elif kind == "stop":
@@ -200,6 +234,13 @@ class EngineMatchesReference(RuleBasedStateMachine):
             sym, oid = self._target(data)
             if kind == "cancel":
                 r = self.ex.cancel(sym, oid, owner=owner or None, ts_ns=self.ts)
+            elif kind == "replay_execute":
+                price = data.draw(st.sampled_from([None, 99.0, 100.0, 101.0]))
+                level = price is not None and data.draw(st.booleans())
+                r = self.ex.replay_execute(sym, oid, data.draw(st.integers(1, 6)), price=price, level=level,
+                                           ts_ns=self.ts)
+            elif kind == "replay_delete":
+                r = self.ex.replay_delete(sym, oid, data.draw(st.sampled_from([None, 1, 3])), ts_ns=self.ts)
             elif kind == "modify":
                 r = self.ex.modify(sym, oid, qty=qty, price=data.draw(st.sampled_from([None, 99.0, 101.0, 100.5])),
                                    owner=owner or None, ts_ns=self.ts)
@@ -214,6 +255,17 @@ class EngineMatchesReference(RuleBasedStateMachine):
             r1[0]["order_id"], r1[0]["seq"], r1[0]["cum_filled_lots"], r1[0]["filled_lots"], r1[0]["remaining_lots"])
         assert r.status == lob.Status(r1[0]["status"]).name.lower()
         assert [t.seq for t in r.trades] == [int(f["seq"]) for f in f1 if f["taker_order_id"] == r.order_id]
+        # every report of the call carries its own trades (released stops included), and together they are
+        # every fill of the call, each once, with both sides' ids and owners
+        reports = [r] + r.related
+        assert [x.seq for x in reports] == r1["seq"].tolist()
+        for x in reports:
+            assert sum(t.qty_lots for t in x.trades) == x.filled_lots or x.action == "replay_execute"
+            assert all(t.taker_order_id == x.order_id and t.seq > x.seq for t in x.trades)
+        trades = sorted((t for x in reports for t in x.trades), key=lambda t: t.seq)
+        assert [(t.seq, t.maker_order_id, t.taker_order_id, t.maker_owner_id, t.taker_owner_id) for t in trades] == [
+            tuple(int(f[k]) for k in ("seq", "maker_order_id", "taker_order_id", "maker_owner", "taker_owner"))
+            for f in f1]
 
     @invariant()
     def same_books(self):
@@ -226,6 +278,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
             assert np.array_equal(self.ex._engine.depth(i, 0, 5), self.ref.depth(i, 0, 5))
             assert np.array_equal(self.ex._engine.depth(i, 1, 5), self.ref.depth(i, 1, 5))
             assert self.ex._engine.last_price(i) == self.ref.last_price(i)
+            assert self.ex._engine.consistency_errors(i) == self.ref.consistency_errors(i)
         self.ex.check_integrity()
         assert self.ex.seq == self.ref.seq
 

@@ -57,7 +57,8 @@ def test_dtype_tables_are_read_from_the_dtypes(html):
 def test_api_reference_comes_from_the_docstrings(html):
     page = (html / "api.html").read_text(encoding="utf-8")
     for name in ("lob.Exchange.submit", "lob.Exchange.apply", "lob.Book.depth", "lob.viz.DepthChart",
-                 "lob.viz.ReplayPlayer.step_to", "lob.testing.reference.ReferenceBook"):
+                 "lob.viz.ReplayPlayer.step_to", "lob.testing.reference.ReferenceBook", "lob.Book.cancel",
+                 "lob.Book.modify", "lob.Book.reduce"):
         assert f'id="{name}"' in page, name
     # a numpydoc Parameters section rendered as a field list
     assert "Parameters" in page and "tick_size" in page

@@ -86,7 +86,7 @@ def _batch(n=3):
 @pytest.mark.parametrize("mutate, field", [
     (lambda ev: ev.__setitem__("symbol", np.array([0, 5, 0])), "symbol"),
     (lambda ev: ev.__setitem__("side", np.array([0, 0, 3])), "side"),
-    (lambda ev: ev.__setitem__("action", np.array([0, 9, 0])), "action"),
+    (lambda ev: ev.__setitem__("action", np.array([0, max(lob.Action) + 1, 0])), "action"),
     (lambda ev: ev.__setitem__("type", np.array([7, 0, 0])), "type"),
     (lambda ev: ev.__setitem__("tif", np.array([0, 0, 4])), "tif"),
     (lambda ev: ev.__setitem__("flags", np.array([0, 8, 0])), "flags"),

@@ -100,7 +100,7 @@ def _generated(n=6000, seed=7, n_sym=3):
             elif kind[i] == 4:
                 ev["tif"][i] = int(rng.choice([lob.TIF.IOC, lob.TIF.DAY]))
             elif rng.random() < 0.05:
-                ev["display_lots"][i] = int(rng.integers(1, 5))
+                ev["display_lots"][i] = min(int(rng.integers(1, 5)), int(ev["qty_lots"][i]))   # peak <= total
             elif rng.random() < 0.08:
                 ev["flags"][i] = int(rng.integers(1, 3))              # post-only: reject or slide
     return ev

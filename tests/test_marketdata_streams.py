@@ -149,8 +149,10 @@ def test_l2_stream_follows_every_kind_of_per_call_request(depth):
         owner = f"o{int(rng.integers(3))}"
         op = rng.random()
         if op < 0.45 or not live:
-            r = ex.submit("A", side, int(rng.integers(1, 20)), price=px, owner=owner, ts_ns=ts,
-                          display_qty=int(rng.integers(1, 5)) if rng.random() < 0.1 else None)
+            qty = int(rng.integers(1, 20))
+            display = int(rng.integers(1, 5)) if rng.random() < 0.1 else None      # (the same draws as before)
+            r = ex.submit("A", side, qty, price=px, owner=owner, ts_ns=ts,
+                          display_qty=min(display, qty) if display else None)    # a peak is at most the total
             live.append(r.order_id)
         elif op < 0.6:
             ex.cancel("A", live.pop(int(rng.integers(len(live)))), ts_ns=ts)

@@ -47,7 +47,7 @@ def test_periodic_persistence_thread_and_concurrent_scrapes(tmp_path):
 
     t = threading.Thread(target=scraper)
     t.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 300     # a bound only: the loop ends once 3 rows and 3 scrapes exist
     i = 0
     while time.monotonic() < deadline:
         ex.submit("X", "buy" if i % 2 else "sell", 1, price=10.0 + (i % 5) / 100, ts_ns=i)

@@ -11,10 +11,10 @@ from test_viz_browser import CHROMIUM, render  # noqa: E402
 
 from lob.queue.l3 import goog_l3  # noqa: E402
 from lob.queue.models import predict_fills, standard_models  # noqa: E402
-from lob.queue.scoring import (calibration_table, default_times, plot_calibration, plot_scores, score,  # noqa: E402
-                               step_survival)
+from lob.queue.scoring import calibration_table, default_times, score, step_survival  # noqa: E402
 from lob.queue.shadow import random_shadows, track_shadows  # noqa: E402
 from lob.viz import save_html  # noqa: E402
+from lob.viz.queue import plot_calibration, plot_scores  # noqa: E402
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no system chromium at {CHROMIUM}")]

@@ -7,9 +7,9 @@ from lob.errors import ConfigError
 from lob.queue.hazard import FEATURES, CoxFillModel, entry_features
 from lob.queue.l3 import goog_l3
 from lob.queue.models import predict_fills, standard_models
-from lob.queue.scoring import (calibration_table, default_times, plot_calibration, plot_scores, score,
-                               step_survival)
+from lob.queue.scoring import calibration_table, default_times, score, step_survival
 from lob.queue.shadow import random_shadows, track_shadows
+from lob.viz.queue import plot_calibration, plot_scores
 
 
 @pytest.fixture(scope="module")

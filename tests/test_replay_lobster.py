@@ -130,3 +130,107 @@ def test_shipped_files_are_the_shared_ones():
     for level in (1, 5, 10):
         for p in lobster_sample(level):
             assert Path(p).read_bytes() == (shared / Path(p).name).read_bytes(), p
+
+
+# --- bad files: ReplayFormatError naming the file, the row, the column and what was expected -------------
+def _pair(tmp_path, n=40, name="AAA_2012-06-21_34200000_57600000_{}_1.csv"):
+    m, b = _head(1, n, tmp_path)
+    mp, bp = tmp_path / name.format("message"), tmp_path / name.format("orderbook")
+    m.rename(mp)
+    b.rename(bp)
+    return mp, bp
+
+
+def _edit(path, row, col, fn):
+    lines = path.read_text().splitlines()
+    cells = lines[row].split(",")
+    cells[col] = fn(cells[col])
+    lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_message_prices_in_dollars_name_file_row_column_and_the_units(tmp_path):
+    from lob.replay.backtest import lobster_events
+
+    mp, bp = _pair(tmp_path)
+    assert verify(mp, bp).mismatching_rows == 0
+    _edit(mp, 7, 4, lambda v: f"{int(v) / 10000:.2f}")          # 5794000 -> 579.40, only from row 7 on
+    for call in (lambda: verify(mp, bp), lambda: lobster.read_messages(mp), lambda: quality(mp, bp),
+                 lambda: lobster_events(mp, bp)):
+        with pytest.raises(ReplayFormatError) as e:
+            call()
+        msg = str(e.value)
+        assert msg.startswith(f"{mp}: row 7 (line 8), column 5 ('price'): expected an integer price in dollars x "
+                              f"10,000"), msg
+        assert "got 579.4" in msg and "multiply them by 10,000 (579.4 -> 5794000)" in msg
+        assert "cannot safely convert" not in msg
+
+
+def test_orderbook_prices_in_dollars_name_the_orderbook_file(tmp_path):
+    mp, bp = _pair(tmp_path)
+    _edit(bp, 3, 2, lambda v: f"{int(v) / 10000:.2f}")
+    with pytest.raises(ReplayFormatError, match=rf"^{bp}: row 3 \(line 4\), column 3 \('bid price 1'\): expected an "
+                                                r"integer price in dollars x 10,000 .*got 579\.4"):
+        verify(mp, bp)
+
+
+def test_text_in_a_number_column_and_a_bad_direction(tmp_path):
+    mp, bp = _pair(tmp_path)
+    _edit(mp, 5, 3, lambda v: "lots")
+    with pytest.raises(ReplayFormatError, match=rf"^{mp}: row 5 \(line 6\), column 4 \('size'\): expected an "
+                                                r"integer number of shares, got 'lots'$"):
+        lobster.read_messages(mp)
+    mp, bp = _pair(tmp_path)
+    _edit(mp, 2, 5, lambda v: "0")
+    with pytest.raises(ReplayFormatError, match=r"row 2 \(line 3\), column 6 \('direction'\): expected 1 \(buy\) or "
+                                                r"-1 \(sell\), got 0"):
+        verify(mp, bp)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_empty_message_file(tmp_path, gz):
+    from lob.replay.backtest import lobster_events
+
+    mp, bp = _pair(tmp_path)
+    if gz:
+        mp = mp.with_name(mp.name + ".gz")
+        gzip.open(mp, "wb").close()
+    else:
+        mp.write_text("")
+    for call in (lambda: verify(mp, bp), lambda: lobster.read_messages(mp), lambda: list(iter_messages(mp)),
+                 lambda: quality(mp, bp), lambda: lobster_events(mp, bp)):
+        with pytest.raises(ReplayFormatError, match=rf"^{mp}: the message file is empty \(no rows\); expected "
+                                                    r"LOBSTER message rows: time,type,order_id,size,price,direction"):
+            call()
+    bp.write_text("\n")
+    with pytest.raises(ReplayFormatError, match=rf"^{bp}: the orderbook file is empty"):
+        list(iter_orderbook(bp))
+
+
+def test_unknown_event_type_is_a_format_error_not_mismatches(tmp_path):
+    from lob.replay.backtest import lobster_events
+
+    mp, bp = _pair(tmp_path)
+    _edit(mp, 10, 1, lambda v: "9")
+    for call in (lambda: verify(mp, bp), lambda: quality(mp, bp), lambda: lobster_events(mp, bp)):
+        with pytest.raises(ReplayFormatError, match=rf"^{mp}: row 10 \(line 11\), column 2 \('type'\): expected an "
+                                                    r"event type 1\.\.7 \(1 submission, .*\), got 9$"):
+            call()
+
+
+def test_lob_serve_replay_names_the_file_that_is_wrong(tmp_path, capsys):
+    from lob.server.cli import serve_main
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert serve_main(["--replay", str(empty), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"{empty}: the message file is empty (no rows)" in err and "orderbook" not in err
+    named = tmp_path / "trades.csv"
+    named.write_text("34200.1,1,1,100,5000000,1\n")
+    assert serve_main(["--replay", str(named), "--port", "0"]) == 2
+    assert f"{named}: not named as a LOBSTER message file" in capsys.readouterr().err
+    mp, bp = _pair(tmp_path)
+    bp.unlink()
+    assert serve_main(["--replay", str(mp), "--port", "0"]) == 2
+    assert f"{bp}: no such orderbook file" in capsys.readouterr().err

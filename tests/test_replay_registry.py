@@ -98,7 +98,8 @@ def test_malformed_rows_name_file_row_and_field(tmp_path):
     df.to_csv(msg, header=False, index=False)
     pd.read_csv(b, header=None, nrows=50).to_csv(tmp_path / "X_2012-06-21_0_1_orderbook_1.csv", header=False,
                                                  index=False)
-    with pytest.raises(ReplayFormatError, match="message_1.csv: message row 20: field 'type' must be 1..7, got 9"):
+    with pytest.raises(ReplayFormatError, match=r"message_1.csv: row 20 \(line 21\), column 2 \('type'\): expected an "
+                                                r"event type 1\.\.7 .*got 9"):
         list(read(msg))
     lines = gzip.open(crypto_sample("okx")["stream"], "rt").read().splitlines()
     lines[40] = lines[40][:60]

@@ -38,17 +38,25 @@ class WsCase(AsyncHTTPTestCase):
         for _ in range(20):
             await asyncio.sleep(0)
 
-    async def drain(self, ws, client, quiet=0.2):
-        """Read until the stream is quiet; feed level2 messages to the BookBuilder; return all messages."""
+    async def read_until(self, ws, client, done, limit=20):
+        """Read (feeding level2 messages to the BookBuilder) until done(messages so far) holds; return them.
+
+        Deterministic: it waits for what the server has published, however long a loaded machine takes (the
+        per-message bound only turns a hang into a failure)."""
         out = []
-        while True:
-            try:
-                raw = await asyncio.wait_for(ws.read_message(), quiet)
-            except asyncio.TimeoutError:
-                return out
-            m = json.loads(raw)
+        while not done(out):
+            m = await self.recv(ws, timeout=limit)
             out.append(m)
             client.apply(m)
+        return out
+
+    async def nothing_pending(self, ws):
+        """Assert the stream holds nothing more: flush the hub now, then a request's reply must come next."""
+        self.hub.flush()
+        ws.write_message(json.dumps({"op": "dance"}))
+        m = await self.recv(ws, timeout=20)
+        assert m == {"type": "error", "reason": "invalid_op", **{k: v for k, v in m.items()
+                                                                if k not in ("type", "reason")}}, m
 
 
 class TestStream(WsCase):
@@ -66,7 +74,11 @@ class TestStream(WsCase):
         for _ in range(40):
             self.hub.step_market()
             await self.settle()
-        msgs += await self.drain(ws, client)
+        target = self.hub.feed.snapshot("AAPL")["seq"]
+        last_trade = int(self.hub.exchange.trades("AAPL", 1)["seq"].iloc[-1])
+        msgs += await self.read_until(ws, client, lambda out: client.seq.get("AAPL") == target and any(
+            m["type"] == "trade" and m["seq"] == last_trade for m in out))
+        await self.nothing_pending(ws)
         kinds = {m["type"] for m in msgs}
         assert {"level2_update", "trade"} <= kinds
         l2 = [m for m in msgs if m["type"] == "level2_update"]
@@ -100,7 +112,9 @@ class TestStream(WsCase):
             self.hub.step_market()
             await self.settle()
         client = BookBuilder()
-        msgs = await self.drain(ws, client)
+        target = self.hub.feed.snapshot("MSFT")["seq"]
+        msgs = await self.read_until(ws, client, lambda out: any(m.get("seq") == target for m in out))
+        await self.nothing_pending(ws)
         assert msgs and all(m["type"] == "level2_update" and m["symbol"] == "MSFT" for m in msgs)
         ws.close()
 
@@ -129,7 +143,7 @@ class TestStream(WsCase):
         await self.recv(anon)
         self.hub.submit("alice", {"symbol": "TSLA", "side": "sell", "qty": 1, "price": bid[0] + 0.5})
         await self.settle()
-        assert await self.drain(anon, BookBuilder()) == []
+        await self.nothing_pending(anon)            # no execution report came before the reply
         anon.close()
         try:
             await self.connect("bogus-token-123")
@@ -162,9 +176,9 @@ class TestStatus(WsCase):
             self.hub.step_market()
         await self.settle()
         self.hub.check(integrity=False)
+        fresh = {"type": "status", "symbol": "GOOGL", "stale": False, "reason": None}
         for ws in clients:
-            msgs = await self.drain(ws, BookBuilder())
-            assert {"type": "status", "symbol": "GOOGL", "stale": False, "reason": None} in msgs
+            await self.read_until(ws, BookBuilder(), lambda out: fresh in out)
             ws.close()
 
 
@@ -199,8 +213,9 @@ class TestSlowClient(WsCase):
         for i in range(400):
             self.hub.step_market()
             await self.settle()
-            if i % 20 == 0:
-                await self.drain(good, client, quiet=0.01)
+            if i % 20 == 0:                     # the healthy client reads all that was published so far
+                target = self.hub.feed.snapshot("AAPL")["seq"]
+                await self.read_until(good, client, lambda out: client.seq.get("AAPL") == target)
             if self.hub.stats["clients_dropped"]:
                 break
         assert self.hub.stats["clients_dropped"] == 1
@@ -211,7 +226,8 @@ class TestSlowClient(WsCase):
         for _ in range(5):
             self.hub.step_market()
             await self.settle()
-        await self.drain(good, client)
+        target = self.hub.feed.snapshot("AAPL")["seq"]
+        await self.read_until(good, client, lambda out: client.seq.get("AAPL") == target)
         assert client.gaps == []
         d = self.hub.exchange.book("AAPL").depth(self.hub.feed.depth)
         assert client.books["AAPL"]["bids"] == [[p, q] for p, q, _ in d["bids"]]

@@ -205,3 +205,113 @@ def test_simulator_and_risk_manager_render_in_a_notebook():
     html = sim._repr_html_()
     assert "<b>Simulator</b>" in html and "mm_AAPL" in html and "AAPL" in html
     assert "<b>RiskManager</b>" in sim.risk._repr_html_()
+
+
+# --- array populations (issue #13) ---------------------------------------------------------------
+from lob.sim.populations import MomentumPopulation, NoisePopulation, ZeroIntelligencePopulation
+
+
+def _population_sim(seed=3, block_steps=1):
+    ex = lob.Exchange(symbols=["X", "Y"], ref_price=100.0)
+    zi = ZeroIntelligencePopulation("zi", ["X", "X", "Y"], rate_per_s=[30.0, 20.0, 30.0], depth_ticks=[3.0, 6.0, 3.0],
+                                    cancel_per_s=0.5, max_orders=25)
+    noise = NoisePopulation("noise", ["X", "Y"], owners=["n1", "n2"], rate_per_s=[6.0, 3.0], size=[(1, 3), (1, 1)])
+    momo = MomentumPopulation("momo", ["X", "Y"], lookback_s=0.5, threshold_ticks=1, rate_per_s=5.0, size=100,
+                              max_position=300)
+    sim = Simulator(ex, [zi, noise, momo], seed=seed, fundamental_vol_bps=5.0, block_steps=block_steps)
+    return sim, zi, noise, momo
+
+
+@pytest.mark.parametrize("block_steps", [1, 5])
+def test_populations_keep_their_open_orders_and_positions_from_the_venue(block_steps):
+    sim, zi, noise, momo = _population_sim(block_steps=block_steps)
+    fills = []
+    sim.exchange.add_listener(lambda e, r, f: fills.append(f.copy()))
+    sim.run(steps=3000)
+    ex = sim.exchange
+    ex.check_integrity()
+    assert sim.incidents == [] and all(len(ex.trades(s)) > 50 for s in ex.symbols)
+    # each member's open orders, as the population keeps them, are exactly its resting orders in the books
+    for i, owner in enumerate(zi.owners):
+        oid = ex.owner_id(owner)
+        sym = int(zi.sym[i])
+        book = ex._engine.orders(sym)
+        mine = book[book["owner"] == oid]
+        assert dict(zip(mine["order_id"].tolist(), mine["qty_lots"].tolist())) == zi.live[i], owner
+        assert len(zi.live[i]) <= 25 + 10                  # max_orders, give or take one block's arrivals
+    # momentum positions, kept from the members' own fills, are the positions of the venue's output
+    f = np.concatenate(fills)
+    for i, owner in enumerate(momo.owners):
+        mine = f[f["taker_owner"] == ex.owner_id(owner)]
+        assert momo.position[i] == int(np.where(mine["aggressor"] == 0, mine["qty_lots"], -mine["qty_lots"]).sum())
+    assert np.abs(momo.position).sum() > 0 and (np.abs(momo.position) <= 300 + 100).all()
+
+
+def test_populations_are_deterministic_and_blocks_change_only_the_grouping():
+    runs = []
+    for seed, block in ((7, 5), (7, 5), (8, 5)):
+        sim = _population_sim(seed, block)[0]
+        sim.run(until=sim.now_ns + 12_000 * sim.step_ns + sim.step_ns // 2)
+        assert sim.steps == 12_000                          # blocks stop at `until`
+        runs.append(sim.exchange.state_hash())
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_population_parameters_are_checked():
+    with pytest.raises(ConfigError, match="rate_per_s"):
+        ZeroIntelligencePopulation("zi", ["X", "Y"], rate_per_s=[1.0, 2.0, 3.0])
+    with pytest.raises(ConfigError, match="owners"):
+        NoisePopulation("n", ["X"], owners=["a", "a"])
+    with pytest.raises(ConfigError, match="size"):
+        NoisePopulation("n", ["X"], owners=["a"], size=(3, 1))
+    with pytest.raises(ConfigError, match="block_steps"):
+        Simulator(lob.Exchange(symbols=["X"]), [], block_steps=0)
+
+
+def test_a_population_stepped_on_its_own():
+    sim, zi, noise, momo = _population_sim()
+    sim.run(steps=10)
+    before = sim.exchange.seq
+    for _ in range(200):
+        zi.step(sim)                                       # a host calling step() itself: one batch each
+        sim.now_ns += sim.step_ns
+    assert sim.exchange.seq > before
+
+
+@pytest.mark.parametrize("make", [
+    lambda: AdaptiveMarketMaker(size=100, max_position=1000, base_spread_ticks=2),
+    lambda: AvellanedaStoikov(size=100, max_position=1000, gamma=0.05, horizon_s=1.0),
+    lambda: GLFT(size=100, max_position=1000, gamma=0.05, refit_every=20),
+    lambda: GridMaker(size=100, max_position=1000, levels=3, spacing_ticks=1),
+], ids=["adaptive", "avellaneda_stoikov", "glft", "grid"])
+def test_a_maker_decides_the_same_in_its_compiled_form_in_the_simulator(make):
+    tapes, states = [], []
+    for compiled in (False, True):
+        strategy = make()
+        ex = lob.Exchange(symbols=["X"], ref_price=100.0)
+        agents = [StrategyAgent("mm", strategy, "X", compiled=compiled),
+                  ZeroIntelligenceTrader("zi1", "X", rate_per_s=30, depth_ticks=4),
+                  NoiseTrader("noise", "X", rate_per_s=20, size=(1, 6))]
+        sim = Simulator(ex, agents, seed=5, fundamental_vol_bps=2.0)
+        tape = []
+        ex.add_listener(lambda e, r, f: tape.extend(f[["ts_ns", "price_ticks", "qty_lots", "aggressor"]].tolist()))
+        sim.run(steps=2500)
+        assert (sim.agent("mm")._loop is not None) == compiled and sim.incidents == []
+        tapes.append(tape)
+        states.append((strategy.position_lots, strategy.cash_ticks, strategy.n_fills, sim.agent("mm").intents))
+    assert len(tapes[0]) > 50 and tapes[0] == tapes[1]
+    assert states[0] == states[1] and states[0][2] > 0
+
+
+def test_population_orders_pass_the_risk_check():
+    sim, zi, noise, momo = _population_sim(block_steps=5)
+    rm = RiskManager(RiskLimits())
+    rm.attach(sim.exchange, clock=sim._clock)
+    sim.exchange.clock = sim._clock
+    rm.set_limits(RiskLimits(max_qty=300), owner="zi_0")            # zi_0 draws 100..500 a time
+    sim.run(steps=1000)
+    assert rm.counts.get("risk_max_qty", 0) > 0
+    assert all(q <= 300 for q in zi.live[0].values())                 # only the accepted ones rest
+    ex = sim.exchange
+    mine = ex._engine.orders(0)
+    assert (mine[mine["owner"] == ex.owner_id("zi_0")]["qty_lots"] <= 300).all()

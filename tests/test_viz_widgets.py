@@ -2,6 +2,7 @@
 import re
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -70,10 +71,24 @@ def test_import_lob_does_not_import_lob_viz():
 
 
 def test_only_viz_and_server_import_bokeh_or_ipywidgets():
-    pat = re.compile(r"^\s*(from|import)\s+(bokeh|ipywidgets|jupyter_bokeh)\b", re.M)
+    # at module level; a plotting function elsewhere may import bokeh when it is called (lob.queue.scoring)
+    pat = re.compile(r"^(from|import)\s+(bokeh|ipywidgets|jupyter_bokeh)\b", re.M)
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "lob").rglob("*.py")
                  if p.relative_to(ROOT).parts[1] not in ("viz", "server") and pat.search(p.read_text())]
     assert offenders == []
+    # and so importing every other module loads none of them (modules whose optional extra is absent skip)
+    names = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                   for p in (ROOT / "lob").rglob("*.py")
+                   if p.relative_to(ROOT).parts[1] not in ("viz", "server") and p.stem != "__main__")
+    code = ("import importlib, sys\n"
+            f"for name in {names!r}:\n"
+            "    try:\n"
+            "        importlib.import_module(name)\n"
+            "    except ImportError:\n"
+            "        pass\n"
+            "print(sorted({k.split('.')[0] for k in sys.modules} & {'bokeh', 'ipywidgets', 'jupyter_bokeh'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 # --- depth ----------------------------------------------------------------------------------------------
@@ -305,6 +320,57 @@ def test_player_over_the_lobster_sample_tracks_the_orderbook_file():
     assert len(p.price.quotes.data["x"]) == p.n_steps + 1
 
 
+# --- in a Jupyter kernel --------------------------------------------------------------------------------
+def run_in_kernel(kc, code: str) -> list[dict]:
+    """Execute ``code``; return the iopub messages up to the kernel going idle (bounded by a timeout)."""
+    msg_id = kc.execute(code)
+    msgs = []
+    while True:
+        m = kc.get_iopub_msg(timeout=120)
+        if m["parent_header"].get("msg_id") != msg_id:
+            continue
+        msgs.append(m)
+        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            return msgs
+
+
+def test_widgets_load_bokehjs_into_the_page_first_once_and_without_a_cdn():
+    jupyter_client = pytest.importorskip("jupyter_client.manager", reason="needs jupyter_client")
+    km, kc = jupyter_client.start_new_kernel(kernel_name="python3")
+    try:
+        msgs = run_in_kernel(kc, "import lob\nfrom lob import viz\nex = lob.Exchange(symbols=['X'])\n"
+                                 "ex.submit('X', 'buy', 5, price=10.0)\nviz.DepthChart(ex.book('X')).widget()")
+        kinds = [m["msg_type"] for m in msgs]
+        errors = [m["content"] for m in msgs if m["msg_type"] == "error"]
+        assert not errors, errors
+        loaders = [i for i, m in enumerate(msgs) if m["msg_type"] == "display_data"
+                   and m["content"]["metadata"].get(viz._common.LOADER_KEY)]
+        assert len(loaders) == 1
+        js = msgs[loaders[0]]["content"]["data"]["application/javascript"]
+        # the whole of BokehJS, inline, from the installed package: no URL to fetch
+        import bokeh
+        assert len(js) > 500_000 and f"Bokeh.version === \"{bokeh.__version__}\"" in js
+        assert "cdn.bokeh.org" not in js and "https://" not in js.split("inline_js")[0]
+        # before the widget: the page has window.Bokeh when the BokehModel view is created
+        assert loaders[0] < kinds.index("comm_open") < kinds.index("execute_result")
+        # a second chart (and an explicit call) in the same kernel send nothing more
+        msgs = run_in_kernel(kc, "print(viz.output_notebook())\nviz.PriceChart(ex.book('X')).widget()")
+        assert not [m for m in msgs if m["msg_type"] == "display_data"]
+        assert any(m["msg_type"] == "stream" and m["content"]["text"] == "False\n" for m in msgs)
+        # bokeh.io.show renders into the notebook (no output_notebook() of bokeh's, which would use the CDN)
+        msgs = run_in_kernel(kc, "from bokeh.io import show\nfrom bokeh.plotting import figure\n"
+                                 "f = figure(); f.line([1, 2], [3, 4]); show(f)")
+        shown = [m["content"]["data"] for m in msgs if m["msg_type"] == "display_data"]
+        assert shown and "application/vnd.bokehjs_exec.v0+json" in shown[-1]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_output_notebook_outside_a_kernel_does_nothing():
+    assert viz.output_notebook() is False
+
+
 # --- order ticket ---------------------------------------------------------------------------------------
 def test_order_ticket_submit_cancel_modify_and_errors():
     ex = lob.Exchange(symbols=["AAPL", "MSFT"])
@@ -325,6 +391,32 @@ def test_order_ticket_submit_cancel_modify_and_errors():
     assert "qty" in t.output.value and len(t.reports) == 3
     t.qty.value, t.price.value = 10, 300.004     # off tick: a business outcome, not an error
     assert t.submit().reason == "invalid_price_tick" and t.last_error is None
+
+
+def test_order_ticket_and_untimed_orders_take_the_exchange_clock():
+    # a flow on a simulated 09:30 clock, then orders without ts_ns: they sit on the flow's clock, not today's
+    ex = lob.Exchange(symbols=["X"])
+    assert abs(ex.clock() - time.time_ns()) < 60 * 10**9       # nothing timed yet: the wall clock
+    ev = random_events(200)
+    ev["ts_ns"] = 34_200 * 10**9 + np.arange(200) * 10**6
+    ex.apply(ev)
+    t = viz.OrderTicket(ex, owner="me")
+    chart = viz.PriceChart(ex.book("X"))
+    t.side.value, t.qty.value, t.price.value = "buy", 5, ex.book("X").best_ask()[0]
+    r = t.submit()
+    assert r.status == "filled" and r.ts_ns == int(ev["ts_ns"][-1])
+    assert ex.submit("X", "sell", 1, price=200.0).ts_ns == r.ts_ns
+    chart.update()
+    assert chart.trades.data["x"] == [r.ts_ns / 1e6]                   # 09:30 on the chart, not 2026
+    untimed = lob.empty_events(1)                                        # a batch without times (all 0)
+    untimed["qty_lots"], untimed["price_ticks"], untimed["order_id"] = 1, 9_000, 10**6
+    ex.apply(untimed)
+    assert ex.clock() == r.ts_ns                                         # leaves the clock where it was
+    fork = ex.fork()
+    ev2 = ev[:1].copy()
+    ev2["ts_ns"], ev2["order_id"] = r.ts_ns + 10**9, 10**6 + 1
+    fork.apply(ev2)
+    assert fork.clock() == r.ts_ns + 10**9 and ex.clock() == r.ts_ns    # a fork keeps a clock of its own
 
 
 def test_order_ticket_market_and_stop_orders():
@@ -383,3 +475,42 @@ def test_journal_player_time_travels_to_request_boundaries(tmp_path):
         same_cols(p.depth.bids.data, depth_from_orders(p.book, 10)[0])
     with pytest.raises(lob.errors.ConfigError, match="price"):
         viz.ReplayPlayer.from_journal(ex, views=("price",))
+
+
+# --- the server's dashboard -----------------------------------------------------------------------------
+def sim_dashboard():
+    pytest.importorskip("tornado", reason="the dashboard's hub needs the server extra")
+    from lob.server.hub import Hub
+    from lob.server.market import SimMarket
+    from lob.sim import Simulator
+    from lob.viz.dashboard import Dashboard
+
+    sim = Simulator.default(7, clock="sim", warmup_s=3.0)     # seeded: its warm-up fills every maker
+    hub = Hub(SimMarket(sim))
+    return sim, hub, Dashboard(hub, symbol="AAPL")
+
+
+def test_dashboard_maker_inventory_is_the_makers_own_including_the_warm_up():
+    # the hub attaches after the simulator's warm-up: counting only the fills it saw, it showed an inventory
+    # off by the warm-up's fills (flat at -400 while the maker was long); the market's own accounts are used
+    sim, hub, dash = sim_dashboard()
+    mm = {a.symbol: a.strategy for a in sim.market_makers}
+    assert sum(s.n_fills for s in mm.values()) > 0, "the warm-up filled no maker: the test would prove nothing"
+    for _ in range(5):
+        sim.run(steps=40)
+        dash.update_fast()
+        assert dash.mm.data["inventory"][-1] == mm["AAPL"].position_lots * mm["AAPL"]._lot
+        assert dash.mm.data["pnl"][-1] == pytest.approx(mm["AAPL"].mark_to_market())
+    rows = {r["symbol"]: r for r in hub.mm_stats()}
+    assert set(rows) == set(sim.exchange.symbols)
+    assert all(rows[s]["position"] == mm[s].position_lots for s in rows)
+
+
+def test_dashboard_labels_legend_and_table():
+    _, _, dash = sim_dashboard()
+    assert dash.tp_fig.yaxis[0].axis_label == "events/s"
+    assert dash.mm_fig.yaxis[0].axis_label and dash.mm_fig.yaxis[1].axis_label == "PnL"
+    # the legend sits under the plot, outside the frame where the PnL line is drawn
+    assert not dash.mm_fig.center or all(type(m).__name__ != "Legend" for m in dash.mm_fig.center)
+    assert [type(m).__name__ for m in dash.mm_fig.below].count("Legend") == 1
+    assert dash.incident_table.reorderable is False          # needs jquery-ui, which BokehJS does not ship

@@ -513,7 +513,8 @@ def _state_arrays(ex) -> dict:
     eng = ex._engine
     meta = dict(version=VERSION, seq=int(eng.seq), next_auto_id=int(eng.next_auto_id), specs=ex.specs(),
                 owners=ex._owner_names[1:], last_price=[int(eng.last_price(i)) for i in range(eng.n_books)],
-                halted=[bool(eng.halted(i)) for i in range(eng.n_books)])
+                halted=[bool(eng.halted(i)) for i in range(eng.n_books)],
+                consistency_errors=[int(eng.consistency_errors(i)) for i in range(eng.n_books)])
     out = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
     for i in range(eng.n_books):
         out[f"orders_{i}"] = eng.orders(i, True)
@@ -539,6 +540,7 @@ def _restore(ex, state) -> None:
         eng.restore_orders(i, np.ascontiguousarray(state[f"orders_{i}"]), meta["last_price"][i])
         if meta["halted"][i]:
             ex.halt(i)
+        eng.set_consistency_errors(i, meta.get("consistency_errors", [0] * eng.n_books)[i])
     eng.set_counters(meta["seq"], meta["next_auto_id"])
 
 

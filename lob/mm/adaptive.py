@@ -63,6 +63,15 @@ class AdaptiveMarketMaker(MarketMaker):
         self.markouts = MarkoutTracker(self.markout_ns)
         self.last_quote = None
 
+    def compiled(self):
+        """The compiled form (:class:`lob.mm._compiled.CAdaptive`), or None when a method was replaced."""
+        if not self._plain(AdaptiveMarketMaker) or self.markouts.alpha != 0.2:
+            return None
+        from lob.mm._compiled import CAdaptive
+
+        return CAdaptive(self.base_spread_ticks, self.vol_mult, self.vol_horizon_s, self.skew_ticks, self.as_mult,
+                         self.markout_ns, self.vol_halflife_s, **self._base_kw())
+
     def observe(self, ctx, bid, ask):
         if bid and ask:
             mid = (bid + ask) / 2

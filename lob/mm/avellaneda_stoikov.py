@@ -83,6 +83,15 @@ class AvellanedaStoikov(MarketMaker):
         self.t0 = None
         self._n = 0
 
+    def compiled(self):
+        """The compiled form (:class:`lob.mm._compiled.CAvellanedaStoikov`), or None when a method was replaced."""
+        if not self._plain(AvellanedaStoikov):
+            return None
+        from lob.mm._compiled import CAvellanedaStoikov
+
+        return CAvellanedaStoikov(self.gamma, self.k_fixed, self.sigma_fixed, self.horizon_s, self.rolling, self.k0,
+                                  self.min_tau_s, self.fit_window_s, self.vol_halflife_s, **self._base_kw())
+
     def observe(self, ctx, bid, ask):
         if self.t0 is None:
             self.t0 = ctx.ts_ns

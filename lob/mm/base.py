@@ -166,6 +166,29 @@ class MarketMaker:
         self.n_fills = 0
         self._tick = self._lot = None
 
+    # --- the compiled form (lob.mm._compiled, run by lob.replay.Backtest) -------------------------
+    _PROTOCOL = ("on_start", "on_book", "on_trade", "on_fill", "observe", "quotes", "reconcile", "size_lots",
+                 "inventory", "can_buy", "can_sell", "bid_ask_ticks", "half_spread", "tau", "_reset")
+
+    def compiled(self):
+        """The compiled form of this maker for the backtest step loop, or None.
+
+        None when there is none, or when a subclass or the instance replaced one of the protocol's methods
+        (the compiled form would not run the replacement): the backtest then runs the Python form.
+        """
+        return None
+
+    def _plain(self, cls) -> bool:
+        # True when this object behaves exactly as cls (no method of the protocol replaced)
+        if any(n in self.__dict__ for n in self._PROTOCOL):
+            return False
+        t = type(self)
+        return all(getattr(t, n, None) is getattr(cls, n, None) for n in self._PROTOCOL)
+
+    def _base_kw(self) -> dict:
+        return dict(size=float(self.size), max_position=float(self.max_position), max_loss=self.max_loss,
+                    requote_ticks=int(self.requote_ticks))
+
     # --- protocol -------------------------------------------------------------------------------
     def on_start(self, ctx):
         self._reset()
@@ -181,7 +204,7 @@ class MarketMaker:
         if self.halted:
             return [cancel(oid) for oid in ctx.open_orders]
         if self.max_loss is not None and self.mid_ticks is not None:
-            pnl = (self.cash_ticks + self.position_lots * self.mid_ticks) * self._tick * self._lot
+            pnl = self.mark_to_market()
             if pnl < -self.max_loss:
                 self.halted, self.halt_reason = True, f"max_loss: pnl {pnl:.2f} < -{self.max_loss}"
                 return [cancel(oid) for oid in ctx.open_orders]
@@ -202,6 +225,13 @@ class MarketMaker:
         self.cash_ticks -= sign * p * q
         self.n_fills += 1
         return None
+
+    def mark_to_market(self) -> float | None:
+        """PnL of every fill so far, the position marked at the last mid (price units); None before a
+        two-sided book was seen."""
+        if self.mid_ticks is None or self._tick is None:
+            return None
+        return (self.cash_ticks + self.position_lots * self.mid_ticks) * self._tick * self._lot
 
     # --- for subclasses -------------------------------------------------------------------------
     def observe(self, ctx, bid: int, ask: int) -> None:

@@ -80,6 +80,15 @@ class GLFT(MarketMaker):
         self.fits = 0
         self._n = 0
 
+    def compiled(self):
+        """The compiled form (:class:`lob.mm._compiled.CGLFT`), or None when a method was replaced."""
+        if not self._plain(GLFT):
+            return None
+        from lob.mm._compiled import CGLFT
+
+        return CGLFT(self.gamma, self.A_fixed, self.k_fixed, self.sigma_fixed, self.A0, self.k0, self.fit_window_s,
+                     self.refit_every, self.vol_halflife_s, **self._base_kw())
+
     @property
     def sigma(self) -> float:
         return self.sigma_fixed if self.sigma_fixed is not None else self.vol.sigma

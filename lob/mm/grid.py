@@ -38,6 +38,14 @@ class GridMaker(MarketMaker):
         self.center = None
         self.recenters = 0
 
+    def compiled(self):
+        """The compiled form (:class:`lob.mm._compiled.CGrid`), or None when a method was replaced."""
+        if not self._plain(GridMaker):
+            return None
+        from lob.mm._compiled import CGrid
+
+        return CGrid(self.levels, self.spacing_ticks, self.recenter_ticks, **self._base_kw())
+
     def quotes(self, ctx, bid, ask):
         mid = (bid + ask) / 2
         if self.center is None or abs(mid - self.center) > self.recenter_ticks:

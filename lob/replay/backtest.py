@@ -20,7 +20,9 @@ The queue-position estimate of a virtual passive order comes from ``queue_model`
 its price when it arrives is ahead of it; trades at its price consume the quantity ahead first, then the
 order; changes of the displayed size move the estimate as the model says (risk-averse: it never exceeds what
 is displayed); a trade at a better price than its limit fills it and leaves nothing ahead of it (its level
-has emptied). ``notebooks/12_queue_position.ipynb`` scores the models against the L3 truth.
+has emptied). ``notebooks/12_queue_position.ipynb`` scores the models against the L3 truth. The risk-averse
+model runs in the step loop's C code; any other model is called from it (``new_order``, ``trade``, ``depth``)
+in the same order.
 
 Historical aggressors: LOBSTER records executions as events on the resting order (type 4). To let history
 meet the strategy's orders, an execution becomes an immediate-or-cancel order of the opposite side at the
@@ -29,8 +31,7 @@ execution price, which the engine matches in price-time order (``lobster_events`
 from __future__ import annotations
 
 import gzip
-import heapq
-import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -40,10 +41,14 @@ import pandas as pd
 import lob
 from lob.errors import ConfigError, ReplayFormatError
 
-__all__ = ["Backtest", "BacktestResult", "Fees", "Intent", "lobster_events", "SEED_ID_BASE"]
+__all__ = ["Backtest", "BacktestResult", "Fees", "Intent", "NoDecisionWarning", "lobster_events", "SEED_ID_BASE"]
 
 SEED_ID_BASE = 1 << 60          # ids of the orders that seed the book from an orderbook snapshot
 STRATEGY_OWNER = "strategy"
+
+
+class NoDecisionWarning(UserWarning):
+    """A backtest ran without its strategy deciding once (no step of event time ended inside the data)."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -80,20 +85,11 @@ def lobster_events(message_file, orderbook_file, tick: int = 100, max_rows: int 
     events : ndarray of EVENT_DTYPE
     trades : DataFrame of hidden/cross trades (ts_ns, price_ticks, qty_lots)
     """
-    cols = ["time", "type", "order_id", "size", "price", "direction"]
-    try:
-        msg = pd.read_csv(message_file, header=None, usecols=range(6), names=cols, nrows=max_rows,
-                          dtype={"time": np.float64, "type": np.int64, "order_id": np.int64, "size": np.int64,
-                                 "price": np.int64, "direction": np.int64})
-        book0 = pd.read_csv(orderbook_file, header=None, nrows=1).to_numpy(np.int64)[0]
-    except (ValueError, pd.errors.ParserError) as e:
-        raise ReplayFormatError(f"{message_file}: not a LOBSTER message/orderbook pair ({e})") from None
-    if len(msg) == 0:
-        raise ReplayFormatError(f"{message_file}: no rows")
-    bad = ~msg["type"].isin([1, 2, 3, 4, 5, 6, 7])
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ReplayFormatError(f"{message_file} row {i}: field 'type' must be 1..7, got {msg['type'][i]}")
+    from lob.replay.lobster import iter_orderbook, read_messages
+
+    # every cell checked: a bad file raises ReplayFormatError naming the file, the row, the column, the expectation
+    msg = read_messages(message_file, max_rows)
+    book0 = next(iter_orderbook(orderbook_file, max_rows=1))[0]
     t = msg["time"].to_numpy()
     ts = np.round(t * 1e9).astype(np.int64)
     typ = msg["type"].to_numpy()
@@ -207,29 +203,6 @@ class BacktestResult:
         return f"<div><b>Backtest</b><table>{rows}</table></div>"
 
 
-class _Ctx:
-    """What a strategy sees: the book, the clock, its position and open orders."""
-
-    def __init__(self, bt: "Backtest"):
-        self._bt = bt
-
-    @property
-    def book(self):
-        return self._bt.exchange.book(self._bt.symbol)
-
-    @property
-    def ts_ns(self) -> int:
-        return self._bt._now
-
-    @property
-    def position(self) -> float:
-        return self._bt._position * self._bt._lot
-
-    @property
-    def open_orders(self) -> dict:
-        return {oid: dict(o) for oid, o in self._bt._open.items()}
-
-
 # ------------------------------------------------------------------------------------------------
 # The backtest
 # ------------------------------------------------------------------------------------------------
@@ -240,8 +213,10 @@ class Backtest:
     ----------
     strategy : object
         Has any of ``on_start(ctx)``, ``on_book(ctx)``, ``on_trade(ctx, trade)``, ``on_fill(ctx, fill)``;
-        each may return an iterable of intents (:class:`Intent`, dicts with its fields, or objects with
-        those attributes).
+        each may return an iterable of intents (:class:`Intent`, :class:`lob.mm.OrderIntent`, dicts with
+        their fields, or objects with those attributes). Or a compiled strategy
+        (:class:`lob.replay.CompiledStrategy`, see docs/market_making.md). The built-in market makers of
+        :mod:`lob.mm` run their compiled forms unless ``compiled=False``.
     data : ndarray of EVENT_DTYPE, iterable of such chunks, or a (message_file, orderbook_file) pair
         Historical events, owner 0, in time order.
     latency : int, dict, or callable
@@ -258,17 +233,25 @@ class Backtest:
         Seeds the latency generator.
     progress : bool, optional
         A tqdm progress bar (default: on for more than 200,000 events).
+    compiled : {"auto", True, False}
+        ``"auto"``: a strategy with a compiled form (``strategy.compiled()`` returning one) runs it;
+        ``True``: it must; ``False``: the Python protocol, always.
     queue_model : lob.queue.models.QueueModel, optional
         The queue-position estimate of virtual passive orders (``impact="consume"``/``"off"``); any object
         with ``new_order``, ``trade`` and ``depth`` (default: risk-averse).
+
+    Warns
+    -----
+    NoDecisionWarning
+        When the strategy never got to decide (``step_ns`` longer than the data's span, or no data).
     """
 
     def __init__(self, strategy, data, latency=0, impact: str = "full", fees=None, step_ns: int = 100_000_000,
                  symbol: str = "GOOG", tick_size: float = 0.01, lot_size: float = 1, seed: int = 0,
-                 progress: bool | None = None, chunk: int = 65_536, queue_model=None):
+                 progress: bool | None = None, chunk: int = 65_536, compiled="auto", queue_model=None):
         if impact not in ("full", "consume", "off"):
             raise ConfigError(f"impact must be 'full', 'consume' or 'off', got {impact!r}")
-        from lob.queue.models import RiskAverseQueueModel
+        from lob.queue.models import QueueModel, RiskAverseQueueModel
 
         if queue_model is None:
             queue_model = RiskAverseQueueModel()
@@ -276,12 +259,18 @@ class Backtest:
             raise ConfigError(f"queue_model must have new_order, trade and depth (lob.queue.models.QueueModel), "
                               f"got {queue_model!r}")
         self.queue_model = queue_model
+        # the risk-averse rule (the base class's) runs in C; any other model is called from the loop
+        self._py_queue = None if type(queue_model) in (QueueModel, RiskAverseQueueModel) else queue_model
         if isinstance(fees, dict):
             fees = Fees(**fees)
         if fees is not None and not isinstance(fees, Fees):
             raise ConfigError(f"fees must be a Fees or a dict of maker_bps/taker_bps, got {fees!r}")
         if not (isinstance(step_ns, int) and step_ns > 0):
             raise ConfigError(f"step_ns must be a positive int, got {step_ns!r}")
+        if compiled not in ("auto", True, False):
+            raise ConfigError(f"compiled must be 'auto', True or False, got {compiled!r}")
+        if not (isinstance(chunk, int) and chunk > 0):
+            raise ConfigError(f"chunk must be a positive int, got {chunk!r}")
         self.strategy = strategy
         self.impact = impact
         self.fees = fees or Fees()
@@ -289,8 +278,9 @@ class Backtest:
         self.symbol = symbol
         self.progress = progress
         self.chunk = chunk
+        self.compiled = compiled
         self.rng = np.random.default_rng(seed)
-        self._latency = self._latency_fn(latency)
+        self._latency = self._latency_spec(latency)
         self._data = data
         self.exchange = lob.Exchange(marketdata=False)
         self.exchange.add_symbol(symbol, tick_size=tick_size, lot_size=lot_size)
@@ -298,17 +288,22 @@ class Backtest:
         self._owner = self.exchange.owner_id(STRATEGY_OWNER)
         self._lot = lot_size
         self._tick = tick_size
+        self.ran_compiled = None
 
-    def _latency_fn(self, latency) -> Callable[[str], int]:
+    def _latency_spec(self, latency):
+        # (submit, cancel, modify) ns, or a callable(action) -> ns drawing from the run's generator
         if callable(latency):
             return lambda action: int(latency(self.rng, action))
         if isinstance(latency, dict):
             bad = set(latency) - {"submit", "cancel", "modify"}
             if bad:
                 raise ConfigError(f"latency keys must be submit/cancel/modify, got {sorted(bad)}")
-            return lambda action: int(latency.get(action, 0))
-        if isinstance(latency, (int, np.integer)) and latency >= 0:
-            return lambda action: int(latency)
+            for k, v in latency.items():
+                if not (isinstance(v, (int, np.integer)) and v >= 0):
+                    raise ConfigError(f"latency[{k!r}] must be ns >= 0, got {v!r}")
+            return tuple(int(latency.get(a, 0)) for a in ("submit", "cancel", "modify"))
+        if isinstance(latency, (int, np.integer)) and not isinstance(latency, bool) and latency >= 0:
+            return (int(latency),) * 3
         raise ConfigError(f"latency must be ns >= 0, a dict per action or a callable, got {latency!r}")
 
     # --- data -----------------------------------------------------------------------------------
@@ -319,282 +314,97 @@ class Backtest:
         if isinstance(data, np.ndarray):
             if data.dtype != lob.EVENT_DTYPE:
                 raise ConfigError(f"data must hold lob.EVENT_DTYPE events, got {data.dtype}")
-            for i in range(0, len(data), self.chunk):
-                yield np.ascontiguousarray(data[i:i + self.chunk])
+            yield np.ascontiguousarray(data)          # one pass: the loop needs no chunking
         else:
             for c in data:
-                yield np.ascontiguousarray(c)
+                c = np.ascontiguousarray(c)
+                if c.dtype != lob.EVENT_DTYPE:
+                    raise ConfigError(f"data chunks must hold lob.EVENT_DTYPE events, got {c.dtype}")
+                yield c
+
+    def _strategy(self):
+        from lob.replay._steploop import CompiledStrategy, PyStrategy
+        from lob.mm.base import OrderIntent
+
+        s = self.strategy
+        if isinstance(s, CompiledStrategy):
+            if self.compiled is False:
+                raise ConfigError("compiled=False, but the strategy is a CompiledStrategy (it has no Python form)")
+            return s, True
+        form = None
+        if self.compiled is not False and callable(getattr(s, "compiled", None)):
+            form = s.compiled()
+        if form is None:
+            if self.compiled is True:
+                raise ConfigError(f"compiled=True, but {type(s).__name__} has no compiled form")
+            return PyStrategy(s, _as_intent, (Intent, OrderIntent)), False
+        return form, True
 
     # --- the run --------------------------------------------------------------------------------
     def run(self) -> BacktestResult:
         """Run to the end of the data; return the result DataFrames."""
-        self._now = 0
-        self._position = 0              # lots
-        self._cash = 0.0                # in price units x lots x lot_size
-        self._fees_paid = 0.0
-        self._open: dict[int, dict] = {}     # strategy order id -> info (virtual or real)
-        self._orders, self._fills, self._marks = [], [], []
-        self._pending: list = []             # heap of (arrival_ts, seq, intent)
-        self._n_pending = 0
-        self._next_id = 1 << 50
-        self._last_step = None
-        ctx = self._ctx = _Ctx(self)
-        self._call("on_start", ctx)
-        bar = None
-        total = None
-        if isinstance(self._data, np.ndarray):
-            total = len(self._data)
+        from lob.replay._steploop import PyStrategy, StepLoop
+
+        strat, compiled = self._strategy()
+        self.ran_compiled = compiled
+        loop = StepLoop(self.exchange, self._sym, self._owner, {"full": 0, "consume": 1, "off": 2}[self.impact],
+                        self.step_ns, float(self._tick), float(self._lot), float(self.fees.maker_bps),
+                        float(self.fees.taker_bps), self._latency, strat, self._py_queue)
+        self._loop = loop
+        if isinstance(strat, PyStrategy):
+            strat.bind(loop, self.exchange.book(self.symbol), self.symbol)
+        loop.start()
+        total = len(self._data) if isinstance(self._data, np.ndarray) else None
         use_bar = self.progress if self.progress is not None else (total or 0) > 200_000
+        bar = None
         if use_bar:
             from tqdm.auto import tqdm
             bar = tqdm(total=total, unit="ev", desc="backtest")
+        first = last = None
         for chunk in self._chunks():
-            self._run_chunk(chunk)
+            if len(chunk):
+                first = int(chunk["ts_ns"][0]) if first is None else first
+                last = int(chunk["ts_ns"][-1])
+            loop.run_chunk(chunk)
             if bar is not None:
                 bar.update(len(chunk))
-        while self._pending:                 # intents still in flight at the end arrive after the last event
-            ts, _, intent = heapq.heappop(self._pending)
-            self._now = max(self._now, ts)
-            self._send(intent)
+        loop.finish()
         if bar is not None:
             bar.close()
-        return self._result()
-
-    def _run_chunk(self, chunk):
-        # history up to each boundary (a strategy arrival or the end of a decision step) goes first,
-        # then what arrives at the boundary, then the strategy decides at step ends
-        ts = chunk["ts_ns"]
-        n = len(chunk)
-        start = 0
-        if self._last_step is None:
-            self._last_step = int(ts[0])
-        while start < n:
-            next_step = self._last_step + self.step_ns
-            bound = min(next_step, self._pending[0][0]) if self._pending else next_step
-            end = int(np.searchsorted(ts, bound, side="right"))
-            if end > start:
-                self._apply_history(chunk[start:end])
-                start = end
-            if end >= n and bound > int(ts[-1]):
-                break                       # the boundary lies in a later chunk
-            self._now = bound
-            while self._pending and self._pending[0][0] <= bound:
-                _, _, intent = heapq.heappop(self._pending)
-                self._send(intent)
-            if bound == next_step:
-                self._last_step = next_step
-                self._mark()
-                self._call("on_book", self._ctx)
-                if start < n and not self._pending and int(ts[start]) > next_step + self.step_ns:
-                    # a quiet stretch (a halt, the lunch lull): skip the empty steps
-                    self._last_step += (int(ts[start]) - next_step) // self.step_ns * self.step_ns
-
-    def _apply_history(self, events):
-        reports, fills = self.exchange.apply(events)
-        if len(fills):
-            mine = (fills["maker_owner"] == self._owner) | (fills["taker_owner"] == self._owner)
-            for f in fills[mine]:
-                self._on_real_fill(f)
-            hist = fills[~mine]
-            if len(hist):
-                self._virtual_fills(hist)
-                on_trade = getattr(self.strategy, "on_trade", None)
-                if on_trade is not None:
-                    self._now = int(hist["ts_ns"][-1])
-                    for f in hist:
-                        self._handle(on_trade(self._ctx, dict(price=f["price_ticks"] * self._tick,
-                                                              qty=f["qty_lots"] * self._lot,
-                                                              aggressor="buy" if f["aggressor"] == 0 else "sell",
-                                                              ts_ns=int(f["ts_ns"]))))
-        elif self._open and self.impact != "full":
-            self._clip_virtual_queues()
-
-    # --- strategy I/O ---------------------------------------------------------------------------
-    def _call(self, name, *args):
-        fn = getattr(self.strategy, name, None)
-        if fn is not None:
-            self._handle(fn(*args))
-
-    def _handle(self, intents):
-        if not intents:
-            return
-        for x in intents:
-            intent = _as_intent(x)
-            if intent.action not in ("submit", "cancel", "modify"):
-                raise ConfigError(f"intent action must be submit/cancel/modify, got {intent.action!r}")
-            if intent.action == "submit" and intent.order_id is None:
-                intent.order_id = self._next_id
-                self._next_id += 1
-            arrival = self._now + self._latency(intent.action)
-            self._n_pending += 1
-            heapq.heappush(self._pending, (arrival, self._n_pending, intent))
-
-    def _send(self, it: Intent):
-        ex, sym = self.exchange, self.symbol
-        if it.action == "cancel":
-            o = self._open.pop(it.order_id, None)
-            if o is not None and not o["virtual"]:
-                ex.cancel(sym, it.order_id, owner=STRATEGY_OWNER, ts_ns=self._now)
-            return
-        if it.action == "modify":
-            o = self._open.get(it.order_id)
-            if o is None:
-                return
-            if not o["virtual"]:
-                r = ex.modify(sym, it.order_id, qty=it.qty, price=it.price, owner=STRATEGY_OWNER, ts_ns=self._now)
-                if r.status in ("filled", "cancelled", "rejected") and r.remaining_lots == 0:
-                    self._open.pop(it.order_id, None)
-                return
-            self._open.pop(it.order_id)
-            it = Intent("submit", o["side"], it.qty if it.qty is not None else o["qty"] * self._lot,
-                        it.price if it.price is not None else o["price"] * self._tick, it.order_id, o["tif"])
-        side = 0 if it.side == "buy" else 1
-        record = dict(order_id=it.order_id, ts_ns=self._now, side=it.side, qty=it.qty, price=it.price,
-                      tif=it.tif, tag=it.tag, status=None, queue_ahead_at_entry=None)
-        self._orders.append(record)
-        if self.impact == "off":
-            self._virtual_submit(it, side, record)
-            return
-        if self.impact == "consume":
-            # take what crosses for real, rest virtually
-            r = ex.submit(sym, it.side, it.qty, price=it.price, type="market" if it.price is None else "limit",
-                          tif="ioc", owner=STRATEGY_OWNER, order_id=it.order_id, ts_ns=self._now)
-            for t in r.trades:
-                self._book_fill(it.order_id, side, t.price_ticks, t.qty_lots, maker=False, queue_ahead=None,
-                                ts=t.ts_ns)
-            left = int(round(it.qty / self._lot)) - r.filled_lots if r.status != "rejected" else 0
-            record["status"] = r.status
-            if left > 0 and it.price is not None and it.tif not in ("ioc", "fok"):
-                self._virtual_rest(it.order_id, side, ex.to_ticks(sym, it.price), left, it.tif, record)
-            return
-        r = ex.submit(sym, it.side, it.qty, price=it.price, type="market" if it.price is None else "limit",
-                      tif=it.tif, owner=STRATEGY_OWNER, post_only=it.post_only, order_id=it.order_id,
-                      ts_ns=self._now)
-        record["status"] = r.status
-        for t in r.trades:
-            self._book_fill(it.order_id, side, t.price_ticks, t.qty_lots, maker=False, queue_ahead=None, ts=t.ts_ns)
-        if r.remaining_lots > 0:
-            q = ex._engine.queue_position(self._sym, it.order_id)
-            record["queue_ahead_at_entry"] = q[1] if q else None
-            self._open[it.order_id] = dict(virtual=False, side=side, price=r.price_ticks, qty=r.remaining_lots,
-                                           tif=it.tif, queue_ahead=q[1] if q else 0)
-
-    # --- fills ----------------------------------------------------------------------------------
-    def _on_real_fill(self, f):
-        maker = f["maker_owner"] == self._owner
-        oid = int(f["maker_order_id"] if maker else f["taker_order_id"])
-        side = (1 - int(f["aggressor"])) if maker else int(f["aggressor"])
-        info = self._open.get(oid)
-        if maker and info is not None:
-            info["qty"] -= int(f["qty_lots"])
-            if info["qty"] <= 0:
-                self._open.pop(oid, None)
-        self._book_fill(oid, side, int(f["price_ticks"]), int(f["qty_lots"]), maker=maker,
-                        queue_ahead=0 if maker else None, ts=int(f["ts_ns"]))
-
-    def _book_fill(self, oid, side, price_ticks, qty_lots, maker, queue_ahead, ts):
-        sign = 1 if side == 0 else -1
-        notional = price_ticks * self._tick * qty_lots * self._lot
-        fee = self.fees.fee(notional, maker)
-        self._position += sign * qty_lots
-        self._cash -= sign * notional + fee
-        self._fees_paid += fee
-        fill = dict(ts_ns=ts, order_id=oid, side="buy" if side == 0 else "sell", price=price_ticks * self._tick,
-                    qty=qty_lots * self._lot, maker=maker, fee=fee, queue_ahead_at_fill=queue_ahead,
-                    position=self._position * self._lot)
-        self._fills.append(fill)
-        on_fill = getattr(self.strategy, "on_fill", None)
-        if on_fill is not None:
-            self._handle(on_fill(self._ctx, fill))
-
-    # --- virtual orders (impact "off" / "consume") ----------------------------------------------
-    def _virtual_submit(self, it: Intent, side: int, record: dict):
-        book = self.exchange.book(self.symbol)
-        qty = int(round(it.qty / self._lot))
-        limit = None if it.price is None else self.exchange.to_ticks(self.symbol, it.price)
-        levels = book.depth_ticks(1000)["asks" if side == 0 else "bids"]
-        for p, q, _ in levels:                      # take displayed liquidity without removing it
-            if qty == 0 or (limit is not None and (p > limit if side == 0 else p < limit)):
-                break
-            take = min(q, qty)
-            self._book_fill(it.order_id, side, p, take, maker=False, queue_ahead=None, ts=self._now)
-            qty -= take
-        record["status"] = "filled" if qty == 0 else "new"
-        if qty > 0 and limit is not None and it.tif not in ("ioc", "fok"):
-            self._virtual_rest(it.order_id, side, limit, qty, it.tif, record)
-
-    def _shown(self, side, price):
-        lv = self.exchange._engine.level(self._sym, side, price)
-        return lv[0] if lv else 0
-
-    def _virtual_rest(self, oid, side, price, qty, tif, record):
-        from lob.queue.models import QueueState
-
-        shown = self._shown(side, price)
-        st = QueueState()
-        self.queue_model.new_order(st, shown)
-        record["queue_ahead_at_entry"] = st.ahead
-        self._open[oid] = dict(virtual=True, side=side, price=price, qty=qty, tif=tif, queue_ahead=st.ahead,
-                               qstate=st, shown=shown)
-
-    def _virtual_fills(self, hist_fills):
-        if not self._open or self.impact == "full":
-            return
-        for f in hist_fills:
-            p, q, aggr = int(f["price_ticks"]), int(f["qty_lots"]), int(f["aggressor"])
-            for oid, o in list(self._open.items()):
-                if not o["virtual"] or o["side"] == aggr:
-                    continue
-                better = p < o["price"] if o["side"] == 0 else p > o["price"]
-                if better:
-                    # a trade through the limit means the level at the limit is empty: nothing is ahead
-                    o["qstate"].ahead = o["queue_ahead"] = 0
-                    take = min(o["qty"], q)
-                elif p == o["price"]:
-                    take = min(o["qty"], int(self.queue_model.trade(o["qstate"], q)))
-                    o["queue_ahead"] = o["qstate"].ahead
-                else:
-                    continue
-                if take > 0:
-                    o["qty"] -= take
-                    self._book_fill(oid, o["side"], o["price"], take, maker=True, queue_ahead=o["queue_ahead"],
-                                    ts=int(f["ts_ns"]))
-                    if o["qty"] == 0:
-                        self._open.pop(oid, None)
-        self._clip_virtual_queues()
-
-    def _clip_virtual_queues(self):
-        # changes of the displayed size at a virtual order's price move its estimate as the queue model says
-        for o in self._open.values():
-            if o["virtual"]:
-                st = o["qstate"]
-                new = self._shown(o["side"], o["price"])
-                if new != o["shown"] or st.traded:
-                    self.queue_model.depth(st, o["shown"], new)
-                    o["shown"] = new
-                    o["queue_ahead"] = st.ahead
+        if compiled:
+            strat.sync(self.strategy)
+        if loop.decisions == 0:
+            span = "no data" if first is None else f"the data spans {last - first:,} ns"
+            warnings.warn(f"the strategy never decided: step_ns={self.step_ns:,} and {span} (on_book runs at the "
+                          f"end of each step of event time); use a shorter step_ns", NoDecisionWarning, stacklevel=2)
+        return self._result(loop)
 
     # --- results --------------------------------------------------------------------------------
-    def _mark(self):
-        mid = self.exchange.book(self.symbol).mid()
-        if mid is None:
-            return
-        pos = self._position * self._lot
-        self._marks.append(dict(ts_ns=self._now, mid=mid, position=pos, cash=self._cash,
-                                pnl=self._cash + pos * mid, fees=self._fees_paid))
-
-    def _result(self) -> BacktestResult:
-        self._mark()
-        orders = pd.DataFrame(self._orders, columns=["order_id", "ts_ns", "side", "qty", "price", "tif", "tag",
-                                                     "status", "queue_ahead_at_entry"])
-        fills = pd.DataFrame(self._fills, columns=["ts_ns", "order_id", "side", "price", "qty", "maker", "fee",
-                                                   "queue_ahead_at_fill", "position"])
-        pnl = pd.DataFrame(self._marks, columns=["ts_ns", "mid", "position", "cash", "pnl", "fees"])
+    def _result(self, loop) -> BacktestResult:
+        o, f, m = loop.records()
+        tick, lot = self._tick, self._lot
+        sides = np.array(["buy", "sell"], dtype=object)
+        tifs = np.array(["gtc", "ioc", "fok", "day"], dtype=object)
+        status = np.array(["new", "partially_filled", "filled", "cancelled", "rejected", None], dtype=object)
+        tags = np.array(loop.tags, dtype=object)
+        price = np.round(o["price"] * tick, 10)
+        orders = pd.DataFrame({
+            "order_id": o["order_id"].astype(np.int64), "ts_ns": o["ts_ns"], "side": sides[o["side"]],
+            "qty": o["qty"] * lot, "price": np.where(o["price"] > 0, price, np.nan), "tif": tifs[o["tif"]],
+            "tag": tags[o["tag"]], "status": status[o["status"]],
+            "queue_ahead_at_entry": np.where(o["queue_ahead"] >= 0, o["queue_ahead"], np.nan)})
+        fills = pd.DataFrame({
+            "ts_ns": f["ts_ns"], "order_id": f["order_id"].astype(np.int64), "side": sides[f["side"]],
+            "price": np.round(f["price"] * tick, 10), "qty": f["qty"] * lot, "maker": f["maker"].astype(bool),
+            "fee": f["fee"], "queue_ahead_at_fill": np.where(f["queue_ahead"] >= 0, f["queue_ahead"], np.nan),
+            "position": f["position"] * lot})
+        pnl = pd.DataFrame({k: m[k] for k in ("ts_ns", "mid", "position", "cash", "pnl", "fees")})
         positions = pnl[["ts_ns", "position"]].copy()
         final = pnl.iloc[-1] if len(pnl) else None
         summary = dict(impact=self.impact, orders=len(orders), fills=len(fills),
                        traded_qty=float(fills["qty"].sum()) if len(fills) else 0.0,
                        maker_fills=int(fills["maker"].sum()) if len(fills) else 0,
-                       final_position=float(self._position * self._lot),
-                       pnl=float(final["pnl"]) if final is not None else 0.0, fees=self._fees_paid)
+                       final_position=float(loop.position * self._lot),
+                       pnl=float(final["pnl"]) if final is not None else 0.0, fees=loop.fees_paid,
+                       decisions=int(loop.decisions), compiled=bool(self.ran_compiled))
         return BacktestResult(orders, fills, positions, pnl, summary)

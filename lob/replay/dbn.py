@@ -50,7 +50,7 @@ def _dbn():
     try:
         import databento_dbn
     except ImportError:     # pragma: no cover - a declared dependency
-        raise ConfigError("reading DBN needs the databento-dbn package (pip install 'lob[dbn]')") from None
+        raise ConfigError("reading DBN needs the databento-dbn package (pip install 'lobkit[dbn]')") from None
     return databento_dbn
 
 
@@ -104,7 +104,7 @@ def _open(path):
             import zstandard
         except ImportError:     # pragma: no cover - part of the dbn extra
             f.close()
-            raise ConfigError("reading .dbn.zst needs the zstandard package (pip install 'lob[dbn]')") from None
+            raise ConfigError("reading .dbn.zst needs the zstandard package (pip install 'lobkit[dbn]')") from None
 
         return zstandard.ZstdDecompressor().stream_reader(f, closefd=True), True
     return f, False

@@ -25,8 +25,10 @@ the engine, which would reject the submissions that LOBSTER records during a quo
 """
 from __future__ import annotations
 
+import gzip
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,13 +36,25 @@ import pandas as pd
 from lob.errors import ConfigError, ReplayFormatError
 
 __all__ = ["read_messages", "iter_messages", "iter_orderbook", "message_events", "verify", "VerifyReport",
-           "QualityReport", "quality", "DUMMY_ASK", "DUMMY_BID", "SEED_ID_BASE"]
+           "QualityReport", "quality", "orderbook_beside", "DUMMY_ASK", "DUMMY_BID", "SEED_ID_BASE"]
 
 DUMMY_ASK = 9999999999
 DUMMY_BID = -9999999999
 SEED_ID_BASE = 1 << 62          # ids of synthetic orders (seed levels, refills); LOBSTER ids are far below
 MESSAGE_COLUMNS = ["time", "type", "order_id", "size", "price", "direction"]
-_MSG_DTYPES = {"type": np.int64, "order_id": np.int64, "size": np.int64, "price": np.int64, "direction": np.int64}
+_PRICE = "an integer price in dollars x 10,000 (LOBSTER units: $585.33 is 5853300)"
+# what each message column holds, as the errors state it
+_MSG_EXPECT = {
+    "time": "seconds after midnight as a decimal number (e.g. 34200.004241176)",
+    "type": "an event type 1..7 (1 submission, 2 partial cancel, 3 deletion, 4 visible execution, "
+            "5 hidden execution, 6 cross trade, 7 trading halt)",
+    "order_id": "an integer order id",
+    "size": "an integer number of shares",
+    "price": _PRICE,
+    "direction": "1 (buy) or -1 (sell)",
+}
+_BOOK_EXPECT = ("ask price", "ask size", "bid price", "bid size")
+_MSG_LAYOUT = "LOBSTER message rows: time,type,order_id,size,price,direction"
 
 
 def _check_chunk(chunk_rows):
@@ -48,48 +62,135 @@ def _check_chunk(chunk_rows):
         raise ConfigError(f"chunk_rows must be a positive int, got {chunk_rows!r}")
 
 
-def iter_messages(path, chunk_rows: int = 100_000):
+def _format_error(path, row, col, name, expect, value):
+    return ReplayFormatError(f"{path}: row {row} (line {row + 1}), column {col + 1} ({name!r}): expected {expect}, "
+                             f"got {value!r}")
+
+
+def _is_empty(path) -> bool:
+    # no data at all (an empty file, or a gzip of nothing): pandas would fail with an unrelated message
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            return not f.read(4096).strip()
+    except (OSError, EOFError):
+        return False            # unreadable as such: pandas names the problem
+
+
+def _integers(df, names, path, base, expect):
+    # every column of names as int64, or a ReplayFormatError naming the first bad cell (row, column, expected)
+    for name in names:
+        col = df[name]
+        if col.dtype.kind in "iu":
+            continue
+        num = pd.to_numeric(col, errors="coerce")
+        bad = num.isna().to_numpy() | (num.to_numpy(np.float64, na_value=0.5) % 1 != 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            v = col.iloc[i]
+            v = v.item() if hasattr(v, "item") else v
+            hint = ""
+            if "price" in expect(name) and isinstance(v, (float, np.floating)) and np.isfinite(v):
+                hint = f"; the file seems to give prices in dollars: multiply them by 10,000 ({v} -> {round(v * 10000)})"
+            raise ReplayFormatError(str(_format_error(path, base + i, df.columns.get_loc(name), name, expect(name),
+                                                      None if pd.isna(v) else v)) + hint)
+        df[name] = num.astype(np.int64)
+    return df
+
+
+def _read_chunks(path, kind, chunk_rows, nrows=None, **kw):
+    # pandas' chunked reader with the failures a new user meets turned into errors naming file and expectation
+    if _is_empty(path):
+        expect = _MSG_LAYOUT if kind == "message" else "LOBSTER orderbook rows of 4 x LEVEL integer columns"
+        raise ReplayFormatError(f"{path}: the {kind} file is empty (no rows); expected {expect}")
+    try:
+        yield from pd.read_csv(path, header=None, chunksize=chunk_rows, nrows=nrows, **kw)
+    except pd.errors.EmptyDataError:
+        raise ReplayFormatError(f"{path}: the {kind} file has no rows") from None
+    except (ValueError, pd.errors.ParserError) as e:
+        what = _MSG_LAYOUT + " (6 columns, a 7th is ignored)" if kind == "message" else \
+            "LOBSTER orderbook rows of 4 x LEVEL integer columns"
+        raise ReplayFormatError(f"{path}: not a LOBSTER {kind} file: expected {what} ({e})") from None
+
+
+def iter_messages(path, chunk_rows: int = 100_000, max_rows: int | None = None):
     """Stream a LOBSTER message file (plain or .gz) as DataFrames with an exact ``ts_ns`` column.
 
     Only the first six columns are read (some distributed files carry a trailing extra column). The time
-    is parsed from its decimal text so that nanoseconds are exact.
+    is parsed from its decimal text so that nanoseconds are exact. ``max_rows`` reads only the first rows.
+
+    Every cell is checked: a value that is not what its column holds (a price in dollars instead of dollars x
+    10,000, an event type outside 1..7, a direction other than 1/-1, text in a number column) raises
+    ``ReplayFormatError`` naming the file, the row, the column and what was expected; so does an empty file.
     """
     _check_chunk(chunk_rows)
-    try:
-        reader = pd.read_csv(path, header=None, usecols=range(6), names=MESSAGE_COLUMNS, chunksize=chunk_rows,
-                             dtype={"time": str, **_MSG_DTYPES})
-        start = 0
-        for df in reader:
-            parts = df["time"].str.partition(".")
-            frac = parts[2].str.pad(9, side="right", fillchar="0").str[:9]
-            df.insert(0, "ts_ns", parts[0].astype(np.int64) * 1_000_000_000 + frac.astype(np.int64))
-            df["time"] = df["time"].astype(float)
-            df.index = pd.RangeIndex(start, start + len(df))
-            start += len(df)
-            yield df
-    except (ValueError, pd.errors.ParserError) as e:
-        raise ReplayFormatError(f"{path}: not a LOBSTER message file ({e})") from None
+    start = 0
+    for df in _read_chunks(path, "message", chunk_rows, max_rows, usecols=range(6), names=MESSAGE_COLUMNS,
+                           dtype={"time": str}):
+        _integers(df, MESSAGE_COLUMNS[1:], path, start, _MSG_EXPECT.get)
+        for name, ok in (("time", df["time"].str.fullmatch(r"\d+(\.\d*)?") == True),   # noqa: E712 (NaN: False)
+                         ("type", df["type"].between(1, 7)), ("direction", df["direction"].abs() == 1)):
+            bad = ~ok.to_numpy(bool)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                v = df[name].iloc[i]
+                raise _format_error(path, start + i, MESSAGE_COLUMNS.index(name), name, _MSG_EXPECT[name],
+                                    None if pd.isna(v) else v.item() if hasattr(v, "item") else v)
+        parts = df["time"].str.partition(".")
+        frac = parts[2].str.pad(9, side="right", fillchar="0").str[:9]
+        df.insert(0, "ts_ns", parts[0].astype(np.int64) * 1_000_000_000 + frac.astype(np.int64))
+        df["time"] = df["time"].astype(float)
+        df.index = pd.RangeIndex(start, start + len(df))
+        start += len(df)
+        yield df
 
 
-def read_messages(path) -> pd.DataFrame:
+def read_messages(path, max_rows: int | None = None) -> pd.DataFrame:
     """A whole message file as one DataFrame (see :func:`iter_messages`)."""
-    parts = list(iter_messages(path))
+    parts = list(iter_messages(path, max_rows=max_rows))
     if not parts:
-        raise ReplayFormatError(f"{path}: no rows")
+        raise ReplayFormatError(f"{path}: the message file has no rows; expected {_MSG_LAYOUT}")
     return pd.concat(parts)
 
 
-def iter_orderbook(path, chunk_rows: int = 100_000):
-    """Stream a LOBSTER orderbook file as int64 arrays of shape (rows, 4 x LEVEL)."""
+def iter_orderbook(path, chunk_rows: int = 100_000, max_rows: int | None = None):
+    """Stream a LOBSTER orderbook file as int64 arrays of shape (rows, 4 x LEVEL).
+
+    A cell that is not an integer (prices in dollars instead of dollars x 10,000, text) raises
+    ``ReplayFormatError`` naming the file, the row, the column and what was expected.
+    """
     _check_chunk(chunk_rows)
-    try:
-        for df in pd.read_csv(path, header=None, chunksize=chunk_rows, dtype=np.int64):
-            a = df.to_numpy(np.int64)
-            if a.shape[1] % 4:
-                raise ReplayFormatError(f"{path}: {a.shape[1]} columns, expected a multiple of 4")
-            yield a
-    except (ValueError, pd.errors.ParserError) as e:
-        raise ReplayFormatError(f"{path}: not a LOBSTER orderbook file ({e})") from None
+    start = 0
+    for df in _read_chunks(path, "orderbook", chunk_rows, max_rows):
+        if df.shape[1] % 4:
+            raise ReplayFormatError(f"{path}: {df.shape[1]} columns, expected a multiple of 4 (ask price, ask size, "
+                                    f"bid price, bid size per level)")
+        df.columns = [f"{_BOOK_EXPECT[c % 4]} {c // 4 + 1}" for c in range(df.shape[1])]
+        _integers(df, list(df.columns), path, start,
+                  lambda n: _PRICE + " (or the dummy +-9999999999 of an empty level)" if "price" in n
+                  else "an integer number of shares")
+        start += len(df)
+        yield df.to_numpy(np.int64)
+
+
+def orderbook_beside(message_file) -> Path:
+    """The orderbook file of a LOBSTER message file (``..._message_N`` -> ``..._orderbook_N``, same folder).
+
+    Raises ``ReplayFormatError`` naming the file that is wrong: an empty message file, a name that is not a
+    LOBSTER message file's, or a missing orderbook file.
+    """
+    path = Path(message_file)
+    if _is_empty(path):
+        raise ReplayFormatError(f"{path}: the message file is empty (no rows); expected {_MSG_LAYOUT}")
+    if "_message_" not in path.name:
+        raise ReplayFormatError(f"{path}: not named as a LOBSTER message file: expected "
+                                f"TICKER_DATE_START_END_message_LEVEL.csv[.gz], with its "
+                                f"..._orderbook_LEVEL file beside it")
+    book = path.with_name(path.name.replace("_message_", "_orderbook_"))
+    if not book.exists():
+        raise ReplayFormatError(f"{book}: no such orderbook file (the LOBSTER message file {path.name!r} needs it "
+                                f"beside it)")
+    return book
 
 
 def message_events(msgs: pd.DataFrame, tick: int = 100, symbol: int = 0):

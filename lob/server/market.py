@@ -292,6 +292,21 @@ class SimMarket:
     def step(self) -> None:
         self.sim.run(steps=self.steps_per_tick)
 
+    def mm_stats(self) -> list[dict] | None:
+        """Inventory and mark-to-market PnL of the simulator's market makers, from their strategies' own
+        accounts: every fill since the simulator started, its warm-up included (a listener attached after it,
+        like the hub's, would show an inventory off by the warm-up's fills). None if a strategy keeps none."""
+        rows = []
+        for agent in self.sim.market_makers:
+            st = getattr(agent, "strategy", None)
+            if not hasattr(st, "mark_to_market"):
+                return None
+            pnl = st.mark_to_market()
+            if pnl is not None:          # None: it has not seen a two-sided book yet
+                rows.append(dict(owner=agent.owner, symbol=agent.symbol, position=st.position_lots * st._lot,
+                                 pnl=round(pnl, 6)))
+        return rows
+
     def agents(self) -> list[dict]:
         fn = getattr(self.sim, "agent_health", None) or getattr(self.sim, "health", None)
         if callable(fn):

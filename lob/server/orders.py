@@ -272,7 +272,12 @@ class OrderEntry:
         return out
 
     def mm_stats(self) -> list[dict]:
-        """Inventory and mark-to-market PnL of the market's market makers."""
+        """Inventory and mark-to-market PnL of the market's market makers (the market's own accounts when it
+        keeps them: fills before the hub attached, such as a simulator's warm-up, are counted there)."""
+        own = getattr(self.market, "mm_stats", None)
+        rows = own() if own is not None else None
+        if rows is not None:
+            return rows
         rows = []
         for name in self.market.market_makers:
             rows.extend(self._positions_of(self.exchange.owner_id(name), name))

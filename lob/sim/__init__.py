@@ -6,7 +6,9 @@ zero-intelligence, noise and momentum traders; ``sim.run(steps=N)`` or ``sim.run
 """
 from lob.sim.agents import (Agent, MomentumTrader, NoiseTrader, OrderTracker, Router, StrategyAgent,
                             ZeroIntelligenceTrader)
+from lob.sim.populations import MomentumPopulation, NoisePopulation, ZeroIntelligencePopulation
 from lob.sim.simulator import DEFAULT_MARKET, Simulator
 
 __all__ = ["Simulator", "DEFAULT_MARKET", "Agent", "ZeroIntelligenceTrader", "NoiseTrader", "MomentumTrader",
-           "StrategyAgent", "OrderTracker", "Router"]
+           "StrategyAgent", "OrderTracker", "Router", "ZeroIntelligencePopulation", "NoisePopulation",
+           "MomentumPopulation"]

@@ -308,18 +308,28 @@ class StrategyAgent(Agent):
 
     Each step, the trades and the strategy's fills since the last step are handed to ``on_trade`` /
     ``on_fill``, then ``on_book`` is called every ``every_steps`` steps; the returned intents go to the
-    exchange at once (``submit``/``cancel``/``modify`` with the simulator's time).
+    exchange at once (``submit``/``cancel``/``modify`` with the simulator's time, through the per-call path
+    and its risk checks).
+
+    A built-in market maker runs its compiled form (``compiled="auto"``, see :meth:`lob.mm.MarketMaker.compiled`):
+    its decisions are taken in C from the tracker's view of its orders and position, and its state is copied
+    back onto the Python object after each decision. ``compiled=False`` runs the Python form.
     """
 
     kind = "strategy"
 
-    def __init__(self, name: str, strategy, symbol: str, every_steps: int = 1, owner: str | None = None):
+    def __init__(self, name: str, strategy, symbol: str, every_steps: int = 1, owner: str | None = None,
+                 compiled="auto"):
         super().__init__(name, owner)
         if not (isinstance(every_steps, int) and every_steps >= 1):
             raise ConfigError(f"every_steps must be an int >= 1, got {every_steps!r}")
+        if compiled not in ("auto", True, False):
+            raise ConfigError(f"compiled must be 'auto', True or False, got {compiled!r}")
         self.strategy, self.symbol, self.every_steps = strategy, symbol, every_steps
+        self.compiled = compiled
         self.intents = 0
         self._n = 0
+        self._loop = None
 
     def bind(self, sim, rng):
         super().bind(sim, rng)
@@ -328,29 +338,91 @@ class StrategyAgent(Agent):
         self.tracker.watch(self.sym)
         self.ctx = _Ctx(self, sim.exchange.book(self.symbol), self.symbol)
 
+    def _compiled_loop(self, sim):
+        # the strategy's compiled form in a host-driven step loop (None: the Python form runs)
+        if self.compiled is False or not callable(getattr(self.strategy, "compiled", None)):
+            if self.compiled is True:
+                raise ConfigError(f"compiled=True, but {type(self.strategy).__name__} has no compiled form")
+            return None
+        form = self.strategy.compiled()
+        if form is None:
+            if self.compiled is True:
+                raise ConfigError(f"compiled=True, but {type(self.strategy).__name__} has no compiled form")
+            return None
+        from lob.replay._steploop import StepLoop
+
+        info = sim.exchange.info(self.sym)
+        loop = StepLoop(sim.exchange, self.sym, self.tracker.owner_id, 0, 1, float(info.tick_size),
+                        float(info.lot_size), 0.0, 0.0, (0, 0, 0), form)
+        loop.start()
+        self._form = form
+        return loop
+
     def _call(self, name, *args):
         fn = getattr(self.strategy, name, None)
         if fn is not None:
             self._execute(fn(self.ctx, *args))
 
     def start(self, sim):
-        self._call("on_start")
+        self._loop = self._compiled_loop(sim)
+        if self._loop is None:
+            self._call("on_start")
+        else:
+            self.strategy.on_start(self.ctx)            # the Python object starts clean; the compiled form is new
+            watchers = self.tracker.router.watchers.get(self.sym, [])
+            if not self._form.wants_trades and self.tracker in watchers:
+                watchers.remove(self.tracker)           # it reads no trades: the router need not hand them over
+                self.tracker.trades.clear()
 
     def step(self, sim):
         t = self.tracker
+        loop = self._loop
         tick, lot = self.ctx.book.tick_size, self.ctx.book.lot_size
         while t.trades:
             _, ts, price, qty, aggr = t.trades.popleft()
-            self._call("on_trade", dict(price=price * tick, qty=qty * lot, aggressor="buy" if aggr == 0 else "sell",
-                                        ts_ns=ts))
+            if loop is not None:
+                self._send(loop.host_trade(price, qty, aggr, ts))
+            else:
+                self._call("on_trade", dict(price=price * tick, qty=qty * lot,
+                                            aggressor="buy" if aggr == 0 else "sell", ts_ns=ts))
         while t.fills:
             sym, ts, oid, sign, price, qty, maker = t.fills.popleft()
             if sym == self.sym:
-                self._call("on_fill", dict(order_id=oid, side="buy" if sign > 0 else "sell", price=price * tick,
-                                           qty=qty * lot, maker=maker, ts_ns=ts))
-        self._n += 1
-        if self._n % self.every_steps == 0:
-            self._call("on_book")
+                if loop is not None:
+                    self._send(loop.host_fill(ts, oid, 0 if sign > 0 else 1, price, qty, maker))
+                else:
+                    self._call("on_fill", dict(order_id=oid, side="buy" if sign > 0 else "sell", price=price * tick,
+                                               qty=qty * lot, maker=maker, ts_ns=ts))
+        before = self._n // self.every_steps
+        self._n += getattr(sim, "block_len", 1)      # a block of steps counts as its steps
+        if self._n // self.every_steps > before:
+            if loop is None:
+                self._call("on_book")
+            else:
+                sym = self.sym
+                loop.host_state(sim.now_ns, t.position.get(sym, 0),
+                                [(oid, o[0], o[1], o[2]) for (s, oid), o in t.orders.items() if s == sym])
+                self._send(loop.host_decide())
+                self._form.sync(self.strategy)
+
+    def _send(self, intents) -> None:
+        # the compiled form's intents (ticks and lots) through the per-call path
+        if not intents:
+            return
+        ex, now, sym, owner = self.sim.exchange, self.sim.now_ns, self.sym, self.owner
+        tick, lot = self.ctx.book.tick_size, self.ctx.book.lot_size
+        for action, oid, side, price, qty, tif, post_only, tag in intents:
+            self.intents += 1
+            if action == "cancel":
+                ex.cancel(sym, oid, owner=owner, ts_ns=now)
+            elif action == "modify":
+                ex.modify(sym, oid, qty=None if qty < 0 else qty * lot, price=price * tick if price else None,
+                          owner=owner, ts_ns=now)
+            else:
+                # the engine assigns the id (an id of the loop's own would move the engine's counter past it)
+                ex.submit(sym, "buy" if side == 0 else "sell", qty * lot, price=price * tick if price else None,
+                          type="limit" if price else "market", tif=tif, owner=owner, post_only=post_only,
+                          ts_ns=now)
 
     def _execute(self, intents) -> None:
         if not intents:
@@ -372,4 +444,6 @@ class StrategyAgent(Agent):
         self.tracker.cancel_all(sim)
         self.tracker.fills.clear()
         self.tracker.trades.clear()
-        self._call("on_start")
+        if self.tracker not in self.tracker.router.watchers.get(self.sym, []):
+            self.tracker.watch(self.sym)
+        self.start(sim)

@@ -60,6 +60,12 @@ class Simulator:
     risk : lob.risk.RiskManager, optional
         Installed on the exchange with the simulator's event clock.
     backoff_steps, max_backoff_steps : int
+    block_steps : int
+        With the sim clock, ``run`` advances this many steps at a time: the populations
+        (:mod:`lob.sim.populations`) write the orders of every step of the block, each at its step's time, into
+        one batch applied at once, then the other agents act once, at the end of the block (a
+        :class:`StrategyAgent` counts the block's steps towards its ``every_steps``). 1: every agent acts
+        every step.
 
     Examples
     --------
@@ -71,7 +77,7 @@ class Simulator:
 
     def __init__(self, exchange, agents=(), clock: str = "sim", seed: int = 0, step_ns: int = 10_000_000,
                  start_ns: int | None = None, fundamental_vol_bps: float = 0.0, risk=None,
-                 backoff_steps: int = 10, max_backoff_steps: int = 1000):
+                 backoff_steps: int = 10, max_backoff_steps: int = 1000, block_steps: int = 1):
         if clock not in ("sim", "realtime"):
             raise ConfigError(f"clock must be 'sim' or 'realtime', got {clock!r}")
         if not (isinstance(step_ns, int) and step_ns > 0):
@@ -80,7 +86,11 @@ class Simulator:
             raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
         if not (isinstance(backoff_steps, int) and backoff_steps >= 1 and max_backoff_steps >= backoff_steps):
             raise ConfigError(f"backoff_steps must be an int >= 1 and <= max_backoff_steps, got {backoff_steps!r}")
+        if not (isinstance(block_steps, int) and block_steps >= 1):
+            raise ConfigError(f"block_steps must be an int >= 1, got {block_steps!r}")
         self.exchange = exchange
+        self.block_steps = block_steps
+        self.block_len = 1
         self.clock = clock
         self.seed = int(seed)
         self.step_ns = step_ns
@@ -158,19 +168,41 @@ class Simulator:
     # --- running --------------------------------------------------------------------------------
     def step(self) -> None:
         """Advance the clock one step and let every enabled agent act once."""
+        self._block(1)
+
+    def _fundamental_path(self, steps: int):
+        # advance each fundamental value `steps` steps (a Gaussian random walk in log); (steps x symbols) ticks
+        if self._fund is None:
+            return None
+        sd = self.fundamental_vol_bps / 1e4 * np.sqrt(self.step_s)
+        moves = np.exp(sd * self._fund_rng.standard_normal((steps, len(self._fund))))
+        f = np.fromiter(self._fund.values(), dtype=float, count=len(self._fund))
+        path = np.empty((steps, len(f)))
+        for k in range(steps):
+            f = f * moves[k]
+            path[k] = f
+        for sym, v in zip(self._fund, f.tolist()):
+            self._fund[sym] = v
+        return np.rint(path).astype(np.int64)
+
+    def _block(self, steps: int) -> None:
+        # `steps` steps at once: the populations' orders of every step in one batch (time order), then the
+        # other agents act once at the end of the block
         if self.clock == "realtime":
             prev = self.now_ns
             self.now_ns = max(prev + 1, time.time_ns())
             # agents draw their activity for the time that really passed (a host may step at any period),
             # at most a second's worth after a pause
             self.step_s = min(1.0, (self.now_ns - prev) / 1e9)
+            ts = np.array([self.now_ns], dtype=np.int64)
         else:
-            self.now_ns += self.step_ns
-        if self._fund is not None:
-            sd = self.fundamental_vol_bps / 1e4 * np.sqrt(self.step_s)
-            for sym in self._fund:
-                self._fund[sym] *= float(np.exp(sd * self._fund_rng.standard_normal()))
-        for i in self._rng.permutation(len(self._slots)):
+            ts = self.now_ns + self.step_ns * np.arange(1, steps + 1, dtype=np.int64)
+            self.now_ns = int(ts[-1])
+        self.block_len = steps
+        values = self._fundamental_path(steps)
+        order = self._rng.permutation(len(self._slots))
+        batches, later = [], []
+        for i in order:
             slot = self._slots[int(i)]
             if slot.status == "disabled":
                 if self.steps < slot.resume_step:
@@ -184,13 +216,48 @@ class Simulator:
                 slot.started = True
                 if not self._guard(slot, "start"):
                     continue
+            if hasattr(slot.agent, "events"):            # a population: its orders join the block's batch
+                out = []
+                if self._guard(slot, "events", ts, self.step_s, values, out=out):
+                    slot.steps += steps
+                    if out[0] is not None and len(out[0]):
+                        batches.append(out[0])
+            else:
+                later.append(slot)
+        if batches:
+            ev = batches[0]
+            if len(batches) > 1:
+                from lob.sim.populations import join
+
+                ev = join(batches)
+                ev = ev[np.argsort(ev["ts_ns"], kind="stable")]
+            if self.exchange.risk is not None:
+                self._pre_trade(ev)
+            self.exchange.apply(ev)
+        for slot in later:
             if self._guard(slot, "step"):
                 slot.steps += 1
-        self.steps += 1
+        self.steps += steps
 
-    def _guard(self, slot: _Slot, method: str) -> bool:
+    def _pre_trade(self, ev) -> None:
+        # the exchange's pre-trade check on each new order of a population batch, in time order (as the
+        # per-call path does): a refused order goes through the engine as a rejection with the risk reason
+        check = self.exchange.risk.check_submit
+        adds = np.flatnonzero(ev["action"] == 0)
+        if not len(adds):
+            return
+        rows = ev[["symbol", "side", "qty_lots", "price_ticks", "owner", "type", "ts_ns"]][adds].tolist()
+        reserved = ev["reserved"]
+        for i, (sym, side, qty, price, owner, typ, ts) in zip(adds.tolist(), rows):
+            r = check(sym, side, qty, price, owner, typ, ts)
+            if r:
+                reserved[i] = r
+
+    def _guard(self, slot: _Slot, method: str, *args, out=None) -> bool:
         try:
-            getattr(slot.agent, method)(self)
+            r = getattr(slot.agent, method)(self, *args)
+            if out is not None:
+                out.append(r)
             return True
         except Exception as e:        # isolate any agent failure; the market goes on
             slot.failures += 1
@@ -206,16 +273,22 @@ class Simulator:
 
     def run(self, steps: int | None = None, until: int | None = None) -> None:
         """Run ``steps`` steps, or until the clock reaches ``until`` (ns); in realtime, steps are paced by
-        the wall clock."""
+        the wall clock. With ``block_steps`` > 1 (sim clock), steps go in blocks (see the class docstring)."""
         if (steps is None) == (until is None):
             raise ConfigError(f"give exactly one of steps and until, got steps={steps!r}, until={until!r}")
         if steps is not None:
             if not (isinstance(steps, (int, np.integer)) and steps >= 0):
                 raise ConfigError(f"steps must be a non-negative int, got {steps!r}")
-            for _ in range(int(steps)):
+            left = int(steps)
+            while left > 0:
                 if self.clock == "realtime":
                     self._pace()
-                self.step()
+                    self._block(1)
+                    left -= 1
+                else:
+                    k = min(self.block_steps, left)
+                    self._block(k)
+                    left -= k
             return
         if not isinstance(until, (int, np.integer)):
             raise ConfigError(f"until must be an int (ns), got {until!r}")
@@ -224,7 +297,9 @@ class Simulator:
                 self._pace()
                 if time.time_ns() > until:
                     break
-            self.step()
+                self._block(1)
+            else:
+                self._block(min(self.block_steps, (until - self.now_ns) // self.step_ns))
 
     def _pace(self) -> None:
         wait = (self.now_ns + self.step_ns - time.time_ns()) / 1e9
@@ -254,7 +329,8 @@ class Simulator:
                 risk: bool = True, warmup_s: float = 5.0, exchange=None, **kw) -> "Simulator":
         """A live-looking 4-symbol market (AAPL, GOOGL, MSFT, TSLA): per symbol an adaptive market maker,
         zero-intelligence limit-order traders around a wandering fundamental value and a momentum trader;
-        noise traders across symbols. Books are several levels deep from the first step.
+        noise traders across symbols (the last three as array populations, :mod:`lob.sim.populations`, run in
+        blocks of 5 steps, the makers' period). Books are several levels deep from the first step.
 
         Parameters
         ----------
@@ -276,7 +352,8 @@ class Simulator:
         """
         import lob
         from lob.mm import AdaptiveMarketMaker
-        from lob.sim.agents import MomentumTrader, NoiseTrader, StrategyAgent, ZeroIntelligenceTrader
+        from lob.sim.agents import StrategyAgent
+        from lob.sim.populations import MomentumPopulation, NoisePopulation, ZeroIntelligencePopulation
 
         market = dict(market or DEFAULT_MARKET)
         ex = lob.Exchange() if exchange is None else exchange
@@ -294,16 +371,17 @@ class Simulator:
                 ticks = int(round(price / 0.01))
                 rm.set_reference(ex.symbol_index(name), ticks)
                 rm.set_limits(RiskLimits(max_qty=10_000, collar_ticks=ticks // 10), symbol=ex.symbol_index(name))
-        agents = []
-        for name in market:
-            agents.append(StrategyAgent(f"mm_{name}", AdaptiveMarketMaker(
-                base_spread_ticks=2, vol_mult=0.5, size=100, max_position=2000, skew_ticks=4, requote_ticks=1), name,
-                every_steps=5))
-            agents.append(ZeroIntelligenceTrader(f"zi_{name}_1", name, rate_per_s=15.0))
-            agents.append(ZeroIntelligenceTrader(f"zi_{name}_2", name, rate_per_s=15.0, depth_ticks=10.0))
-            agents.append(MomentumTrader(f"momo_{name}", name))
-        agents.append(NoiseTrader("noise_1", list(market), rate_per_s=4.0))
-        agents.append(NoiseTrader("noise_2", list(market), rate_per_s=4.0, size=(1, 2)))
+        agents = [StrategyAgent(f"mm_{name}", AdaptiveMarketMaker(
+            base_spread_ticks=2, vol_mult=0.5, size=100, max_position=2000, skew_ticks=4, requote_ticks=1), name,
+            every_steps=5) for name in market]
+        # the background flow as three array populations (one batch per step each), owners as single traders
+        syms = list(market)
+        agents.append(ZeroIntelligencePopulation(
+            "zi", [s for s in syms for _ in (1, 2)], owners=[f"zi_{s}_{k}" for s in syms for k in (1, 2)],
+            rate_per_s=15.0, depth_ticks=[d for _ in syms for d in (6.0, 10.0)]))
+        agents.append(MomentumPopulation("momo", syms, owners=[f"momo_{s}" for s in syms]))
+        agents.append(NoisePopulation("noise", syms, owners=["noise_1", "noise_2"], rate_per_s=4.0,
+                                      size=[(1, 3), (1, 2)]))
         kw.setdefault("fundamental_vol_bps", 2.0)
         if clock not in ("sim", "realtime"):
             raise ConfigError(f"clock must be 'sim' or 'realtime', got {clock!r}")
@@ -313,6 +391,7 @@ class Simulator:
         warmup_steps = int(warmup_s * 1e9) // step_ns
         if clock == "realtime" and kw.get("start_ns") is None:
             kw["start_ns"] = time.time_ns() - warmup_steps * step_ns
+        kw.setdefault("block_steps", 5)        # the makers' decision period: populations batch in between
         sim = cls(ex, agents, clock="sim", seed=seed, risk=rm, **kw)
         if rm is not None:
             for a in sim.market_makers:

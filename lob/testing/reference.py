@@ -29,7 +29,7 @@ __all__ = ["ReferenceBook"]
 
 BUY, SELL = 0, 1
 MAX_PRICE, MAX_QTY, MAX_ID = 2 ** 32 - 1, 2 ** 30 - 1, 2 ** 63 - 1
-POST_ONLY, SLIDE = 1, 2
+POST_ONLY, SLIDE, REPLAY_LEVEL = 1, 2, 4
 RESTING, STOP = 1, 2
 
 
@@ -59,6 +59,7 @@ class _Book:
     stops: list = field(default_factory=list)   # pending stop _Orders in arrival order
     last: int = 0
     halted: bool = False
+    consistency_errors: int = 0     # replay events rejected as inconsistent with the book
 
     def side(self, s):
         return self.bids if s == BUY else self.asks
@@ -186,6 +187,12 @@ class ReferenceBook:
             b.halted = True
         elif action == Action.RESUME:
             b.halted = False
+        elif action == Action.REPLAY_ADD:
+            self._replay_add(b, sym, ev, idx)
+        elif action == Action.REPLAY_EXECUTE:
+            self._replay_execute(b, sym, ev, idx)
+        elif action == Action.REPLAY_DELETE:
+            self._replay_delete(b, sym, ev, idx)
         else:
             self._echo(ev, idx)["reason"] = int(Reason.INVALID_ORDER)
 
@@ -213,7 +220,7 @@ class ReferenceBook:
             reason = Reason.INVALID_ORDER
         elif b.halted:
             reason = Reason.HALTED
-        elif self._qty_bad(b, qty) or display < 0 or display > MAX_QTY:
+        elif self._qty_bad(b, qty) or display < 0 or display > MAX_QTY or display > qty:
             reason = Reason.INVALID_QTY
         elif typ in (OrderType.LIMIT, OrderType.STOP_LIMIT):
             reason = self._price_reason(b, price)
@@ -283,7 +290,7 @@ class ReferenceBook:
             r.update(status=int(Status.CANCELLED), reason=int(Reason.SELF_TRADE))
             return
         if rem == 0:
-            if stp_hit == 2:
+            if stp_hit == 2:            # STP decrement took its last lots; filled after a decrement is 3
                 r.update(status=int(Status.CANCELLED), reason=int(Reason.SELF_TRADE))
             else:
                 r["status"] = int(Status.FILLED)
@@ -360,6 +367,8 @@ class ReferenceBook:
                             self._refresh(queue, o, ts)
                     continue
                 q = min(rem, o.visible)
+                if stp_hit == 2:
+                    stp_hit = 3                      # decremented, then filled: the fill decides the status
                 self.seq += 1
                 self._fills.append(dict(ts_ns=ts, seq=self.seq, price_ticks=p, qty_lots=q, maker_order_id=o.order_id,
                                         taker_order_id=oid, maker_owner=o.owner, taker_owner=owner, symbol=sym,
@@ -404,6 +413,111 @@ class ReferenceBook:
             self._enter(b, sym, r, o.order_id, o.owner, o.side,
                         OrderType.MARKET if o.type == OrderType.STOP else OrderType.LIMIT, o.tif, 0, o.price, o.qty,
                         o.display, o.filled, ts, idx)
+
+    # --- replay mode: applied as given, never matched ------------------------------------------
+    def _inconsistent(self, b, r, reason):
+        r["reason"] = int(reason)
+        b.consistency_errors += 1
+
+    def _resting(self, b, oid):
+        o = b.find(oid)
+        return o if o is not None and o.state == RESTING else None
+
+    def _replay_add(self, b, sym, ev, idx):
+        r = self._echo(ev, idx)
+        r["type"] = int(OrderType.LIMIT)
+        side, owner, qty, price = int(ev["side"]), int(ev["owner"]), int(ev["qty_lots"]), int(ev["price_ticks"])
+        oid = int(ev["order_id"])
+        if side > 1 or not 0 <= owner < 2 ** 32 or oid > MAX_ID:
+            r["reason"] = int(Reason.INVALID_ORDER)
+        elif not 0 < qty <= MAX_QTY:
+            r["reason"] = int(Reason.INVALID_QTY)
+        elif not 0 < price <= MAX_PRICE:
+            r["reason"] = int(Reason.INVALID_PRICE)
+        elif oid != 0 and b.find(oid) is not None:
+            self._inconsistent(b, r, Reason.DUPLICATE_ORDER_ID)
+        elif b.best(1 - side) and (price >= b.best(SELL) if side == BUY else price <= b.best(BUY)):
+            self._inconsistent(b, r, Reason.REPLAY_CROSSED)
+        else:
+            if oid == 0:
+                oid = r["order_id"] = self.next_auto_id
+            self.next_auto_id = max(self.next_auto_id, oid + 1)
+            b.side(side).setdefault(price, []).append(
+                _Order(oid, owner, side, OrderType.LIMIT, TIF.GTC, 0, price, qty, qty, 0, 0, int(ev["ts_ns"])))
+            r.update(status=int(Status.NEW), remaining_lots=qty)
+
+    def _take(self, b, o, q, ts):
+        # q (<= open qty) of a resting order executed in place, displayed part first
+        o.filled += q
+        if q >= o.qty:
+            b.remove(o)
+            return
+        o.qty -= q
+        o.visible = max(o.visible - q, 0)
+        if o.visible == 0:
+            self._refresh(b.side(o.side)[o.price], o, ts)
+
+    def _replay_execute(self, b, sym, ev, idx):
+        r = self._echo(ev, idx)
+        r["type"] = int(OrderType.LIMIT)
+        qty, price, ts = int(ev["qty_lots"]), int(ev["price_ticks"]), int(ev["ts_ns"])
+        if not 0 < qty <= MAX_QTY:
+            r["reason"] = int(Reason.INVALID_QTY)
+            return
+        if not 0 <= price <= MAX_PRICE:
+            r["reason"] = int(Reason.INVALID_PRICE)
+            return
+        oid = int(ev["order_id"])
+        o = self._resting(b, oid)
+        if o is not None:
+            r.update(side=o.side, owner=o.owner, price_ticks=o.price)
+            if price != 0 and price != o.price:
+                return self._inconsistent(b, r, Reason.REPLAY_PRICE_MISMATCH)
+            if qty > o.qty:
+                return self._inconsistent(b, r, Reason.REPLAY_OVERSIZED)
+            r.update(remaining_lots=o.qty - qty, cum_filled_lots=o.filled + qty,
+                     status=int(Status.PARTIALLY_FILLED if o.qty > qty else Status.FILLED))
+            self._take(b, o, qty, ts)
+        elif b.find(oid) is None and int(ev["flags"]) & REPLAY_LEVEL and price > 0:
+            side = BUY if price in b.bids else SELL
+            queue = b.side(side).get(price)
+            if not queue:
+                return self._inconsistent(b, r, Reason.UNKNOWN_ORDER)
+            if sum(x.qty for x in queue) < qty:
+                return self._inconsistent(b, r, Reason.REPLAY_OVERSIZED)
+            r.update(side=side, owner=0, price_ticks=price, cum_filled_lots=qty, status=int(Status.FILLED))
+            rem = qty
+            while rem > 0:
+                x = b.side(side)[price][0]
+                q = min(rem, x.visible)
+                rem -= q
+                self._take(b, x, q, ts)
+        else:
+            return self._inconsistent(b, r, Reason.UNKNOWN_ORDER)
+        r.update(filled_lots=qty, notional=qty * r["price_ticks"])
+
+    def _replay_delete(self, b, sym, ev, idx):
+        r = self._echo(ev, idx)
+        r["type"] = int(OrderType.LIMIT)
+        qty, price = int(ev["qty_lots"]), int(ev["price_ticks"])
+        if not 0 <= qty <= MAX_QTY:
+            r["reason"] = int(Reason.INVALID_QTY)
+            return
+        o = self._resting(b, int(ev["order_id"]))
+        if o is None:
+            return self._inconsistent(b, r, Reason.UNKNOWN_ORDER)
+        r.update(side=o.side, owner=o.owner, type=o.type, price_ticks=o.price, cum_filled_lots=o.filled)
+        if price != 0 and price != o.price:
+            return self._inconsistent(b, r, Reason.REPLAY_PRICE_MISMATCH)
+        if qty > o.qty:
+            return self._inconsistent(b, r, Reason.REPLAY_OVERSIZED)
+        if qty in (0, o.qty):
+            r["status"] = int(Status.CANCELLED)
+            b.remove(o)
+            return
+        o.qty -= qty
+        o.visible = min(o.visible, o.qty)
+        r.update(remaining_lots=o.qty, status=int(Status.PARTIALLY_FILLED if o.filled > 0 else Status.NEW))
 
     # --- cancel / reduce / modify ---------------------------------------------------------------
     def _target(self, b, ev, r):
@@ -538,6 +652,10 @@ class ReferenceBook:
         """(best bid, best ask) in ticks; 0 for an empty side."""
         b = self.books[sym]
         return b.best(BUY), b.best(SELL)
+
+    def consistency_errors(self, sym: int = 0) -> int:
+        """Replay events of a book rejected as inconsistent with it."""
+        return self.books[sym].consistency_errors
 
     def last_price(self, sym: int = 0) -> int:
         """Last trade price in ticks; 0 before the first trade."""

@@ -79,10 +79,11 @@ class Dashboard:
         f.add_layout(LinearAxis(y_range_name="pnl", axis_label="PnL"), "right")
         f.line(x="x", y="pnl", source=self.mm, y_range_name="pnl", line_color=TRADE, line_width=2,
                legend_label="PnL (rhs)")
-        f.yaxis[0].axis_label = "inventory"
-        f.legend.location = "top_left"
+        f.yaxis[0].axis_label = "inventory (shares)"
         f.legend.orientation = "horizontal"
         f.legend.label_text_font_size = "11px"
+        f.legend.border_line_alpha = 0
+        f.add_layout(f.legend[0], "below")      # under the axis: never over the lines
         f.xaxis.formatter = _time_axis()
         self.mm_fig = f
 
@@ -102,12 +103,16 @@ class Dashboard:
                    toolbar_location=None, tools="")
         f.line(x="x", y="current", source=self.tp, line_color=BID, line_width=2)
         f.y_range.start = 0
+        f.yaxis.axis_label = "events/s"
         f.xaxis.formatter = _time_axis()
         self.tp_fig = f
 
         self.incidents = ColumnDataSource({"time": [], "component": [], "severity": [], "message": []},
                                           name="incidents")
+        # reorderable=False: column drag-reordering needs jquery-ui, which BokehJS does not ship (the page
+        # logged "jquery-ui is required to enable DataTable.reorderable")
         self.incident_table = DataTable(source=self.incidents, width=_W * 2, height=150, index_position=None,
+                                        reorderable=False,
                                         columns=[TableColumn(field="time", title="time", width=80),
                                                  TableColumn(field="component", title="component", width=100),
                                                  TableColumn(field="severity", title="severity", width=70),

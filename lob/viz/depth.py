@@ -7,7 +7,7 @@ from bokeh.document import Document
 from bokeh.models import ColumnDataSource, HoverTool
 from bokeh.plotting import figure
 
-from lob.viz._common import ASK, BID
+from lob.viz._common import ASK, BID, bokeh_widget
 
 __all__ = ["DepthChart", "depth_app", "depth_columns"]
 
@@ -176,10 +176,8 @@ class DepthChart:
     def widget(self):
         """A ``jupyter_bokeh.BokehModel`` ipywidget of the chart: display it once, then ``update()`` moves it."""
         if getattr(self, "_widget", None) is None:
-            from jupyter_bokeh import BokehModel
-
             # one widget per chart: a Bokeh model belongs to one document
-            self._widget = BokehModel(self.layout)
+            self._widget = bokeh_widget(self.layout)
         return self._widget
 
     def _repr_mimebundle_(self, include=None, exclude=None):

@@ -9,7 +9,7 @@ from bokeh.document import Document
 from bokeh.models import ColumnDataSource, DatetimeTickFormatter, HoverTool
 from bokeh.plotting import figure
 
-from lob.viz._common import ASK, BID, MID, TRADE
+from lob.viz._common import ASK, BID, MID, TRADE, bokeh_widget
 
 __all__ = ["PriceChart", "price_app"]
 
@@ -162,10 +162,8 @@ class PriceChart:
     def widget(self):
         """A ``jupyter_bokeh.BokehModel`` ipywidget of the chart."""
         if getattr(self, "_widget", None) is None:
-            from jupyter_bokeh import BokehModel
-
             # one widget per chart: a Bokeh model belongs to one document
-            self._widget = BokehModel(self.layout)
+            self._widget = bokeh_widget(self.layout)
         return self._widget
 
     def _repr_mimebundle_(self, include=None, exclude=None):
