@@ -9,6 +9,7 @@ import pytest
 from tornado.testing import AsyncHTTPTestCase
 
 import lob
+import lob.replay
 from lob.marketdata import BookBuilder
 from lob.server import AccountLimits, Accounts, Hub, make_app
 from lob.errors import ConfigError
@@ -267,12 +268,50 @@ def test_replay_market_plays_the_file_at_speed():
     m.step()
     clock.t += 2.0                                        # 2 s wall = 120 s of the day
     m.step()
-    ts = m.events["ts_ns"]
+    # the same events as the replay registry streams them, whole (a small file)
+    events = np.concatenate(list(lob.replay.read(msg, symbol="GOOG")))
+    ts = events["ts_ns"]
     n = int(np.searchsorted(ts, ts[0] + 120 * 10**9, side="right"))
     ref = lob.Exchange(symbols=["GOOG"])
-    ref.apply(m.events[:n])
+    ref.apply(events[:n])
     assert 0 < n < len(ts)
     assert m.exchange.state_hash() == ref.state_hash()
+    assert m.agents()[0]["position"] == n and not m.done
+
+
+def test_replay_market_streams_chunks_and_names_bad_files(tmp_path):
+    """lob serve --replay holds one chunk of the day at a time, and plays the same book as a whole replay."""
+    msg = Path(lob.__file__).parent / "data" / "lobster" / "GOOG_2012-06-21_34200000_57600000_message_1.csv.gz"
+    clock = FakeClock()
+    m = ReplayMarket(msg, speed=60.0, clock=clock, chunk_rows=500)
+    ref = lob.replay.read(msg, symbol="GOOG").exchange()
+    steps = 0
+    while not m.done and steps < 10_000:          # bounded: the day is 6.5 h of event time, 390 s of replay
+        assert len(m._chunk) <= 500
+        clock.t += 5.0
+        m.step()
+        steps += 1
+    assert m.done and m.agents()[0]["status"] == "done"
+    assert m.agents()[0]["position"] == m.agents()[0]["total"] > 500
+    assert m.exchange.state_hash() == ref.state_hash()
+    # an .npy of events streams from a memory map, as the replay's one symbol
+    events = np.concatenate(list(lob.replay.read(msg, symbol="GOOG")))[:3000]
+    np.save(tmp_path / "day.npy", events)
+    m = ReplayMarket(tmp_path / "day.npy", speed=1e9, clock=clock, chunk_rows=1000)
+    m.step()
+    clock.t += 1e6
+    m.step()
+    assert m.done and m.exchange.symbols == ["DAY"] and m.agents()[0]["total"] == 3000
+    # clear errors that name the file
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\n")
+    with pytest.raises(lob.LobError, match="notes.txt"):
+        ReplayMarket(bad)
+    np.save(tmp_path / "ints.npy", np.arange(5))
+    with pytest.raises(ConfigError, match="ints.npy"):
+        ReplayMarket(tmp_path / "ints.npy")
+    with pytest.raises(ConfigError, match="missing.csv"):
+        ReplayMarket(tmp_path / "missing.csv")
 
 
 def test_replay_market_plays_an_itch_day(tmp_path):

@@ -15,9 +15,12 @@ In a notebook (the kernel's loop is already running: never call ``IOLoop.start()
     from lob.server import LobServer
     srv = LobServer(port=0); srv.start(); srv.url
 
-Pieces: :class:`~lob.server.hub.Hub` (state), :mod:`~lob.server.handlers` (thin REST handlers and the
-route table), :mod:`~lob.server.websocket`, :mod:`~lob.server.market` (what drives the exchange),
-:mod:`~lob.server.extension` (the same API inside Jupyter under ``/lob/``).
+Pieces: :class:`~lob.server.hub.Hub` (state: a composition of order entry :mod:`~lob.server.orders`, fan-out
+:mod:`~lob.server.fanout`, reads :mod:`~lob.server.reads`, the risk guard :mod:`~lob.server.guard`, health
+:mod:`~lob.server.health` and metrics :mod:`~lob.server.metrics`), :mod:`~lob.server.handlers` (thin REST
+handlers and the route table), :mod:`~lob.server.websocket`, :mod:`~lob.server.market` (what drives the
+exchange), :mod:`~lob.server.extension` (the same API inside Jupyter under ``/lob/``); one JSON policy
+(:mod:`~lob.server.codec`) and one token parser (:mod:`~lob.server.auth`) for all of them.
 
 Faults: ``/healthz`` reports each component (engine, market-data publisher, agents, risk, journal); a
 failing agent is isolated and restarted with backoff; a pre-trade check that raises puts the venue in
@@ -37,7 +40,8 @@ from tornado.log import access_log
 
 from lob.server.accounts import AccountLimits, Accounts, create_token
 from lob.server.handlers import routes
-from lob.server.hub import ApiError, Hub
+from lob.server.errors import ApiError
+from lob.server.hub import Hub
 from lob.server.market import BotMarket, ExchangeMarket, ReplayMarket, default_market
 
 __all__ = ["Hub", "Accounts", "AccountLimits", "create_token", "ApiError", "make_app", "Runner", "LobServer",

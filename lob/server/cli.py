@@ -19,7 +19,9 @@ def serve_main(argv=None) -> int:
     p.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated market")
     p.add_argument("--replay", metavar="FILE",
-                   help="replay a LOBSTER message file, an ITCH 5.0 file (with --symbols) or an .npy of events instead")
+                   help="replay a file of order-level events instead, streamed chunk by chunk: any the replay registry "
+                   "(lob.replay.read) recognises - a LOBSTER message file, ITCH 5.0 (with --symbols), DBN MBO - "
+                   "or an .npy of lob.EVENT_DTYPE")
     p.add_argument("--symbols", metavar="A,B", help="the stocks of an ITCH replay, comma-separated")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (event seconds per wall second)")
     p.add_argument("--step-ms", type=float, default=100.0, help="market step period in ms")
@@ -60,7 +62,7 @@ def serve_main(argv=None) -> int:
             data.lock()
             hub, recovered = durable_hub(data, args.seed, args.fsync, accounts, **hub_kwargs)
             state = (f"{'recovered' if recovered else 'new'} journal in {data.root} (fsync={args.fsync}; "
-                     f"exchange seq {hub.exchange.seq}, {sum(len(o) for o in hub._open.values())} open account orders)")
+                     f"exchange seq {hub.exchange.seq}, {hub.open_order_count} open account orders)")
     except LobError as e:
         print(f"lob serve: {e}", file=sys.stderr)
         if data is not None:

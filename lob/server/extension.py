@@ -15,7 +15,7 @@ authenticated by its cookie, keeps the XSRF check on POST, PATCH and DELETE.
 from __future__ import annotations
 
 from lob.server.handlers import routes
-from lob.server.hub import ApiError
+from lob.server.errors import ApiError
 
 __all__ = ["_jupyter_server_extension_points", "_load_jupyter_server_extension"]
 

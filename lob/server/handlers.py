@@ -1,30 +1,23 @@
 """Thin REST handlers: parse, call the hub, serialize. State comes in through ``initialize(hub=...)``."""
 from __future__ import annotations
 
-import json
+import functools
 import re
 
 import tornado.web
 
-from lob.server.hub import ApiError, Hub
+from lob.server.auth import request_token
+from lob.server.codec import dumps, parse_json
+from lob.server.errors import ApiError
+from lob.server.hub import Hub
 from lob.server.openapi import openapi_document
+from lob.server.websocket import StreamHandler
 
 __all__ = ["ApiHandler", "default_handlers", "routes"]
 
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str).encode
 # ASCII digits only: str.isdigit() and int() also take superscripts and Arabic-Indic digits
 _ORDER_ID = re.compile(r"[1-9][0-9]{0,18}")
 _INT = re.compile(r"-?[0-9]{1,19}")
-
-
-def parse_json(data, what: str = "body"):
-    """JSON text -> value, or a 400 ``ApiError`` (also for nesting too deep for the decoder)."""
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise ApiError(400, f"{what} is nested too deeply", "invalid_body") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, f"{what} is not valid JSON ({e})", "invalid_body") from None
 
 
 @tornado.web.stream_request_body
@@ -43,7 +36,7 @@ class ApiHandler(tornado.web.RequestHandler):
         super().__init_subclass__(**kwargs)
         for name in ("get", "post", "patch", "delete"):
             fn = cls.__dict__.get(name)
-            if fn is not None and not getattr(fn, "_sized", False):
+            if fn is not None and fn not in _SIZE_CHECKED:
                 setattr(cls, name, _sized(fn))
 
     def initialize(self, hub: Hub, prefix: str = "", jupyter: bool = False) -> None:
@@ -59,7 +52,7 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
 
     def lob_token(self) -> str | None:
-        return bearer_token(self.request)
+        return request_token(self.request)
 
     def check_xsrf_cookie(self) -> None:
         # a request authenticated by a lob API token is not a browser form: exempt from XSRF (as Jupyter's
@@ -143,7 +136,7 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def send(self, payload, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(_encode(payload))
+        self.finish(dumps(payload))
 
     def write_error(self, status_code: int, **kwargs) -> None:
         """API errors are JSON, never HTML pages; a 405 names the allowed methods (``Allow``)."""
@@ -157,7 +150,7 @@ class ApiHandler(tornado.web.RequestHandler):
                 body["report"] = exc.body
             if status_code == 429:
                 self.set_header("Retry-After", "1")
-            self.finish(json.dumps(body, default=str))
+            self.finish(dumps(body))
             return
         if isinstance(exc, tornado.web.HTTPError):
             message = exc.log_message or self._reason
@@ -165,7 +158,7 @@ class ApiHandler(tornado.web.RequestHandler):
                 message = f"method {self.request.method} not allowed; allowed: {', '.join(self.allowed_methods())}"
         else:
             message = "internal error" if status_code >= 500 else self._reason
-        self.finish(json.dumps({"message": message, "reason": self._reason}))
+        self.finish(dumps({"message": message, "reason": self._reason}))
 
     @classmethod
     def allowed_methods(cls) -> list[str]:
@@ -176,25 +169,19 @@ class ApiHandler(tornado.web.RequestHandler):
 DRAIN_LIMIT = 16 << 20      # bytes of a too-large body read (and dropped) so that the client gets its 413
 
 
+_SIZE_CHECKED: set = set()     # handler methods already wrapped by _sized (a subclass inherits them wrapped)
+
+
 def _sized(fn):
     """A handler method that first answers 413 for a body over the limit (read and dropped by data_received)."""
-    import functools
 
     @functools.wraps(fn)
     def method(self, *args, **kwargs):
         self.check_size()
         return fn(self, *args, **kwargs)
 
-    method._sized = True
+    _SIZE_CHECKED.add(method)
     return method
-
-
-def bearer_token(request) -> str | None:
-    """The lob API token of a request: ``Authorization: Bearer <token>`` or ``X-Lob-Token``."""
-    auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    return request.headers.get("X-Lob-Token") or None
 
 
 class SubmitHandler(ApiHandler):
@@ -320,8 +307,6 @@ def routes(hub: Hub, prefix: str = "", wrap=None, jupyter: bool = False) -> list
     ``wrap(handler_class)`` replaces each class (the Jupyter extension mixes Jupyter's authentication in);
     ``jupyter`` makes every request need a lob token or Jupyter's login.
     """
-    from lob.server.websocket import StreamHandler
-
     table = default_handlers + [(r"/ws", StreamHandler), (r"/api/.*", NotFoundHandler)]
     wrap = wrap or (lambda cls: cls)
     kw = dict(hub=hub, prefix=prefix, jupyter=jupyter)

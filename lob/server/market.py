@@ -327,113 +327,115 @@ class SimMarket:
                 for d in new]
 
 
-def _is_itch(path: Path) -> bool:
-    # by name (".itch", ".itch.gz", "…ITCH50…"), else by content: an ITCH day opens with a 12-byte system
-    # event ("S") behind its 2-byte length
-    name = path.name.lower()
-    if "itch" in name:
-        return True
-    if path.suffix in (".csv", ".npy") or name.endswith(".csv.gz"):
-        return False
-    from lob.replay.itch import _open_binary
-
-    f, _ = _open_binary(path)
-    with f:
-        return f.read(3) == b"\x00\x0cS"
-
-
 class ReplayMarket:
-    """Replay a LOBSTER message file, a NASDAQ ITCH 5.0 file (or an ``.npy`` of ``lob.EVENT_DTYPE``) into an
-    exchange in real time.
+    """Replay a recorded day of order-level events into an exchange in real time, streamed chunk by chunk.
+
+    The file is opened by the replay registry (:func:`lob.replay.read`: LOBSTER, ITCH 5.0, DBN MBO, ...), or is
+    an ``.npy`` of ``lob.EVENT_DTYPE`` (memory-mapped); either way one chunk of events is held at a time, never
+    the whole day (DESIGN §6). Events are applied in file order, each once the replay clock passes its time.
 
     Parameters
     ----------
     path : path
         ``*_message_N.csv[.gz]`` (its ``*_orderbook_N`` file is found beside it), an ITCH 5.0 file (plain or
-        gzip; recognised by ``itch`` in its name or by its first message) or ``*.npy``.
+        gzip), another order-level format of :func:`lob.replay.read`, or ``*.npy``.
     speed : float
         Event-time seconds replayed per wall-clock second.
     symbol : str, optional
         LOBSTER and ``.npy``: defaults to the file name's prefix before the first ``_``.
     symbols : list of str, optional
         ITCH: the stocks to replay (required: a day holds thousands); each becomes a symbol of the exchange.
+    chunk_rows : int
+        Events per chunk read from the file.
     """
 
     kind = "replay"
 
     def __init__(self, path, speed: float = 1.0, symbol: str | None = None, clock=time.monotonic,
-                 symbols=None):
+                 symbols=None, chunk_rows: int = 65_536):
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"replay file {str(path)!r} does not exist")
         if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
             raise ConfigError(f"speed must be a positive number, got {speed!r}")
-        if _is_itch(path):
-            self._init_itch(path, speed, symbols, clock)
-            return
         symbol = symbol or path.name.split("_")[0].split(".")[0].upper()
+        self.total: int | None = None       # events in the file, when known before the end
         if path.suffix == ".npy":
-            events = np.load(path)
-            if events.dtype != lob.EVENT_DTYPE:
-                raise ConfigError(f"{path} does not hold lob.EVENT_DTYPE events")
+            events = np.load(path, mmap_mode="r")
+            if events.dtype != lob.EVENT_DTYPE or events.ndim != 1:
+                raise ConfigError(f"replay file {str(path)!r} does not hold a 1-d array of lob.EVENT_DTYPE events "
+                                  f"(dtype {events.dtype})")
+            self.total = len(events)
+            names, tick_size = [symbol], None
+            chunks = (_one_symbol(events[i:i + chunk_rows]) for i in range(0, len(events), chunk_rows))
         else:
-            from lob.replay.backtest import lobster_events
-            from lob.replay.lobster import orderbook_beside
+            from lob.replay import detect, read
 
-            events, _ = lobster_events(path, orderbook_beside(path))
-        self.events = np.ascontiguousarray(events)
-        self.events["symbol"] = 0
-        self.exchange = lob.Exchange(symbols=[symbol])
+            if isinstance(symbols, str):
+                symbols = [x for x in symbols.split(",") if x]
+            fmt = detect(path)
+            if fmt == "itch":
+                if not symbols:
+                    raise ConfigError(f"symbols: an ITCH replay ({path.name}) needs the stocks to replay, e.g. "
+                                      f"symbols=['AAPL', 'MSFT'] (lob serve --replay FILE --symbols AAPL,MSFT), "
+                                      f"got {symbols!r}")
+                symbols = [str(x).upper() for x in symbols]
+            options = dict(symbol=symbol) if fmt == "lobster" else {}
+            stream = read(path, fmt, chunk_rows=chunk_rows, symbols=symbols, **options)
+            if stream.kind != "events":
+                raise ConfigError(f"replay file {str(path)!r} is {fmt} ({stream.kind}): lob serve replays "
+                                  f"order-level events (LOBSTER, ITCH 5.0, DBN MBO, .npy)")
+            chunks = iter(stream)
+            names, tick_size = stream.symbols, stream.tick_size
+        self._chunks = chunks
+        self._chunk = next(chunks, None)
+        if self._chunk is None or not len(self._chunk):
+            what = f"none of {symbols} has an order in {path.name}" if symbols else f"{path.name} holds no event"
+            raise ConfigError(f"symbols: {what}" if symbols else f"replay file {str(path)!r}: {what}")
+        self.path = path
+        self.exchange = lob.Exchange(symbols=list(names), **({} if tick_size is None else dict(tick_size=tick_size)))
         self.speed = float(speed)
         self.clock = clock
         self.market_makers: list[str] = []
-        self._i = 0
+        self._k = 0                 # next row of the current chunk
+        self._i = 0                 # events applied
         self._t0 = None
-        self._ts0 = int(self.events["ts_ns"][0]) if len(self.events) else 0
-
-    def _init_itch(self, path, speed, symbols, clock):
-        from lob.replay.itch import itch_events
-
-        if isinstance(symbols, str):
-            symbols = [x for x in symbols.split(",") if x]
-        if not symbols:
-            raise ConfigError(f"symbols: an ITCH replay ({path.name}) needs the stocks to replay, e.g. "
-                              f"symbols=['AAPL', 'MSFT'] (lob serve --replay FILE --symbols AAPL,MSFT), got {symbols!r}")
-        symbols = [str(x).upper() for x in symbols]
-        chunks = [ev for ev, _ in itch_events(path, symbols)]
-        events = np.concatenate(chunks) if chunks else lob.empty_events(0)
-        if not len(events):
-            raise ConfigError(f"symbols: none of {symbols} has an order in {path.name}")
-        # the ITCH day's order is kept: events sorted by time, stable (a U's cancel stays before its add)
-        self.events = np.ascontiguousarray(events[np.argsort(events["ts_ns"], kind="stable")])
-        self.exchange = lob.Exchange(symbols=symbols)
-        self.speed = float(speed)
-        self.clock = clock
-        self.market_makers = []
-        self._i = 0
-        self._t0 = None
-        self._ts0 = int(self.events["ts_ns"][0])
+        self._ts0 = int(self._chunk["ts_ns"][0])
 
     @property
     def done(self) -> bool:
-        return self._i >= len(self.events)
+        return self._chunk is None
 
     def step(self) -> None:
         now = self.clock()
         if self._t0 is None:
             self._t0 = now
         horizon = self._ts0 + int((now - self._t0) * self.speed * 1e9)
-        j = int(np.searchsorted(self.events["ts_ns"], horizon, side="right"))
-        if j > self._i:
-            self.exchange.apply(self.events[self._i:j])
-            self._i = j
+        while self._chunk is not None:
+            rest = self._chunk["ts_ns"][self._k:]
+            later = np.flatnonzero(rest > horizon)
+            n = int(later[0]) if len(later) else len(rest)
+            if n:
+                self.exchange.apply(self._chunk[self._k:self._k + n])
+                self._k += n
+                self._i += n
+            if self._k < len(self._chunk):
+                return
+            self._chunk, self._k = next(self._chunks, None), 0
 
     def agents(self) -> list[dict]:
         return [dict(name="replay", status="done" if self.done else "running", position=self._i,
-                     total=len(self.events))]
+                     total=self.total if self.total is not None else (self._i if self.done else None))]
 
     def incidents(self) -> list[dict]:
         return []
+
+
+def _one_symbol(events) -> np.ndarray:
+    # a copy of one chunk of the mapped file, as events of the replay's one symbol
+    out = np.array(events)
+    out["symbol"] = 0
+    return out
 
 
 def default_market(seed: int = 0):

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from lob.errors import ConfigError
+from lob.server.codec import dumps
 
 __all__ = ["default_data_dir", "DataDir", "ClientIdLog", "journal_positions", "durable_hub", "FSYNC_HELP"]
 
@@ -155,7 +156,7 @@ class ClientIdLog:
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             rows = [list(r) for r in rows]
-            f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+            f.writelines(dumps(r) + "\n" for r in rows)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
@@ -165,7 +166,7 @@ class ClientIdLog:
     def append(self, account: str, clid: str, symbol: str, order_id: int) -> None:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        os.write(self._fd, (json.dumps([account, clid, symbol, order_id], separators=(",", ":")) + "\n").encode())
+        os.write(self._fd, (dumps([account, clid, symbol, order_id]) + "\n").encode())
         self.lines += 1
         if self.fsync == "always":
             os.fsync(self._fd)

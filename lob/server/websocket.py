@@ -16,7 +16,6 @@ beyond them is answered with an ``error`` ``rate_limited``, no snapshot), and a 
 """
 from __future__ import annotations
 
-import json
 import socket
 import struct
 
@@ -25,8 +24,10 @@ import tornado.websocket
 from tornado.iostream import StreamClosedError
 
 from lob.server.accounts import RateLimiter
-from lob.server.handlers import bearer_token, parse_json
-from lob.server.hub import ApiError, Batch, Hub, Subscriber
+from lob.server.auth import request_token
+from lob.server.codec import dumps, parse_json
+from lob.server.errors import ApiError
+from lob.server.fanout import Batch, Subscriber
 
 __all__ = ["StreamHandler", "MAX_MESSAGE", "SNAPSHOT_RATE", "SNAPSHOT_BURST", "MESSAGE_RATE", "MESSAGE_BURST"]
 
@@ -40,7 +41,7 @@ _HEAD64 = struct.Struct("!BBQ")
 class StreamHandler(tornado.websocket.WebSocketHandler):
     """One WebSocket client: a :class:`Subscriber` of the hub whose queue is written to the socket as it fills."""
 
-    def initialize(self, hub: Hub, prefix: str = "", jupyter: bool = False) -> None:
+    def initialize(self, hub, prefix: str = "", jupyter: bool = False) -> None:
         self.hub = hub
         self.jupyter = jupyter
         self.sub: Subscriber | None = None
@@ -54,7 +55,7 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
         return MAX_MESSAGE
 
     def lob_token(self) -> str | None:
-        return bearer_token(self.request) or (None if self.jupyter else self.get_query_argument("token", None))
+        return request_token(self.request, None if self.jupyter else self.get_query_argument("token", None))
 
     async def get(self, *args, **kwargs):
         try:
@@ -64,7 +65,7 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
         except tornado.web.HTTPError as e:
             self.set_status(e.status_code)
             self.set_header("Content-Type", "application/json; charset=UTF-8")
-            self.finish(json.dumps({"message": getattr(e, "message", None) or e.log_message or "forbidden",
+            self.finish(dumps({"message": getattr(e, "message", None) or e.log_message or "forbidden",
                                     "reason": getattr(e, "error", None) or "unauthorized"}))
             return
         await super().get(*args, **kwargs)
@@ -87,7 +88,7 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
         if self.account is not None:
             self.sub.token = self.lob_token()
         self.hub.add_subscriber(self.sub)
-        self.sub.push([json.dumps({"type": "hello", "account": self.account, "symbols": self.hub.exchange.symbols})])
+        self.sub.push([dumps({"type": "hello", "account": self.account, "symbols": self.hub.exchange.symbols})])
 
     def get_compression_options(self):
         # the frames of _wire are shared by every client: never negotiate permessage-deflate
@@ -142,7 +143,7 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
         if not self._limits[0].allow("m"):
             self.hub.stats["ws_flood_closed"] += 1
             self.sub.drop(f"more than {MESSAGE_BURST:g} messages at once or {MESSAGE_RATE:g} a second")
-            self.hub._dropped(self.sub)
+            self.hub.forget_dropped(self.sub)
             return
         if len(message) > MAX_MESSAGE:
             self._error(f"message larger than {MAX_MESSAGE} bytes", "too_large")
@@ -170,11 +171,11 @@ class StreamHandler(tornado.websocket.WebSocketHandler):
         except ApiError as e:
             self._error(e.message, e.error)
             return
-        if self.sub.push([json.dumps(m, separators=(",", ":")) for m in out]) is False:
-            self.hub._dropped(self.sub)
+        if self.sub.push([dumps(m) for m in out]) is False:
+            self.hub.forget_dropped(self.sub)
 
     def _error(self, message: str, reason: str) -> None:
-        self.sub.push([json.dumps({"type": "error", "message": message, "reason": reason})])
+        self.sub.push([dumps({"type": "error", "message": message, "reason": reason})])
 
     def on_close(self) -> None:
         if self.sub is not None:
