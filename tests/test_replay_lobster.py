@@ -225,12 +225,12 @@ def test_lob_serve_replay_names_the_file_that_is_wrong(tmp_path, capsys):
     empty.write_text("")
     assert serve_main(["--replay", str(empty), "--port", "0"]) == 2
     err = capsys.readouterr().err
-    assert f"{empty}: the message file is empty (no rows)" in err and "orderbook" not in err
+    assert f"{empty}: the file is empty (no rows)" in err and "orderbook" not in err
     named = tmp_path / "trades.csv"
     named.write_text("34200.1,1,1,100,5000000,1\n")
     assert serve_main(["--replay", str(named), "--port", "0"]) == 2
-    assert f"{named}: not named as a LOBSTER message file" in capsys.readouterr().err
+    assert f"{named}: looks like a LOBSTER message file but is not named" in capsys.readouterr().err
     mp, bp = _pair(tmp_path)
     bp.unlink()
     assert serve_main(["--replay", str(mp), "--port", "0"]) == 2
-    assert f"{bp}: no such orderbook file" in capsys.readouterr().err
+    assert f"{bp}: no such file" in capsys.readouterr().err

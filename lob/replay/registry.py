@@ -122,6 +122,8 @@ def detect(source) -> str:
             return "dbn-mbp10"
         raise ReplayFormatError(f"{path}: DBN schema {schema!r} is not replayed (mbo or mbp-10)")
     head = _head(path)
+    if not head.strip():
+        raise ReplayFormatError(f"{path}: the file is empty (no rows)")
     if len(head) >= 3:
         from lob.replay.itch import _LEN
 
