@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from bokeh.layouts import row
-from bokeh.models import ColumnDataSource
+from bokeh.layouts import column, row
+from bokeh.models import ColumnDataSource, Div
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
@@ -28,8 +28,7 @@ def plot_scores(scores: pd.DataFrame, title: str = "Queue models against the L3 
         else:
             f.x_range.start = 0.0
         figs.append(f)
-    figs[0].title.text = f"{title}: {figs[0].title.text}"
-    return row(*figs)
+    return column(Div(text=f"<b>{title}</b>"), row(*figs))   # a heading of its own: in a figure title it was cut off
 
 
 def plot_calibration(table: pd.DataFrame, models=None):
