@@ -38,6 +38,7 @@ exts = [Extension(
                      # the market-data recorder the engine feeds through its MdPort (lob/_core.pxd)
                      ("lob.marketdata._recorder", "lob/marketdata/_recorder.pyx"),
                      # the backtest step loop and the compiled makers: they cimport the engine's C entry points
+                     ("lob.queue._compiled", "lob/queue/_compiled.pyx"),     # compiled queue models (nogil)
                      ("lob.replay._steploop", "lob/replay/_steploop.pyx"),
                      ("lob.mm._compiled", "lob/mm/_compiled.pyx"),
                      # roles moved out of the core into the packages they serve

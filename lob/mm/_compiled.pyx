@@ -5,7 +5,8 @@ Each mirrors its Python class in :mod:`lob.mm` operation for operation (the same
 expressions in the same order, Python's round-half-even as ``rint``), so that a backtest gives identical
 orders, fills, positions and PnL in either form (tests/test_backtest.py checks it on the GOOG day).
 ``MarketMaker.compiled()`` builds them; :meth:`CMarketMaker.sync` copies the state of a run back onto the
-Python object.
+Python object. Their hooks are the ``nogil`` ones (``on_book_nogil``...): the step loop runs them without the
+GIL, taking it only for the few Python calls (the arrival-rate fit every 50 books, the markout log).
 """
 cimport cython
 from libc.math cimport ceil, exp, floor, log, log1p, pow, rint, sqrt
@@ -52,6 +53,7 @@ cdef class CMarketMaker(CompiledStrategy):
         self.requote_ticks = requote_ticks
         self.wants_fills = True
         self.wants_trades = False
+        self.runs_nogil = True
 
     cdef int on_start(self, StepLoop loop) except -1:
         self.tick = loop.tick
@@ -61,13 +63,13 @@ cdef class CMarketMaker(CompiledStrategy):
         return 0
 
     # --- for subclasses -------------------------------------------------------------------------
-    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1 nogil:
         return 0
 
-    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1 nogil:
         return 0
 
-    cdef inline int quote(self, int side, int64_t price, int64_t qty) except -1:
+    cdef inline int quote(self, int side, int64_t price, int64_t qty) noexcept nogil:
         if qty > 0 and self.n_quotes < MAX_QUOTES:
             self.q_side[self.n_quotes] = side
             self.q_price[self.n_quotes] = price
@@ -75,24 +77,24 @@ cdef class CMarketMaker(CompiledStrategy):
             self.n_quotes += 1
         return 0
 
-    cdef inline int64_t size_lots(self):
+    cdef inline int64_t size_lots(self) noexcept nogil:
         cdef int64_t n = <int64_t>rint(self.size / self.lot)
         return n if n > 1 else 1
 
-    cdef inline double position(self, StepLoop loop):
+    cdef inline double position(self, StepLoop loop) noexcept nogil:
         return loop.position * self.lot
 
-    cdef inline double inventory(self, StepLoop loop):
+    cdef inline double inventory(self, StepLoop loop) noexcept nogil:
         return self.position(loop) / self.size
 
-    cdef inline bint can_buy(self, StepLoop loop, int64_t qty_lots):
+    cdef inline bint can_buy(self, StepLoop loop, int64_t qty_lots) noexcept nogil:
         return self.position(loop) + qty_lots * self.lot <= self.max_position + 1e-9
 
-    cdef inline bint can_sell(self, StepLoop loop, int64_t qty_lots):
+    cdef inline bint can_sell(self, StepLoop loop, int64_t qty_lots) noexcept nogil:
         return self.position(loop) - qty_lots * self.lot >= -self.max_position - 1e-9
 
     cdef inline int bid_ask(self, double bid_px, double ask_px, int64_t best_bid, int64_t best_ask,
-                            int64_t* b_out, int64_t* a_out) except -1:
+                            int64_t* b_out, int64_t* a_out) noexcept nogil:
         # MarketMaker.bid_ask_ticks: a bid down and an ask up to ticks, never crossing the opposite best
         cdef int64_t b = <int64_t>floor(bid_px + 1e-9)
         cdef int64_t a = <int64_t>ceil(ask_px - 1e-9)
@@ -110,20 +112,27 @@ cdef class CMarketMaker(CompiledStrategy):
         return 0
 
     # --- the protocol ---------------------------------------------------------------------------
-    cdef int cancel_all(self, StepLoop loop) except -1:
+    cdef int cancel_all(self, StepLoop loop) except -1 nogil:
         cdef int32_t i
         cdef int32_t n = loop.n_open
+        cdef int r = 0
         cdef uint64_t* ids = <uint64_t*>malloc((n + 1) * sizeof(uint64_t))
+        if ids == NULL:
+            with gil:
+                raise MemoryError()
         for i in range(n):
             ids[i] = loop.open_orders[i].order_id
-        try:
-            for i in range(n):
-                loop.cancel(ids[i])
-        finally:
-            free(ids)
-        return 0
+        for i in range(n):
+            r = loop.cancel(ids[i])
+            if r < 0:
+                break
+        free(ids)
+        return r
 
     cdef int on_book(self, StepLoop loop) except -1:
+        return self.on_book_nogil(loop)
+
+    cdef int on_book_nogil(self, StepLoop loop) except -1 nogil:
         cdef int64_t bid = loop.best_bid(), ask = loop.best_ask()
         cdef double pnl
         if bid and ask:
@@ -144,7 +153,7 @@ cdef class CMarketMaker(CompiledStrategy):
         self.quotes(loop, bid, ask)
         return self.reconcile(loop)
 
-    cdef int reconcile(self, StepLoop loop) except -1:
+    cdef int reconcile(self, StepLoop loop) except -1 nogil:
         # MarketMaker.reconcile: keep the nearest open order (by id order on ties) within requote_ticks of
         # each desired quote; cancel the others (by id), then submit what is missing (in quote order)
         cdef int32_t n = loop.n_open
@@ -155,7 +164,8 @@ cdef class CMarketMaker(CompiledStrategy):
         cdef bint missing[MAX_QUOTES]
         cdef OpenOrder* o
         if n > MAX_QUOTES:
-            return self._reconcile_big(loop)
+            with gil:
+                return self._reconcile_big(loop)
         for i in range(n):                  # open orders sorted by id (insertion sort: a handful)
             j = i
             while j > 0 and loop.open_orders[order[j - 1]].order_id > loop.open_orders[i].order_id:
@@ -221,6 +231,12 @@ cdef class CMarketMaker(CompiledStrategy):
         return 0
 
     cdef int on_fill(self, StepLoop loop, const FillRec* f) except -1:
+        return self.on_fill_nogil(loop, f)
+
+    cdef int on_trade(self, StepLoop loop, int64_t price, int64_t qty, int aggressor, int64_t ts_ns) except -1:
+        return self.on_trade_nogil(loop, price, qty, aggressor, ts_ns)
+
+    cdef int on_fill_nogil(self, StepLoop loop, const FillRec* f) except -1 nogil:
         cdef int64_t sign = 1 if f.side == 0 else -1
         self.position_lots += sign * f.qty
         self.cash_ticks -= sign * f.price * f.qty
@@ -254,7 +270,7 @@ cdef class CGrid(CMarketMaker):
         self.spacing = spacing_ticks
         self.recenter = recenter_ticks
 
-    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1 nogil:
         cdef double mid = (bid + ask) / 2.0
         cdef int64_t n, i, b, a
         cdef double long_room, short_room, pos
@@ -335,8 +351,8 @@ cdef class _Ring:
         free(self.a)
         free(self.b)
 
-    cdef int push(self, int64_t ts, double a, double b) except -1:
-        cdef int64_t m
+    cdef int push(self, int64_t ts, double a, double b) except -1 nogil:
+        cdef int64_t m, i
         if self.head + self.n == self.cap:
             if self.head > 0:                       # compact first
                 m = self.n
@@ -351,7 +367,8 @@ cdef class _Ring:
                 self.a = <double*>realloc(self.a, self.cap * sizeof(double))
                 self.b = <double*>realloc(self.b, self.cap * sizeof(double))
                 if self.ts == NULL or self.a == NULL or self.b == NULL:
-                    raise MemoryError()
+                    with gil:
+                        raise MemoryError()
         self.ts[self.head + self.n] = ts
         self.a[self.head + self.n] = a
         self.b[self.head + self.n] = b
@@ -380,20 +397,20 @@ cdef class _Markouts:
         self.pending = _Ring()
         self.markouts = []
 
-    cdef int on_fill(self, int64_t ts_ns, int sign, double price_ticks) except -1:
+    cdef int on_fill(self, int64_t ts_ns, int sign, double price_ticks) except -1 nogil:
         return self.pending.push(ts_ns, sign, price_ticks)
 
-    cdef int update(self, int64_t ts_ns, double mid) except -1:
-        cdef _Ring p = self.pending
+    cdef int update(self, int64_t ts_ns, double mid) except -1 nogil:
         cdef double mo
-        while p.n and p.ts[p.head] + self.horizon_ns <= ts_ns:
-            mo = <int>p.a[p.head] * (mid - p.b[p.head])
-            p.pop()
-            self.markouts.append(mo)
+        while self.pending.n and self.pending.ts[self.pending.head] + self.horizon_ns <= ts_ns:
+            mo = <int>self.pending.a[self.pending.head] * (mid - self.pending.b[self.pending.head])
+            self.pending.pop()
+            with gil:
+                self.markouts.append(mo)
             self.score += self.alpha * (mo - self.score)
         return 0
 
-    cdef inline double toxicity(self):
+    cdef inline double toxicity(self) noexcept nogil:
         return -self.score if -self.score > 0.0 else 0.0
 
 
@@ -413,7 +430,7 @@ cdef class _Arrivals:
         self.obs = _Ring()
         self.fit_fn = fit_intensity
 
-    cdef int on_trade(self, int64_t ts_ns, double price_ticks, bint buy, double mid, bint has_mid) except -1:
+    cdef int on_trade(self, int64_t ts_ns, double price_ticks, bint buy, double mid, bint has_mid) except -1 nogil:
         cdef double depth
         if not has_mid:
             return 0
@@ -444,7 +461,7 @@ cdef class _Arrivals:
         return self.fit_fn(depths, span)
 
 
-cdef inline double _trade_ticks(StepLoop loop, int64_t price):
+cdef inline double _trade_ticks(StepLoop loop, int64_t price) noexcept nogil:
     # the trade's price as the Python form sees it: price units back to ticks
     return (price * loop.tick) / loop.tick
 
@@ -484,10 +501,10 @@ cdef class CAvellanedaStoikov(CMarketMaker):
         self.fitter = _Arrivals(fit_window_s)
         self.wants_trades = True
 
-    cdef inline double sigma(self):
+    cdef inline double sigma(self) noexcept nogil:
         return self.sigma_fixed if self.sigma_fixed_set else ewma_sigma(&self.vol)
 
-    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1 nogil:
         if not self.has_t0:
             self.t0 = loop.now
             self.has_t0 = True
@@ -495,15 +512,21 @@ cdef class CAvellanedaStoikov(CMarketMaker):
             ewma_update(&self.vol, loop.now, (bid + ask) / 2.0)
         self.n_books += 1
         if self.k_fit and self.n_books % 50 == 0:
-            fit = self.fitter.fit(loop.now)
-            if fit is not None:
-                self.k = fit[1]
+            with gil:
+                self._refit(loop.now)
         return 0
 
-    cdef int on_trade(self, StepLoop loop, int64_t price, int64_t qty, int aggressor, int64_t ts_ns) except -1:
+    cdef int _refit(self, int64_t now) except -1:
+        fit = self.fitter.fit(now)
+        if fit is not None:
+            self.k = fit[1]
+        return 0
+
+    cdef int on_trade_nogil(self, StepLoop loop, int64_t price, int64_t qty, int aggressor,
+                            int64_t ts_ns) except -1 nogil:
         return self.fitter.on_trade(ts_ns, _trade_ticks(loop, price), aggressor == 0, self.mid_ticks, self.has_mid)
 
-    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1 nogil:
         cdef double mid = (bid + ask) / 2.0
         cdef double tau, s2, r, half
         cdef int64_t b, a, n
@@ -567,33 +590,39 @@ cdef class CGLFT(CMarketMaker):
         self.fitter = _Arrivals(fit_window_s)
         self.wants_trades = True
 
-    cdef inline double sigma(self):
+    cdef inline double sigma(self) noexcept nogil:
         return self.sigma_fixed if self.sigma_fixed_set else ewma_sigma(&self.vol)
 
-    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1 nogil:
         if bid and ask:
             ewma_update(&self.vol, loop.now, (bid + ask) / 2.0)
         self.n_books += 1
         if (self.A_fit or self.k_fit) and self.n_books % self.refit_every == 0:
-            fit = self.fitter.fit(loop.now)
-            if fit is not None:
-                self.A = fit[0] if self.A_fit else self.A_fixed
-                self.k = fit[1] if self.k_fit else self.k_fixed
-                self.fits += 1
+            with gil:
+                self._refit(loop.now)
         return 0
 
-    cdef int on_trade(self, StepLoop loop, int64_t price, int64_t qty, int aggressor, int64_t ts_ns) except -1:
+    cdef int _refit(self, int64_t now) except -1:
+        fit = self.fitter.fit(now)
+        if fit is not None:
+            self.A = fit[0] if self.A_fit else self.A_fixed
+            self.k = fit[1] if self.k_fit else self.k_fixed
+            self.fits += 1
+        return 0
+
+    cdef int on_trade_nogil(self, StepLoop loop, int64_t price, int64_t qty, int aggressor,
+                            int64_t ts_ns) except -1 nogil:
         return self.fitter.on_trade(ts_ns, _trade_ticks(loop, price), aggressor == 0, self.mid_ticks, self.has_mid)
 
-    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1 nogil:
         cdef double mid = (bid + ask) / 2.0
         cdef double q = self.inventory(loop)
         cdef double g = self.gamma, k = self.k, A = self.A, s = self.sigma()
         cdef double c1, c2, db, da
         cdef int64_t b, a, n
         if not (g > 0 and k > 0 and A > 0 and s >= 0):
-            from lob.mm.glft import glft_coefficients
-            glft_coefficients(g, s, A, k)           # raises the Python form's ConfigError
+            with gil:
+                _glft_check(g, s, A, k)             # raises the Python form's ConfigError
         c1 = log1p(g / k) / g
         c2 = sqrt(pow(s, 2.0) * g / (2 * k * A) * pow(1 + g / k, 1 + k / g))
         db = c1 + (2 * q + 1) / 2 * c2
@@ -622,7 +651,10 @@ cdef class CAdaptive(CMarketMaker):
     cdef double as_mult
     cdef Ewma vol
     cdef _Markouts markouts
-    cdef public object last_quote
+    cdef int64_t lq_bid
+    cdef int64_t lq_ask
+    cdef double lq_half
+    cdef bint has_lq
 
     def __init__(self, double base_spread_ticks, double vol_mult, double vol_horizon_s, double skew_ticks,
                  double as_mult, int64_t markout_ns, double vol_halflife_s, **kw):
@@ -635,7 +667,7 @@ cdef class CAdaptive(CMarketMaker):
         ewma_init(&self.vol, vol_halflife_s, 0.5)
         self.markouts = _Markouts(markout_ns)
 
-    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+    cdef int observe(self, StepLoop loop, int64_t bid, int64_t ask) except -1 nogil:
         cdef double mid
         if bid and ask:
             mid = (bid + ask) / 2.0
@@ -643,7 +675,7 @@ cdef class CAdaptive(CMarketMaker):
             self.markouts.update(loop.now, mid)
         return 0
 
-    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1:
+    cdef int quotes(self, StepLoop loop, int64_t bid, int64_t ask) except -1 nogil:
         cdef double mid = (bid + ask) / 2.0
         cdef double res = mid - self.skew_ticks * self.position(loop) / self.max_position
         cdef double half = (self.base_spread_ticks / 2 + self.vol_mult * ewma_sigma(&self.vol)
@@ -651,15 +683,20 @@ cdef class CAdaptive(CMarketMaker):
         cdef int64_t b, a, n
         self.bid_ask(res - half, res + half, bid, ask, &b, &a)
         n = self.size_lots()
-        self.last_quote = (b, a, half)
+        self.lq_bid, self.lq_ask, self.lq_half, self.has_lq = b, a, half, True
         if self.can_buy(loop, n):
             self.quote(0, b, n)
         if self.can_sell(loop, n):
             self.quote(1, a, n)
         return 0
 
-    cdef int on_fill(self, StepLoop loop, const FillRec* f) except -1:
-        CMarketMaker.on_fill(self, loop, f)
+    @property
+    def last_quote(self):
+        """(bid ticks, ask ticks, half spread) of the last quote, or None."""
+        return (self.lq_bid, self.lq_ask, self.lq_half) if self.has_lq else None
+
+    cdef int on_fill_nogil(self, StepLoop loop, const FillRec* f) except -1 nogil:
+        CMarketMaker.on_fill_nogil(self, loop, f)
         return self.markouts.on_fill(f.ts_ns, 1 if f.side == 0 else -1, (f.price * loop.tick) / loop.tick)
 
     def sync(self, strategy):
@@ -668,6 +705,12 @@ cdef class CAdaptive(CMarketMaker):
         strategy.markouts.score = self.markouts.score
         strategy.markouts.markouts = list(self.markouts.markouts)
         _sync_vol(strategy.vol, &self.vol)
+
+
+cdef int _glft_check(double g, double s, double A, double k) except -1:
+    from lob.mm.glft import glft_coefficients
+    glft_coefficients(g, s, A, k)
+    return 0
 
 
 cdef _sync_vol(v, Ewma* e):

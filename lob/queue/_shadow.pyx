@@ -394,15 +394,8 @@ def level_sizes(stream):
 # ------------------------------------------------------------------------------------------------
 # Level-2 queue models over the shadows' event lists (the compiled path of lob.queue.models)
 # ------------------------------------------------------------------------------------------------
-cdef enum:
-    M_RISK_AVERSE = 0
-    M_POWER = 1            # f(back) / (f(back) + f(front)), f(x) = x**n
-    M_POWER2 = 2           # f(back) / f(back + front)
-    M_POWER3 = 3           # 1 - f(front / (front + back))
-    M_LOG = 4              # f(back) / (f(back) + f(front)), f(x) = log(1 + x)
-    M_LOG2 = 5             # f(back) / f(back + front)
-    M_LOGISTIC = 6         # sigmoid(a + b * front / (front + back) + c * log(1 + prev))
-
+from lob.queue._compiled cimport (M_RISK_AVERSE, M_POWER, M_POWER2, M_POWER3, M_LOG, M_LOG2,
+                                  M_LOGISTIC)
 from libc.math cimport pow, log, exp, isfinite, isnan
 
 

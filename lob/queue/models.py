@@ -16,7 +16,10 @@ Built in (definitions from hftbacktest ``src/backtest/models/queue.rs``, v0.9; s
   cancels were behind real shadow orders), :meth:`FittedProbQueueModel.fit`.
 
 Writing your own: subclass :class:`QueueModel` and override ``depth`` (and ``new_order`` / ``trade`` if you
-need to). The built-in models also run compiled (``_code``); yours run in Python with the same event order.
+need to); yours run in Python with the same event order. The built-in models also run compiled: over shadow
+orders (``_code``) and in backtests (``compiled()``: a :class:`lob.queue._compiled.CompiledQueueModel`, called
+by the step loop without the GIL). A compiled model of your own derives from ``CompiledQueueModel`` in Cython
+(``cimport`` from ``lob.queue._compiled``; docs/queue_models.md) and goes to ``Backtest(queue_model=...)``.
 """
 from __future__ import annotations
 
@@ -83,6 +86,23 @@ class QueueModel:
 
     def __repr__(self) -> str:
         return self.name
+
+    def compiled(self):
+        """The compiled form (:mod:`lob.queue._compiled`) the backtest step loop runs without the GIL, or None
+        when the model has none (a model of your own, or a built-in one whose methods were replaced)."""
+        if not _is_builtin(self):
+            return None
+        from lob.queue._compiled import CompiledQueueModel, CPowerLogQueueModel
+
+        if self._code == 0:
+            return CompiledQueueModel()
+        return CPowerLogQueueModel(int(self._code), *map(float, self._params), name=str(self.name))
+
+
+def _is_builtin(mdl) -> bool:
+    # a built-in model (not a subclass: it may change the rules) with no method replaced on the instance
+    return (type(mdl) in _BUILTIN and getattr(mdl, "_code", None) is not None
+            and not {"depth", "trade", "new_order", "prob"} & set(vars(mdl)))
 
 
 class RiskAverseQueueModel(QueueModel):
@@ -226,6 +246,10 @@ class FittedProbQueueModel(ProbQueueModel):
         return cls(float(lr.intercept_[0]), float(lr.coef_[0, 0]), float(lr.coef_[0, 1]))
 
 
+_BUILTIN = (RiskAverseQueueModel, PowerProbQueueFunc, PowerProbQueueFunc2, PowerProbQueueFunc3, LogProbQueueFunc,
+            LogProbQueueFunc2, FittedProbQueueModel)
+
+
 def standard_models(ns=(1, 2, 3)) -> list:
     """Risk-averse, the five probabilistic functions (the power ones for each ``n``)."""
     out = [RiskAverseQueueModel()]
@@ -343,9 +367,7 @@ def predict_fills(stream: np.ndarray, result, models, compiled: bool = True) -> 
     lists = shadow_event_lists(stream, result)
     o = result.orders
     offsets, idx, code, prev, new = lists
-    builtin = [i for i, mdl in enumerate(models) if compiled and getattr(mdl, "_code", None) is not None
-               and type(mdl).depth in (QueueModel.depth, ProbQueueModel.depth)
-               and type(mdl).trade is QueueModel.trade and type(mdl).new_order is QueueModel.new_order]
+    builtin = [i for i, mdl in enumerate(models) if compiled and _is_builtin(mdl)]
     res = {}
     if builtin:
         codes = np.array([models[i]._code for i in builtin], np.int64)

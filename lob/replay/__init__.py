@@ -11,6 +11,7 @@ DBN, Tardis.dev CSV and cryptofeed recordings of Binance, Coinbase, OKX, Bybit, 
   do the same for those venues (OKX and Kraken checksums verified on every message that carries one).
 * :mod:`lob.replay.dbn`: Databento DBN MBO -> events, MBP-10 -> level-2, and an MBO writer.
 * :mod:`lob.replay.tardis`: Tardis.dev ``incremental_book_L2``, ``book_snapshot_N`` and ``trades`` CSV.
+* :mod:`lob.replay.numba_strategy`: :class:`NumbaStrategy`, a backtest strategy's decision as a numba ``@cfunc``.
 
 Nothing here imports tornado, bokeh or ipywidgets.
 """
@@ -25,6 +26,7 @@ from lob.replay.gemini import replay_gemini
 from lob.replay.kraken import replay_kraken
 from lob.replay.tardis import iter_tardis, replay_tardis
 from lob.replay.registry import FORMATS, L2_DTYPE, ReplayStream, apply_l2, detect, read
+from lob.replay.numba_strategy import DECIDE_SIGNATURE, NumbaStrategy
 
 __all__ = [
     "QualityReport", "VerifyReport", "iter_messages", "iter_orderbook", "message_events", "quality", "verify",
@@ -33,4 +35,5 @@ __all__ = [
     "Increments", "L2Book", "L2Gap", "L2Replay", "L2SymbolReplay", "iter_recording", "read_recording",
     "replay_binance", "replay_coinbase", "replay_okx", "replay_bybit", "replay_gemini", "replay_kraken",
     "iter_tardis", "replay_tardis", "read", "detect", "ReplayStream", "L2_DTYPE", "FORMATS", "apply_l2",
+    "NumbaStrategy", "DECIDE_SIGNATURE",
 ]

@@ -6,10 +6,15 @@ A compiled strategy is a ``cdef class`` deriving from :class:`CompiledStrategy`.
 its open orders from the loop (``best_bid()``, ``position``, ``open_orders[:n_open]``...) and writes intents
 with ``loop.submit(...)``/``loop.cancel(...)``/``loop.modify(...)`` into the loop's preallocated queue.
 Everything is integers: prices in ticks, quantities in lots, times in ns.
+
+Without the GIL: a strategy that sets ``runs_nogil`` and overrides the ``nogil`` hooks (``on_book_nogil``,
+``on_fill_nogil``, ``on_trade_nogil``) runs with the loop over steps released from the GIL; the default
+``nogil`` hooks take the GIL and call ``on_book``/``on_fill``/``on_trade``.
 """
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from lob._core cimport BookC, Event, Fill, Report
+from lob.queue._compiled cimport CompiledQueueModel, QueueState
 
 cdef enum:
     INTENT_SUBMIT = 0
@@ -33,6 +38,7 @@ cdef struct OpenOrder:        # one of the strategy's open orders (real or virtu
     uint8_t  virtual
     uint8_t  tif
     uint8_t  reserved
+    double   qdata[2]         # virtual orders: a compiled queue model's own values (QueueState.data)
 
 
 cdef struct Pending:          # an intent in flight (a binary heap on (arrival, seq))
@@ -90,10 +96,16 @@ cdef struct MarkRec:          # a row of BacktestResult.pnl
 cdef class CompiledStrategy:
     cdef public bint wants_trades     # on_trade is called for every historical trade
     cdef public bint wants_fills      # on_fill is called for every fill of the strategy
+    cdef public bint runs_nogil       # the loop over steps releases the GIL (the *_nogil hooks are overridden)
     cdef int on_start(self, StepLoop loop) except -1
     cdef int on_book(self, StepLoop loop) except -1
     cdef int on_fill(self, StepLoop loop, const FillRec* fill) except -1
     cdef int on_trade(self, StepLoop loop, int64_t price, int64_t qty, int aggressor, int64_t ts_ns) except -1
+    # what the loop calls; the defaults take the GIL and call the hooks above
+    cdef int on_book_nogil(self, StepLoop loop) except -1 nogil
+    cdef int on_fill_nogil(self, StepLoop loop, const FillRec* fill) except -1 nogil
+    cdef int on_trade_nogil(self, StepLoop loop, int64_t price, int64_t qty, int aggressor,
+                            int64_t ts_ns) except -1 nogil
 
 
 cdef class StepLoop:
@@ -109,6 +121,7 @@ cdef class StepLoop:
     cdef double taker_bps
     cdef int64_t latency[3]
     cdef object latency_fn            # callable(action name) -> ns, or None
+    cdef bint has_latency_fn
     cdef CompiledStrategy strategy
     cdef public list tags
     cdef dict tag_index
@@ -143,7 +156,9 @@ cdef class StepLoop:
     cdef int64_t cap_scratch
     cdef int64_t* depth_p
     cdef int64_t* depth_q
-    cdef object queue_model           # None: the risk-averse rule in C; else a lob.queue.models.QueueModel
+    cdef object queue_model           # None: the compiled model cqueue; else a Python lob.queue.models.QueueModel
+    cdef bint py_queue                # queue_model is not None (it runs with the GIL)
+    cdef CompiledQueueModel cqueue    # the queue estimate of virtual orders, without the GIL
     cdef dict qstates                 # order_id -> QueueState of the virtual orders (queue_model only)
 
     # for strategies
@@ -152,27 +167,33 @@ cdef class StepLoop:
     cdef int64_t level_qty(self, int side, int64_t price) noexcept nogil
     cdef int32_t find_open(self, uint64_t order_id) noexcept nogil
     cdef uint64_t submit(self, int side, int64_t price, int64_t qty, int tif=*, bint post_only=*, int32_t tag=*,
-                         uint64_t order_id=*, int reject=*) except 0
-    cdef int cancel(self, uint64_t order_id) except -1
-    cdef int modify(self, uint64_t order_id, int64_t qty, int64_t price) except -1
+                         uint64_t order_id=*, int reject=*) except 0 nogil
+    cdef int cancel(self, uint64_t order_id) except -1 nogil
+    cdef int modify(self, uint64_t order_id, int64_t qty, int64_t price) except -1 nogil
     cdef int32_t tag_id(self, str tag) except -1
     # internals
-    cdef int64_t _latency(self, int action) except -1
-    cdef int _push(self, Pending* p) except -1
-    cdef int _pop(self, Pending* out) except -1
-    cdef int run_events(self, const Event* ev, int64_t n) except -1
-    cdef int _apply_history(self, const Event* ev, int64_t n) except -1
-    cdef int _send(self, Pending* it) except -1
-    cdef int _submit_real(self, Pending* it, int64_t ri, int tif) except -1
-    cdef int _virtual_submit(self, Pending* it, int64_t ri) except -1
-    cdef int _virtual_rest(self, Pending* it, int64_t qty, int64_t ri) except -1
-    cdef int _on_real_fill(self, const Fill* f) except -1
+    cdef int64_t _latency(self, int action) except -1 nogil
+    cdef int _push(self, Pending* p) except -1 nogil
+    cdef int _pop(self, Pending* out) except -1 nogil
+    cdef int run_events(self, const Event* ev, int64_t n) except -1 nogil
+    cdef int _apply_history(self, const Event* ev, int64_t n) except -1 nogil
+    cdef int _send(self, Pending* it) except -1 nogil
+    cdef int _submit_real(self, Pending* it, int64_t ri, int tif) except -1 nogil
+    cdef int _virtual_submit(self, Pending* it, int64_t ri) except -1 nogil
+    cdef int _virtual_rest(self, Pending* it, int64_t qty, int64_t ri) except -1 nogil
+    cdef int _on_real_fill(self, const Fill* f) except -1 nogil
     cdef int _book_fill(self, uint64_t oid, int side, int64_t price, int64_t qty, bint maker, double queue_ahead,
-                        int64_t ts) except -1
-    cdef int _virtual_fills(self, const Fill* f) except -1
-    cdef int _clip(self) except -1
-    cdef int _mark(self) except -1
-    cdef int _open_add(self, OpenOrder* o) except -1
+                        int64_t ts) except -1 nogil
+    cdef int _virtual_fills(self, const Fill* f) except -1 nogil
+    cdef int _clip(self) except -1 nogil
+    cdef int _mark(self) except -1 nogil
+    cdef int _open_add(self, OpenOrder* o) except -1 nogil
     cdef void _open_remove(self, int32_t i) noexcept nogil
-    cdef int64_t _record_order(self, Pending* it) except -1
+    cdef int64_t _record_order(self, Pending* it) except -1 nogil
+    cdef int _py_new_order(self, uint64_t order_id, int64_t shown, double* ahead) except -1
+    cdef int64_t _py_trade(self, int32_t i, int64_t q) except -1
+    cdef int _py_through(self, uint64_t order_id) except -1
+    cdef int _py_depth(self, int32_t i, int64_t shown) except -1
+    cdef int _apply(self, const Event* ev, int64_t n, Report** reps, int64_t* nr, Fill** fs,
+                    int64_t* nf) except -1 nogil
     cdef list _drain(self)

@@ -26,6 +26,7 @@ from lob._core cimport (ADD, CANCEL, MODIFY, BookC, Event, Fill, Report, FILLED,
                         INVALID_QTY, UNKNOWN_ORDER, core_apply, core_best, core_book, core_depth, core_level_qty,
                         core_order_total, core_queue_ahead)
 from lob.errors import ConfigError
+from lob.queue._compiled cimport CompiledQueueModel, QueueState
 
 
 _ACTIONS = ("submit", "cancel", "modify")
@@ -44,7 +45,7 @@ cdef enum:
     DEPTH_LEVELS = 1000          # levels an 'off' aggressor may walk
 
 
-cdef void* _grow(void* p, int64_t* cap, int64_t need, size_t item) except NULL:
+cdef void* _grow(void* p, int64_t* cap, int64_t need, size_t item) except NULL nogil:
     cdef int64_t c = cap[0]
     cdef void* q
     if need <= c and p != NULL:
@@ -56,9 +57,24 @@ cdef void* _grow(void* p, int64_t* cap, int64_t need, size_t item) except NULL:
         c *= 2
     q = realloc(p, c * item)
     if q == NULL:
-        raise MemoryError()
+        with gil:
+            raise MemoryError()
     cap[0] = c
     return q
+
+
+cdef inline void _qs_load(QueueState* st, OpenOrder* o) noexcept nogil:
+    st.ahead = o.queue_ahead
+    st.traded = o.traded
+    st.data[0] = o.qdata[0]
+    st.data[1] = o.qdata[1]
+
+
+cdef inline void _qs_store(OpenOrder* o, QueueState* st) noexcept nogil:
+    o.queue_ahead = st.ahead
+    o.traded = st.traded
+    o.qdata[0] = st.data[0]
+    o.qdata[1] = st.data[1]
 
 
 cdef inline bint _before(Pending* a, Pending* b) noexcept nogil:
@@ -72,6 +88,11 @@ cdef class CompiledStrategy:
     each fill of the strategy's orders (when ``wants_fills``), ``on_trade`` for each historical trade (when
     ``wants_trades``). They read the loop (``loop.best_bid()``, ``loop.best_ask()``, ``loop.position``,
     ``loop.open_orders[:loop.n_open]``, ``loop.now``) and act with ``loop.submit/cancel/modify``.
+
+    The loop calls ``on_book_nogil``/``on_fill_nogil``/``on_trade_nogil``; by default they take the GIL and call
+    the three above. A strategy that overrides them (``cdef int on_book_nogil(self, StepLoop loop) except -1
+    nogil``) and sets ``self.runs_nogil = True`` runs with the loop over steps released from the GIL (the
+    built-in makers and :class:`lob.replay.NumbaStrategy` do): other Python threads run meanwhile.
     """
 
     cdef int on_start(self, StepLoop loop) except -1:
@@ -85,6 +106,19 @@ cdef class CompiledStrategy:
 
     cdef int on_trade(self, StepLoop loop, int64_t price, int64_t qty, int aggressor, int64_t ts_ns) except -1:
         return 0
+
+    cdef int on_book_nogil(self, StepLoop loop) except -1 nogil:
+        with gil:
+            return self.on_book(loop)
+
+    cdef int on_fill_nogil(self, StepLoop loop, const FillRec* fill) except -1 nogil:
+        with gil:
+            return self.on_fill(loop, fill)
+
+    cdef int on_trade_nogil(self, StepLoop loop, int64_t price, int64_t qty, int aggressor,
+                            int64_t ts_ns) except -1 nogil:
+        with gil:
+            return self.on_trade(loop, price, qty, aggressor, ts_ns)
 
     def sync(self, strategy):
         """Copy the state a run left here onto the strategy's Python form (after a compiled run)."""
@@ -107,8 +141,9 @@ cdef class StepLoop:
     maker_bps, taker_bps : float
     latency : (submit_ns, cancel_ns, modify_ns) or a callable(action name) -> ns
     strategy : CompiledStrategy
-    queue_model : lob.queue.models.QueueModel, optional
-        The queue estimate of virtual orders; None: the risk-averse rule, in C.
+    queue_model : lob.queue.models.QueueModel or lob.queue._compiled.CompiledQueueModel, optional
+        The queue estimate of virtual orders: a compiled model runs without the GIL, a Python one is called
+        with it; None: the risk-averse rule, compiled.
     """
 
     def __cinit__(self):
@@ -135,12 +170,20 @@ cdef class StepLoop:
         self.taker_bps = taker_bps
         if callable(latency):
             self.latency_fn = latency
+            self.has_latency_fn = True
         else:
             self.latency_fn = None
+            self.has_latency_fn = False
             for i in range(3):
                 self.latency[i] = latency[i]
         self.strategy = strategy
+        if isinstance(queue_model, CompiledQueueModel):
+            self.cqueue = queue_model
+            queue_model = None
+        else:
+            self.cqueue = CompiledQueueModel()
         self.queue_model = queue_model
+        self.py_queue = queue_model is not None
         self.qstates = {}
         self.tags = [""]
         self.tag_index = {"": 0}
@@ -192,17 +235,18 @@ cdef class StepLoop:
         return i
 
     # --- what strategies do ---------------------------------------------------------------------
-    cdef int64_t _latency(self, int action) except -1:
+    cdef int64_t _latency(self, int action) except -1 nogil:
         cdef int64_t v
-        if self.latency_fn is None:
+        if not self.has_latency_fn:
             return self.latency[action]
-        v = self.latency_fn(_ACTIONS[action])
-        if v < 0:
-            raise ConfigError(f"latency must be >= 0 ns, got {v!r} for a {_ACTIONS[action]}")
+        with gil:
+            v = self.latency_fn(_ACTIONS[action])
+            if v < 0:
+                raise ConfigError(f"latency must be >= 0 ns, got {v!r} for a {_ACTIONS[action]}")
         return v
 
     cdef uint64_t submit(self, int side, int64_t price, int64_t qty, int tif=GTC, bint post_only=False,
-                         int32_t tag=0, uint64_t order_id=0, int reject=0) except 0:
+                         int32_t tag=0, uint64_t order_id=0, int reject=0) except 0 nogil:
         """Queue a new order (price 0: market); returns its id (``order_id`` or the next of the run's)."""
         cdef Pending p
         if order_id == 0:
@@ -221,7 +265,7 @@ cdef class StepLoop:
         self._push(&p)
         return order_id
 
-    cdef int cancel(self, uint64_t order_id) except -1:
+    cdef int cancel(self, uint64_t order_id) except -1 nogil:
         cdef Pending p
         memset(&p, 0, sizeof(Pending))
         p.arrival = self.now + self._latency(INTENT_CANCEL)
@@ -229,7 +273,7 @@ cdef class StepLoop:
         p.action = INTENT_CANCEL
         return self._push(&p)
 
-    cdef int modify(self, uint64_t order_id, int64_t qty, int64_t price) except -1:
+    cdef int modify(self, uint64_t order_id, int64_t qty, int64_t price) except -1 nogil:
         """New total quantity (-1 keeps) and/or price (0 keeps)."""
         cdef Pending p
         memset(&p, 0, sizeof(Pending))
@@ -241,7 +285,7 @@ cdef class StepLoop:
         return self._push(&p)
 
     # --- the latency queue (binary heap) --------------------------------------------------------
-    cdef int _push(self, Pending* p) except -1:
+    cdef int _push(self, Pending* p) except -1 nogil:
         cdef int64_t i, parent
         self.heap = <Pending*>_grow(self.heap, &self.cap_heap, self.n_pending + 1, sizeof(Pending))
         self.seq += 1
@@ -257,7 +301,7 @@ cdef class StepLoop:
         self.heap[i] = p[0]
         return 0
 
-    cdef int _pop(self, Pending* out) except -1:
+    cdef int _pop(self, Pending* out) except -1 nogil:
         cdef int64_t i = 0, c, n
         cdef Pending last
         out[0] = self.heap[0]
@@ -285,9 +329,18 @@ cdef class StepLoop:
         self.strategy.on_start(self)
 
     def run_chunk(self, const Event[::1] events not None):
-        """Run a chunk of historical events (EVENT_DTYPE, in time order) through the loop."""
-        if events.shape[0]:
-            self.run_events(&events[0], events.shape[0])
+        """Run a chunk of historical events (EVENT_DTYPE, in time order) through the loop (without the GIL when
+        the strategy ``runs_nogil``)."""
+        cdef const Event* ev
+        cdef int64_t n = events.shape[0]
+        if n == 0:
+            return
+        ev = &events[0]
+        if self.strategy.runs_nogil:
+            with nogil:
+                self.run_events(ev, n)
+        else:
+            self.run_events(ev, n)
 
     def finish(self):
         """Send what is still in flight after the last event, then take the final mark."""
@@ -299,7 +352,7 @@ cdef class StepLoop:
             self._send(&it)
         self._mark()
 
-    cdef int run_events(self, const Event* ev, int64_t n) except -1:
+    cdef int run_events(self, const Event* ev, int64_t n) except -1 nogil:
         cdef int64_t start = 0, end, next_step, bound
         cdef Pending it
         cdef bint stepped
@@ -332,7 +385,7 @@ cdef class StepLoop:
                 self.last_step = next_step
                 self._mark()
                 self.decisions += 1
-                self.strategy.on_book(self)
+                self.strategy.on_book_nogil(self)
                 if self.n_pending == 0:
                     if start < n:
                         if ev[start].ts_ns > next_step + self.step_ns:
@@ -342,12 +395,12 @@ cdef class StepLoop:
                         self.skip_check = True
         return 0
 
-    cdef int _apply_history(self, const Event* ev, int64_t n) except -1:
+    cdef int _apply_history(self, const Event* ev, int64_t n) except -1 nogil:
         cdef Report* reps
         cdef Fill* fs
         cdef int64_t nr, nf, i, nh = 0
         cdef Fill* f
-        core_apply(self.engine, ev, n, &reps, &nr, &fs, &nf)
+        self._apply(ev, n, &reps, &nr, &fs, &nf)
         if nf:
             self.scratch = <Fill*>_grow(self.scratch, &self.cap_scratch, nf, sizeof(Fill))
             memcpy(self.scratch, fs, nf * sizeof(Fill))
@@ -374,13 +427,13 @@ cdef class StepLoop:
                     for i in range(nf):
                         f = &self.scratch[i]
                         if f.maker_owner != self.owner and f.taker_owner != self.owner:
-                            self.strategy.on_trade(self, f.price_ticks, f.qty_lots, f.aggressor, f.ts_ns)
+                            self.strategy.on_trade_nogil(self, f.price_ticks, f.qty_lots, f.aggressor, f.ts_ns)
         elif self.n_open and self.impact != IMPACT_FULL:
             self._clip()
         return 0
 
     # --- sending intents ------------------------------------------------------------------------
-    cdef int64_t _record_order(self, Pending* it) except -1:
+    cdef int64_t _record_order(self, Pending* it) except -1 nogil:
         cdef OrderRec* r
         self.orders = <OrderRec*>_grow(self.orders, &self.cap_orders, self.n_orders + 1, sizeof(OrderRec))
         r = &self.orders[self.n_orders]
@@ -397,7 +450,7 @@ cdef class StepLoop:
         self.n_orders += 1
         return self.n_orders - 1
 
-    cdef int _send(self, Pending* it) except -1:
+    cdef int _send(self, Pending* it) except -1 nogil:
         cdef int32_t i
         cdef OpenOrder o
         cdef Event e
@@ -418,7 +471,7 @@ cdef class StepLoop:
                 e.owner = self.owner
                 e.symbol = <uint16_t>self.sym
                 e.action = CANCEL
-                core_apply(self.engine, &e, 1, &reps, &nr, &fs, &nf)
+                self._apply(&e, 1, &reps, &nr, &fs, &nf)
             return 0
         if it.action == INTENT_MODIFY:
             if i < 0:
@@ -437,7 +490,7 @@ cdef class StepLoop:
                 else:
                     total = core_order_total(self.book, it.order_id)
                     e.qty_lots = total if total >= 0 else 1
-                core_apply(self.engine, &e, 1, &reps, &nr, &fs, &nf)
+                self._apply(&e, 1, &reps, &nr, &fs, &nf)
                 self.scratch = <Fill*>_grow(self.scratch, &self.cap_scratch, nf, sizeof(Fill))
                 memcpy(self.scratch, fs, nf * sizeof(Fill))
                 if reps[0].status != REJECTED:
@@ -474,7 +527,7 @@ cdef class StepLoop:
             return self._submit_real(it, ri, IOC)
         return self._submit_real(it, ri, it.tif)
 
-    cdef int _submit_real(self, Pending* it, int64_t ri, int tif) except -1:
+    cdef int _submit_real(self, Pending* it, int64_t ri, int tif) except -1 nogil:
         cdef Event e
         cdef Report* reps
         cdef Fill* fs
@@ -494,7 +547,7 @@ cdef class StepLoop:
         e.tif = <uint8_t>tif
         e.flags = FLAG_POST_ONLY if (it.post_only and self.impact == IMPACT_FULL) else 0
         e.reserved = it.reject
-        core_apply(self.engine, &e, 1, &reps, &nr, &fs, &nf)
+        self._apply(&e, 1, &reps, &nr, &fs, &nf)
         self.orders[ri].status = reps[0].status
         left = reps[0].remaining_lots
         self.scratch = <Fill*>_grow(self.scratch, &self.cap_scratch, nf, sizeof(Fill))
@@ -519,6 +572,8 @@ cdef class StepLoop:
             o.virtual = 0
             o.tif = it.tif
             o.reserved = 0
+            o.qdata[0] = 0.0
+            o.qdata[1] = 0.0
             self._open_add(&o)
         if self.impact == IMPACT_CONSUME:
             left = it.qty - reps[0].cum_filled_lots if reps[0].status != REJECTED else 0
@@ -526,7 +581,7 @@ cdef class StepLoop:
                 self._virtual_rest(it, left, ri)
         return 0
 
-    cdef int _virtual_submit(self, Pending* it, int64_t ri) except -1:
+    cdef int _virtual_submit(self, Pending* it, int64_t ri) except -1 nogil:
         # take displayed liquidity without removing it, rest the remainder virtually
         cdef int64_t qty = it.qty, take
         cdef int32_t k, n
@@ -546,24 +601,25 @@ cdef class StepLoop:
             self._virtual_rest(it, qty, ri)
         return 0
 
-    cdef int _virtual_rest(self, Pending* it, int64_t qty, int64_t ri) except -1:
+    cdef int _virtual_rest(self, Pending* it, int64_t qty, int64_t ri) except -1 nogil:
         cdef OpenOrder o
         cdef int64_t shown = core_level_qty(self.book, it.side, it.price)
-        cdef double ahead = <double>shown
-        if self.queue_model is not None:
-            from lob.queue.models import QueueState
-
-            st = QueueState()
-            self.queue_model.new_order(st, shown)
-            ahead = st.ahead
-            self.qstates[it.order_id] = st
-        self.orders[ri].queue_ahead = ahead
+        cdef QueueState st
+        memset(&st, 0, sizeof(QueueState))
+        if self.py_queue:
+            with gil:
+                self._py_new_order(it.order_id, shown, &st.ahead)
+        else:
+            self.cqueue.new_order(&st, <double>shown)
+        self.orders[ri].queue_ahead = st.ahead
         o.order_id = it.order_id
         o.price = it.price
         o.qty = qty
-        o.queue_ahead = ahead
+        o.queue_ahead = st.ahead
         o.shown = shown
-        o.traded = 0.0
+        o.traded = st.traded
+        o.qdata[0] = st.data[0]
+        o.qdata[1] = st.data[1]
         o.side = it.side
         o.virtual = 1
         o.tif = it.tif
@@ -571,7 +627,7 @@ cdef class StepLoop:
         return self._open_add(&o)
 
     # --- fills ----------------------------------------------------------------------------------
-    cdef int _on_real_fill(self, const Fill* f) except -1:
+    cdef int _on_real_fill(self, const Fill* f) except -1 nogil:
         cdef bint maker = f.maker_owner == self.owner
         cdef uint64_t oid = f.maker_order_id if maker else f.taker_order_id
         cdef int side = (1 - f.aggressor) if maker else f.aggressor
@@ -586,7 +642,7 @@ cdef class StepLoop:
         return self._book_fill(oid, side, f.price_ticks, f.qty_lots, maker, 0 if maker else -1, f.ts_ns)
 
     cdef int _book_fill(self, uint64_t oid, int side, int64_t price, int64_t qty, bint maker, double queue_ahead,
-                        int64_t ts) except -1:
+                        int64_t ts) except -1 nogil:
         cdef int sign = 1 if side == 0 else -1
         cdef double notional = <double>price * self.tick * <double>qty * self.lot
         cdef double fee = notional * (self.maker_bps if maker else self.taker_bps) / 10000
@@ -609,10 +665,10 @@ cdef class StepLoop:
         r.reserved1 = 0
         self.n_fills += 1
         if self.strategy.wants_fills:
-            self.strategy.on_fill(self, r)
+            self.strategy.on_fill_nogil(self, r)
         return 0
 
-    cdef int _virtual_fills(self, const Fill* f) except -1:
+    cdef int _virtual_fills(self, const Fill* f) except -1 nogil:
         # one historical trade against the virtual orders, in their insertion order
         cdef int64_t p = f.price_ticks, q = f.qty_lots, take, reach
         cdef int aggr = f.aggressor
@@ -623,6 +679,7 @@ cdef class StepLoop:
         cdef int side
         cdef int64_t price
         cdef double ahead
+        cdef QueueState st
         while i < self.n_open:
             o = &self.open_orders[i]
             if not o.virtual or o.side == aggr:
@@ -632,23 +689,19 @@ cdef class StepLoop:
             if better:
                 # a trade through the limit means the level at the limit is empty: nothing is ahead
                 o.queue_ahead = 0.0
-                if self.queue_model is not None:
-                    self.qstates[o.order_id].ahead = 0.0
+                if self.py_queue:
+                    with gil:
+                        self._py_through(o.order_id)
                 take = o.qty if o.qty < q else q
             elif p == o.price:
-                if self.queue_model is None:        # the risk-averse rule: the trade eats the queue ahead first
-                    o.traded += q
-                    if q > o.queue_ahead:
-                        reach = <int64_t>(q - o.queue_ahead)
-                        o.queue_ahead = 0.0
-                    else:
-                        o.queue_ahead -= q
-                        reach = 0
-                else:
-                    st = self.qstates[o.order_id]
-                    reach = int(self.queue_model.trade(st, q))
+                if self.py_queue:
+                    with gil:
+                        reach = self._py_trade(i, q)
                     o = &self.open_orders[i]
-                    o.queue_ahead = st.ahead
+                else:                               # the compiled model (default: the risk-averse rule)
+                    _qs_load(&st, o)
+                    reach = self.cqueue.trade(&st, <double>q)
+                    _qs_store(o, &st)
                 take = o.qty if o.qty < reach else reach
             else:
                 i += 1
@@ -666,34 +719,69 @@ cdef class StepLoop:
                 i += 1
         return 0
 
-    cdef int _clip(self) except -1:
+    cdef int _clip(self) except -1 nogil:
         # changes of the displayed size at a virtual order's price move its estimate as the queue model says
         # (risk-averse: what is ahead never exceeds what is displayed)
         cdef int32_t i
         cdef int64_t shown
         cdef OpenOrder* o
+        cdef QueueState st
         for i in range(self.n_open):
             o = &self.open_orders[i]
             if not o.virtual:
                 continue
             shown = core_level_qty(self.book, o.side, o.price)
-            if self.queue_model is None:
-                if shown != o.shown or o.traded != 0.0:
-                    o.traded = 0.0
-                    if shown < o.queue_ahead:
-                        o.queue_ahead = shown
-                    o.shown = shown
-            else:
-                st = self.qstates[o.order_id]
-                if shown != o.shown or st.traded:
-                    self.queue_model.depth(st, o.shown, shown)
-                    o = &self.open_orders[i]
-                    o.shown = shown
-                    o.queue_ahead = st.ahead
+            if self.py_queue:
+                with gil:
+                    self._py_depth(i, shown)
+            elif shown != o.shown or o.traded != 0.0:
+                _qs_load(&st, o)
+                self.cqueue.depth(&st, <double>o.shown, <double>shown)
+                _qs_store(o, &st)
+                o.shown = shown
+        return 0
+
+    # --- a Python queue model (with the GIL) ----------------------------------------------------------
+    cdef int _py_new_order(self, uint64_t order_id, int64_t shown, double* ahead) except -1:
+        from lob.queue.models import QueueState as PyQueueState
+
+        st = PyQueueState()
+        self.queue_model.new_order(st, shown)
+        ahead[0] = st.ahead
+        self.qstates[order_id] = st
+        return 0
+
+    cdef int64_t _py_trade(self, int32_t i, int64_t q) except -1:
+        cdef OpenOrder* o = &self.open_orders[i]
+        st = self.qstates[o.order_id]
+        reach = int(self.queue_model.trade(st, q))
+        o = &self.open_orders[i]
+        o.queue_ahead = st.ahead
+        return reach
+
+    cdef int _py_through(self, uint64_t order_id) except -1:
+        self.qstates[order_id].ahead = 0.0
+        return 0
+
+    cdef int _py_depth(self, int32_t i, int64_t shown) except -1:
+        cdef OpenOrder* o = &self.open_orders[i]
+        st = self.qstates[o.order_id]
+        if shown != o.shown or st.traded:
+            self.queue_model.depth(st, o.shown, shown)
+            o = &self.open_orders[i]
+            o.shown = shown
+            o.queue_ahead = st.ahead
+        return 0
+
+    # --- the engine -----------------------------------------------------------------------------
+    cdef int _apply(self, const Event* ev, int64_t n, Report** reps, int64_t* nr, Fill** fs,
+                    int64_t* nf) except -1 nogil:
+        with gil:
+            core_apply(self.engine, ev, n, reps, nr, fs, nf)
         return 0
 
     # --- open orders ----------------------------------------------------------------------------
-    cdef int _open_add(self, OpenOrder* o) except -1:
+    cdef int _open_add(self, OpenOrder* o) except -1 nogil:
         cdef int64_t cap = self.cap_open
         self.open_orders = <OpenOrder*>_grow(self.open_orders, &cap, self.n_open + 1, sizeof(OpenOrder))
         self.cap_open = <int32_t>cap
@@ -704,7 +792,7 @@ cdef class StepLoop:
 
     cdef void _open_remove(self, int32_t i) noexcept nogil:
         cdef int32_t j
-        if self.open_orders[i].virtual and self.queue_model is not None:
+        if self.open_orders[i].virtual and self.py_queue:
             with gil:
                 self.qstates.pop(self.open_orders[i].order_id, None)
         for j in range(i, self.n_open - 1):
@@ -713,7 +801,7 @@ cdef class StepLoop:
         self.open_version += 1
 
     # --- marks and results ----------------------------------------------------------------------
-    cdef int _mark(self) except -1:
+    cdef int _mark(self) except -1 nogil:
         cdef int64_t bid = core_best(self.book, 0), ask = core_best(self.book, 1)
         cdef double mid, pos
         cdef MarkRec* m
@@ -777,13 +865,15 @@ cdef class StepLoop:
             o.virtual = 0
             o.tif = 0
             o.reserved = 0
+            o.qdata[0] = 0.0
+            o.qdata[1] = 0.0
             self._open_add(&o)
 
     def host_decide(self):
         """Let the strategy decide (``on_book``); return its intents in order as tuples
         ``(action, order_id, side, price_ticks, qty_lots, tif, post_only, tag)`` (action: submit/cancel/modify)."""
         self.decisions += 1
-        self.strategy.on_book(self)
+        self.strategy.on_book_nogil(self)
         return self._drain()
 
     def host_fill(self, int64_t ts_ns, uint64_t order_id, int side, int64_t price, int64_t qty, bint maker):
@@ -799,13 +889,13 @@ cdef class StepLoop:
         f.side = <uint8_t>side
         f.maker = maker
         if self.strategy.wants_fills:
-            self.strategy.on_fill(self, &f)
+            self.strategy.on_fill_nogil(self, &f)
         return self._drain()
 
     def host_trade(self, int64_t price, int64_t qty, int aggressor, int64_t ts_ns):
         """Hand the strategy a trade of the market (``on_trade``); returns the intents it wrote."""
         if self.strategy.wants_trades:
-            self.strategy.on_trade(self, price, qty, aggressor, ts_ns)
+            self.strategy.on_trade_nogil(self, price, qty, aggressor, ts_ns)
         return self._drain()
 
     cdef list _drain(self):
@@ -979,3 +1069,170 @@ cdef class PyStrategy(CompiledStrategy):
                      ts_ns=ts_ns)
         self._handle(loop, self._on_trade(self.ctx, trade))
         return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# A strategy's decision as a C function (a numba @cfunc): lob.replay.NumbaStrategy
+# ------------------------------------------------------------------------------------------------
+ctypedef int32_t (*decide_fn)(int64_t now, int64_t position, const int64_t* book, int32_t depth,
+                              const int64_t* opens, int32_t n_open, int64_t* intents, int32_t cap,
+                              double* state) noexcept nogil
+
+DECIDE_SIGNATURE = ("int32(int64, int64, CPointer(int64), int32, CPointer(int64), int32, CPointer(int64), int32, "
+                    "CPointer(float64))")
+BOOK_FIELDS = ("bid_price", "bid_qty", "ask_price", "ask_qty")
+OPEN_FIELDS = ("order_id", "side", "price", "qty", "virtual")
+INTENT_FIELDS = ("action", "order_id", "side", "price", "qty", "tif", "post_only", "tag")
+
+cdef enum:
+    N_BOOK = 4
+    N_OPEN = 5
+    N_INTENT = 8
+
+
+cdef class CFuncStrategy(CompiledStrategy):
+    """A strategy whose decision is a C function at ``address``, called at each step end without the GIL.
+
+    Use it through :class:`lob.replay.NumbaStrategy` (which takes a numba ``@cfunc``); the C signature is
+    ``DECIDE_SIGNATURE``::
+
+        int32 decide(int64 now_ns, int64 position_lots,
+                     const int64* book, int32 depth,      # depth rows of BOOK_FIELDS (0: no level), best first
+                     const int64* opens, int32 n_open,    # n_open rows of OPEN_FIELDS, in insertion order
+                     int64* intents, int32 cap,           # write up to cap rows of INTENT_FIELDS
+                     double* state)                       # the strategy's own values, kept across calls
+
+    It returns the number of intent rows written (a negative number stops the run with an error). An intent
+    row: ``action`` 0 submit, 1 cancel, 2 modify; ``order_id`` (cancel/modify; 0 on a submit: the next id);
+    ``side`` 0 buy, 1 sell; ``price`` ticks (submit: 0 = market; modify: 0 keeps); ``qty`` lots (modify: -1
+    keeps); ``tif`` 0 gtc, 1 ioc, 2 fok, 3 day; ``post_only`` 0/1; ``tag`` 0 none, ``i`` the i-th of ``tags``.
+    """
+    cdef decide_fn fn
+    cdef readonly object func          # keeps the compiled function alive
+    cdef readonly int32_t depth
+    cdef readonly int32_t cap
+    cdef readonly object state         # float64 array
+    cdef readonly tuple tags
+    cdef int32_t n_tags
+    cdef double* state_p
+    cdef int64_t* book_buf
+    cdef int64_t* depth_p
+    cdef int64_t* depth_q
+    cdef int64_t* open_buf
+    cdef int64_t cap_open_buf
+    cdef int64_t* intent_buf
+    cdef int32_t* tag_ids
+
+    def __cinit__(self):
+        self.book_buf = NULL
+        self.depth_p = NULL
+        self.depth_q = NULL
+        self.open_buf = NULL
+        self.intent_buf = NULL
+        self.tag_ids = NULL
+
+    def __init__(self, func, size_t address, int depth=5, int cap=64, state=None, tags=()):
+        if address == 0:
+            raise ConfigError("address must be a C function's address, got 0")
+        if depth < 1:
+            raise ConfigError(f"depth must be >= 1, got {depth!r}")
+        if cap < 1:
+            raise ConfigError(f"cap must be >= 1, got {cap!r}")
+        tags = tuple(tags)
+        for t in tags:
+            if not isinstance(t, str) or not t:
+                raise ConfigError(f"tags must be non-empty strings, got {t!r}")
+        st = np.zeros(1) if state is None else state
+        if not (isinstance(st, np.ndarray) and st.dtype == np.float64 and st.ndim == 1 and st.flags.c_contiguous
+                and st.flags.writeable and st.size >= 1):
+            raise ConfigError(f"state must be a writable contiguous 1-d float64 array of size >= 1, got {state!r}")
+        self.fn = <decide_fn><size_t>address
+        self.func = func
+        self.depth = depth
+        self.cap = cap
+        self.state = st
+        cdef double[::1] sv = st
+        self.state_p = &sv[0]
+        self.tags = tags
+        self.n_tags = len(tags)
+        self.book_buf = <int64_t*>malloc(N_BOOK * depth * sizeof(int64_t))
+        self.depth_p = <int64_t*>malloc(depth * sizeof(int64_t))
+        self.depth_q = <int64_t*>malloc(depth * sizeof(int64_t))
+        self.intent_buf = <int64_t*>malloc(N_INTENT * cap * sizeof(int64_t))
+        self.tag_ids = <int32_t*>malloc((len(tags) + 1) * sizeof(int32_t))
+        if (self.book_buf == NULL or self.depth_p == NULL or self.depth_q == NULL or self.intent_buf == NULL
+                or self.tag_ids == NULL):
+            raise MemoryError()
+        self.tag_ids[0] = 0
+        self.wants_fills = False
+        self.wants_trades = False
+        self.runs_nogil = True
+
+    def __dealloc__(self):
+        free(self.book_buf)
+        free(self.depth_p)
+        free(self.depth_q)
+        free(self.open_buf)
+        free(self.intent_buf)
+        free(self.tag_ids)
+
+    cdef int on_start(self, StepLoop loop) except -1:
+        for i, t in enumerate(self.tags):
+            self.tag_ids[i + 1] = loop.tag_id(t)
+        return 0
+
+    cdef int on_book_nogil(self, StepLoop loop) except -1 nogil:
+        cdef int32_t k, n, i
+        cdef int64_t* row
+        cdef OpenOrder* o
+        memset(self.book_buf, 0, N_BOOK * self.depth * sizeof(int64_t))
+        for k in range(2):
+            n = core_depth(loop.book, k, self.depth_p, self.depth_q, self.depth)
+            for i in range(n):
+                self.book_buf[N_BOOK * i + 2 * k] = self.depth_p[i]
+                self.book_buf[N_BOOK * i + 2 * k + 1] = self.depth_q[i]
+        self.open_buf = <int64_t*>_grow(self.open_buf, &self.cap_open_buf, N_OPEN * (loop.n_open + 1),
+                                         sizeof(int64_t))
+        for i in range(loop.n_open):
+            o = &loop.open_orders[i]
+            row = &self.open_buf[N_OPEN * i]
+            row[0] = <int64_t>o.order_id
+            row[1] = o.side
+            row[2] = o.price
+            row[3] = o.qty
+            row[4] = o.virtual
+        n = self.fn(loop.now, loop.position, self.book_buf, self.depth, self.open_buf, loop.n_open,
+                    self.intent_buf, self.cap, self.state_p)
+        if n < 0 or n > self.cap:
+            with gil:
+                raise ConfigError(f"the strategy's decide function returned {n} (intents written: 0..{self.cap}, "
+                                  f"negative: an error) at ts_ns={loop.now}")
+        for i in range(n):
+            self._intent(loop, &self.intent_buf[N_INTENT * i], i)
+        return 0
+
+    cdef int _intent(self, StepLoop loop, const int64_t* r, int32_t i) except -1 nogil:
+        # r: action, order_id, side, price, qty, tif, post_only, tag
+        if r[0] == INTENT_SUBMIT:
+            if (r[2] != 0 and r[2] != 1) or r[5] < 0 or r[5] > 3 or r[4] <= 0 or r[3] < 0 or r[1] < 0 \
+                    or r[7] < 0 or r[7] > self.n_tags:
+                return self._bad(loop, r, i)
+            loop.submit(<int>r[2], r[3], r[4], <int>r[5], r[6] != 0, self.tag_ids[r[7]], <uint64_t>r[1])
+        elif r[0] == INTENT_CANCEL:
+            if r[1] <= 0:
+                return self._bad(loop, r, i)
+            loop.cancel(<uint64_t>r[1])
+        elif r[0] == INTENT_MODIFY:
+            if r[1] <= 0 or r[3] < 0 or r[4] < -1 or r[4] == 0:
+                return self._bad(loop, r, i)
+            loop.modify(<uint64_t>r[1], r[4], r[3])
+        else:
+            return self._bad(loop, r, i)
+        return 0
+
+    cdef int _bad(self, StepLoop loop, const int64_t* r, int32_t i) except -1 nogil:
+        with gil:
+            row = dict(zip(INTENT_FIELDS, [r[k] for k in range(N_INTENT)]))
+            raise ConfigError(f"intent row {i} of the decide function at ts_ns={loop.now} is invalid: {row} "
+                              f"(action 0/1/2; submit: side 0/1, qty > 0, price >= 0, tif 0-3, "
+                              f"tag 0..{len(self.tags)}; cancel/modify: order_id > 0; modify: qty -1 or > 0)")

@@ -20,9 +20,10 @@ The queue-position estimate of a virtual passive order comes from ``queue_model`
 its price when it arrives is ahead of it; trades at its price consume the quantity ahead first, then the
 order; changes of the displayed size move the estimate as the model says (risk-averse: it never exceeds what
 is displayed); a trade at a better price than its limit fills it and leaves nothing ahead of it (its level
-has emptied). ``notebooks/12_queue_position.ipynb`` scores the models against the L3 truth. The risk-averse
-model runs in the step loop's C code; any other model is called from it (``new_order``, ``trade``, ``depth``)
-in the same order.
+has emptied). ``notebooks/12_queue_position.ipynb`` scores the models against the L3 truth. The built-in
+models run compiled in the step loop, without the GIL (``QueueModel.compiled()``), as does a compiled model of
+one's own (a :class:`lob.queue._compiled.CompiledQueueModel`); any other model is called from the loop
+(``new_order``, ``trade``, ``depth``) in the same order.
 
 Historical aggressors: LOBSTER records executions as events on the resting order (type 4). To let history
 meet the strategy's orders, an execution becomes an immediate-or-cancel order of the opposite side at the
@@ -239,7 +240,8 @@ class Backtest:
         ``True``: it must; ``False``: the Python protocol, always.
     queue_model : lob.queue.models.QueueModel, optional
         The queue-position estimate of virtual passive orders (``impact="consume"``/``"off"``); any object
-        with ``new_order``, ``trade`` and ``depth`` (default: risk-averse).
+        with ``new_order``, ``trade`` and ``depth``, or a :class:`lob.queue._compiled.CompiledQueueModel`
+        (default: risk-averse). Built-in models run compiled.
 
     Warns
     -----
@@ -252,16 +254,25 @@ class Backtest:
                  progress: bool | None = None, chunk: int = 65_536, compiled="auto", queue_model=None):
         if impact not in ("full", "consume", "off"):
             raise ConfigError(f"impact must be 'full', 'consume' or 'off', got {impact!r}")
+        from lob.queue._compiled import CompiledQueueModel
         from lob.queue.models import QueueModel, RiskAverseQueueModel
 
         if queue_model is None:
             queue_model = RiskAverseQueueModel()
-        if not all(callable(getattr(queue_model, f, None)) for f in ("new_order", "trade", "depth")):
-            raise ConfigError(f"queue_model must have new_order, trade and depth (lob.queue.models.QueueModel), "
-                              f"got {queue_model!r}")
+        if not (isinstance(queue_model, CompiledQueueModel)
+                or all(callable(getattr(queue_model, f, None)) for f in ("new_order", "trade", "depth"))):
+            raise ConfigError(f"queue_model must have new_order, trade and depth (lob.queue.models.QueueModel) or "
+                              f"be a lob.queue._compiled.CompiledQueueModel, got {queue_model!r}")
         self.queue_model = queue_model
-        # the risk-averse rule (the base class's) runs in C; any other model is called from the loop
-        self._py_queue = None if type(queue_model) in (QueueModel, RiskAverseQueueModel) else queue_model
+        # what the step loop runs: a compiled model (the built-in ones' compiled forms) without the GIL, else
+        # the Python object
+        if type(queue_model) is QueueModel:
+            self._loop_queue = CompiledQueueModel()        # the base class's rule: risk-averse
+        elif isinstance(queue_model, CompiledQueueModel):
+            self._loop_queue = queue_model
+        else:
+            form = queue_model.compiled() if callable(getattr(queue_model, "compiled", None)) else None
+            self._loop_queue = form if isinstance(form, CompiledQueueModel) else queue_model
         if isinstance(fees, dict):
             fees = Fees(**fees)
         if fees is not None and not isinstance(fees, Fees):
@@ -350,7 +361,7 @@ class Backtest:
         self.ran_compiled = compiled
         loop = StepLoop(self.exchange, self._sym, self._owner, {"full": 0, "consume": 1, "off": 2}[self.impact],
                         self.step_ns, float(self._tick), float(self._lot), float(self.fees.maker_bps),
-                        float(self.fees.taker_bps), self._latency, strat, self._py_queue)
+                        float(self.fees.taker_bps), self._latency, strat, self._loop_queue)
         self._loop = loop
         if isinstance(strat, PyStrategy):
             strat.bind(loop, self.exchange.book(self.symbol), self.symbol)
