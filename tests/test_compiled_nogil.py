@@ -73,6 +73,13 @@ def _run_with_a_gil_holder(events, split, step_ns, last_now, need=200.0, bound=2
     seen = {}
 
     def count():
+        # wait, GIL released, for the backtest's next decision (it is then in run_chunk's nogil loop) ...
+        tick = threading.Event()
+        for _ in range(60_000):
+            if state[1] > mark[0]:
+                break
+            tick.wait(0.001)
+        # ... then keep the GIL while counting
         start = state[1]
         i = 0
         while i < bound and state[1] < start + need and state[4] < last_now:
@@ -82,8 +89,11 @@ def _run_with_a_gil_holder(events, split, step_ns, last_now, need=200.0, bound=2
 
     counter = threading.Thread(target=count)
 
+    mark = [0.0]
+
     def chunks():
         yield events[:split]
+        mark[0] = state[1]
         sys.setswitchinterval(1000.0)       # the counter, once it has the GIL, keeps it
         counter.start()                     # it gets the GIL when this thread lets go: in run_chunk's nogil loop
         yield events[split:]

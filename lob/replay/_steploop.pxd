@@ -13,7 +13,7 @@ Without the GIL: a strategy that sets ``runs_nogil`` and overrides the ``nogil``
 """
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from lob._core cimport BookC, Event, Fill, Report
+from lob._engine cimport BookC, Engine, Event, Fill, Report
 from lob.queue._compiled cimport CompiledQueueModel, QueueState
 
 cdef enum:
@@ -109,7 +109,7 @@ cdef class CompiledStrategy:
 
 
 cdef class StepLoop:
-    cdef object engine
+    cdef Engine engine
     cdef BookC* book
     cdef readonly int sym
     cdef readonly int64_t owner

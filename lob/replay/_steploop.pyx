@@ -21,7 +21,7 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from lob._core cimport (ADD, CANCEL, MODIFY, BookC, Event, Fill, Report, FILLED, CANCELLED, REJECTED, NEW,
+from lob._engine cimport (ADD, CANCEL, MODIFY, BookC, Event, Fill, Report, FILLED, CANCELLED, REJECTED, NEW,
                         LIMIT, MARKET, GTC, IOC, FOK, DAY, FLAG_POST_ONLY, INVALID_PRICE, INVALID_PRICE_TICK,
                         INVALID_QTY, UNKNOWN_ORDER, core_apply, core_best, core_book, core_depth, core_level_qty,
                         core_order_total, core_queue_ahead)
@@ -776,8 +776,21 @@ cdef class StepLoop:
     # --- the engine -----------------------------------------------------------------------------
     cdef int _apply(self, const Event* ev, int64_t n, Report** reps, int64_t* nr, Fill** fs,
                     int64_t* nf) except -1 nogil:
-        with gil:
-            core_apply(self.engine, ev, n, reps, nr, fs, nf)
+        # core_apply without the GIL: the engine's per-event path; core_apply itself (with the GIL) when a
+        # market-data consumer is attached (its error check raises) or the output buffers are not set up yet
+        cdef int64_t i
+        if self.engine.md != NULL or self.engine.rep_cap < 64 or self.engine.fill_cap < 64:
+            with gil:
+                core_apply(self.engine, ev, n, reps, nr, fs, nf)
+            return 0
+        self.engine.rep_n = 0
+        self.engine.fill_n = 0
+        for i in range(n):
+            self.engine._process_one(&ev[i], i)
+        reps[0] = self.engine.rep_buf
+        nr[0] = self.engine.rep_n
+        fs[0] = self.engine.fill_buf
+        nf[0] = self.engine.fill_n
         return 0
 
     # --- open orders ----------------------------------------------------------------------------
