@@ -11,7 +11,13 @@ Three timings on the same resolved L3 stream (153,236 events, ``lob.queue.goog_l
 Prints one JSON object: events/s of each and the ratios tracker/replay and tracker/tracker_empty. Each timing is
 the best of ``repeats`` runs.
 
-    python benchmarks/bench_queue.py [--shadows N] [--repeats R]
+``backtest_models`` (issue #17, compiled queue models): the GOOG day backtest of
+``GridMaker(levels=3, spacing_ticks=5, size=100, max_position=500)`` with ``impact="off"``, 200 us latency and
+100 ms steps, per queue model, with its compiled form (what ``Backtest(queue_model=model)`` runs, without the
+GIL) and with the model called through the Python protocol (a plain delegate object, as a model of one's own
+written in Python runs); alternating, medians of ``repeats``; ``ratio_python_vs_compiled`` = python / compiled.
+
+    python benchmarks/bench_queue.py [--shadows N] [--repeats R] [--part all|shadows|models]
 """
 from __future__ import annotations
 
@@ -22,8 +28,12 @@ import time
 import numpy as np
 
 import lob
+from lob.data import lobster_sample
+from lob.mm import GridMaker
+from lob.queue import models as qm
 from lob.queue.l3 import engine_events, goog_l3
 from lob.queue.shadow import random_shadows, track_shadows
+from lob.replay.backtest import Backtest, Fees, lobster_events
 
 
 def best_of(fn, repeats):
@@ -64,9 +74,55 @@ def main(shadows: int = 1000, repeats: int = 5) -> dict:
     return out
 
 
+class PythonModel:
+    """A queue model through the Python protocol only (how the loop runs a model written in Python)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def new_order(self, st, level_qty):
+        return self.model.new_order(st, level_qty)
+
+    def trade(self, st, qty):
+        return self.model.trade(st, qty)
+
+    def depth(self, st, prev_qty, new_qty):
+        return self.model.depth(st, prev_qty, new_qty)
+
+
+def backtest_models(repeats: int = 5) -> dict:
+    events = lobster_events(*lobster_sample(10))[0]
+    kw = dict(latency=200_000, impact="off", fees=Fees(maker_bps=-0.2, taker_bps=0.3), step_ns=100_000_000,
+              progress=False)
+
+    def run(model):
+        t0 = time.perf_counter()
+        res = Backtest(GridMaker(levels=3, spacing_ticks=5, size=100, max_position=500), events,
+                       queue_model=model, **kw).run()
+        return time.perf_counter() - t0, res
+
+    out = {}
+    for model in (qm.RiskAverseQueueModel(), qm.PowerProbQueueFunc(2), qm.LogProbQueueFunc()):
+        tc, tp = [], []
+        for _ in range(repeats):                     # alternating
+            t, rc = run(model)
+            tc.append(t)
+            t, rp = run(PythonModel(model))
+            tp.append(t)
+        assert rc.fills.equals(rp.fills), "the compiled and the Python model disagree"
+        c, p = float(np.median(tc)), float(np.median(tp))
+        out[model.name] = {"compiled_s": round(c, 4), "python_s": round(p, 4),
+                           "ratio_python_vs_compiled": round(p / c, 2), "fills": len(rc.fills)}
+    return out
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shadows", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--part", choices=("all", "shadows", "models"), default="all")
     a = ap.parse_args()
-    print(json.dumps(main(a.shadows, a.repeats), indent=1))
+    result = main(a.shadows, a.repeats) if a.part in ("all", "shadows") else {}
+    if a.part in ("all", "models"):
+        result["backtest_models"] = backtest_models(a.repeats)
+    print(json.dumps(result, indent=1))

@@ -6,12 +6,13 @@ Each mirrors its Python class in :mod:`lob.mm` operation for operation (the same
 expressions in the same order, Python's round-half-even as ``rint``), so that a backtest gives identical
 orders, fills, positions and PnL in either form (tests/test_backtest.py checks it on the GOOG day).
 ``MarketMaker.compiled()`` builds them; :meth:`CMarketMaker.sync` copies the state of a run back onto the
-Python object.
+Python object. Their hooks are the ``nogil`` ones (``on_book_nogil``...): the step loop runs them without the
+GIL, taking it only for the few Python calls (the arrival-rate fit every 50 books, the markout log).
 """
 
 from __future__ import annotations
 
-from typing import Any, final
+from typing import final
 from typing_extensions import disjoint_base
 
 from lob.replay._steploop import CompiledStrategy as CompiledStrategy
@@ -34,9 +35,11 @@ class CMarketMaker(CompiledStrategy):
 @final
 class CAdaptive(CMarketMaker):
     """The compiled :class:`lob.mm.AdaptiveMarketMaker`."""
-    last_quote: Any
     def __init__(self, base_spread_ticks: float, vol_mult: float, vol_horizon_s: float, skew_ticks: float, as_mult: float, markout_ns: int, vol_halflife_s: float, **kw) -> None: ...
     def sync(self, strategy): ...
+    @property
+    def last_quote(self):
+        """(bid ticks, ask ticks, half spread) of the last quote, or None."""
 
 
 @final

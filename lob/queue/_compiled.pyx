@@ -17,8 +17,8 @@ cdef class CompiledQueueModel:
     everything displayed at arrival is ahead, trades at the price eat the queue ahead first, the estimate never
     exceeds the displayed size."""
 
-    def __init__(self):
-        self.name = "risk-averse"
+    def __init__(self, name="risk-averse"):
+        self.name = name
 
     cdef void new_order(self, QueueState* st, double level_qty) noexcept nogil:
         st.ahead = level_qty
@@ -67,8 +67,8 @@ cdef class CompiledProbQueueModel(CompiledQueueModel):
     that the decrease was behind it. Override ``cdef double prob(self, double front, double back, double prev)
     noexcept nogil``; a result that is not finite counts as 1."""
 
-    def __init__(self):
-        self.name = "prob"
+    def __init__(self, name="prob"):
+        self.name = name
 
     cdef double prob(self, double front, double back, double prev) noexcept nogil:
         return 1.0

@@ -23,8 +23,12 @@ import numpy as np
 
 from lob.errors import ConfigError as ConfigError
 
+BOOK_FIELDS: tuple[str, ...]
+DECIDE_SIGNATURE: str
 FILL_REC_DTYPE: np.dtype
+INTENT_FIELDS: tuple[str, ...]
 MARK_REC_DTYPE: np.dtype
+OPEN_FIELDS: tuple[str, ...]
 ORDER_REC_DTYPE: np.dtype
 
 
@@ -36,6 +40,11 @@ class CompiledStrategy:
     each fill of the strategy's orders (when ``wants_fills``), ``on_trade`` for each historical trade (when
     ``wants_trades``). They read the loop (``loop.best_bid()``, ``loop.best_ask()``, ``loop.position``,
     ``loop.open_orders[:loop.n_open]``, ``loop.now``) and act with ``loop.submit/cancel/modify``.
+
+    The loop calls ``on_book_nogil``/``on_fill_nogil``/``on_trade_nogil``; by default they take the GIL and call
+    the three above. A strategy that overrides them (``cdef int on_book_nogil(self, StepLoop loop) except -1
+    nogil``) and sets ``self.runs_nogil = True`` runs with the loop over steps released from the GIL (the
+    built-in makers and :class:`lob.replay.NumbaStrategy` do): other Python threads run meanwhile.
     """
     def sync(self, strategy):
         """Copy the state a run left here onto the strategy's Python form (after a compiled run)."""
@@ -43,6 +52,39 @@ class CompiledStrategy:
     def wants_trades(self): ...
     @property
     def wants_fills(self): ...
+    @property
+    def runs_nogil(self): ...
+
+
+@disjoint_base
+class CFuncStrategy(CompiledStrategy):
+    """A strategy whose decision is a C function at ``address``, called at each step end without the GIL.
+
+    Use it through :class:`lob.replay.NumbaStrategy` (which takes a numba ``@cfunc``); the C signature is
+    ``DECIDE_SIGNATURE``::
+
+        int32 decide(int64 now_ns, int64 position_lots,
+                     const int64* book, int32 depth,      # depth rows of BOOK_FIELDS (0: no level), best first
+                     const int64* opens, int32 n_open,    # n_open rows of OPEN_FIELDS, in insertion order
+                     int64* intents, int32 cap,           # write up to cap rows of INTENT_FIELDS
+                     double* state)                       # the strategy's own values, kept across calls
+
+    It returns the number of intent rows written (a negative number stops the run with an error). An intent
+    row: ``action`` 0 submit, 1 cancel, 2 modify; ``order_id`` (cancel/modify; 0 on a submit: the next id);
+    ``side`` 0 buy, 1 sell; ``price`` ticks (submit: 0 = market; modify: 0 keeps); ``qty`` lots (modify: -1
+    keeps); ``tif`` 0 gtc, 1 ioc, 2 fok, 3 day; ``post_only`` 0/1; ``tag`` 0 none, ``i`` the i-th of ``tags``.
+    """
+    @property
+    def func(self): ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def cap(self) -> int: ...
+    @property
+    def state(self): ...
+    @property
+    def tags(self) -> tuple: ...
+    def __init__(self, func, address: int, depth: int = 5, cap: int = 64, state=None, tags=()) -> None: ...
 
 
 @final
@@ -88,14 +130,17 @@ class StepLoop:
     maker_bps, taker_bps : float
     latency : (submit_ns, cancel_ns, modify_ns) or a callable(action name) -> ns
     strategy : CompiledStrategy
-    queue_model : lob.queue.models.QueueModel, optional
-        The queue estimate of virtual orders; None: the risk-averse rule, in C.
+    queue_model : lob.queue.models.QueueModel or lob.queue._compiled.CompiledQueueModel, optional
+        The queue estimate of virtual orders: a compiled model runs without the GIL, a Python one is called
+        with it; None: the risk-averse rule, compiled.
     """
     def __init__(self, exchange, sym: int, owner: int, impact: int, step_ns: int, tick: float, lot: float, maker_bps: float, taker_bps: float, latency, strategy: CompiledStrategy, queue_model=None) -> None: ...
     def start(self):
         """Call the strategy's on_start (before the data)."""
     def run_chunk(self, events: np.ndarray):
-        """Run a chunk of historical events (EVENT_DTYPE, in time order) through the loop."""
+        """Run a chunk of historical events (EVENT_DTYPE, in time order) through the loop (without the GIL when
+        the strategy ``runs_nogil``).
+        """
     def finish(self):
         """Send what is still in flight after the last event, then take the final mark."""
     def records(self):
