@@ -7,6 +7,11 @@ any Python strategy behind :class:`PyStrategy`, which gives it the context of th
 (``ctx.book``, ``ctx.ts_ns``, ``ctx.position``, ``ctx.open_orders``) and turns what it returns into intents.
 Both go through the same loop, so a strategy's Python and compiled forms meet the same rules.
 
+The loop over steps holds no Python object: for a strategy that ``runs_nogil`` (its ``*_nogil`` hooks
+overridden: the built-in makers, :class:`CFuncStrategy` / ``lob.replay.NumbaStrategy``) ``run_chunk`` releases
+the GIL and history goes through the engine's per-event C path; the GIL is taken only for Python strategies'
+hooks, a Python queue model, a latency callable, and a market-data port attached to the engine.
+
 The rules (the module docstring of :mod:`lob.replay.backtest` describes the impact modes): history up to
 each boundary (a strategy arrival or the end of a decision step) goes first, then what arrives at the
 boundary, then the strategy decides at step ends; a quiet stretch with nothing in flight skips its empty
