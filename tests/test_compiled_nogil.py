@@ -55,70 +55,70 @@ def test_numba_grid_is_gridmaker_on_the_goog_day(goog, impact):
 
 @cfunc(DECIDE_SIGNATURE)
 def _watch(now, position, book, depth, opens, n_open, intents, cap, state):
-    # state: [counter written by another thread, decisions, counter changes seen, last counter seen, now]
-    s = carray(state, (5,))
-    s[1] += 1.0
-    if s[0] != s[3]:
-        s[2] += 1.0
-        s[3] = s[0]
-    s[4] = now
+    # a strategy that only counts its decisions and keeps the last decision time
+    s = carray(state, (2,))
+    s[0] += 1.0
+    s[1] = now
     return 0
 
 
-def _run_with_a_gil_holder(events, split, step_ns, last_now, need=200.0, bound=20_000_000):
+def _run_with_a_gil_holder(strategy, events, split, step_ns, total, need=200, bound=20_000_000):
     """Run the backtest in this thread; once its first chunk is done, another thread takes the GIL and keeps
-    it (switch interval 1000 s) while it counts, until the strategy made ``need`` decisions or its last one
+    it (switch interval 1000 s) while it counts, until the loop made ``need`` more decisions or all ``total``
     (or ``bound`` iterations: the backtest stalled)."""
-    state = np.zeros(5)
-    seen = {}
+    seen, mark = {}, [0]
+    decisions = lambda: bt._loop.decisions        # a C field of the loop, read with the GIL
 
     def count():
-        # wait, GIL released, for the backtest's next decision (it is then in run_chunk's nogil loop) ...
+        # wait, GIL released, for the loop's next decision (it is then in run_chunk's nogil loop) ...
         tick = threading.Event()
         for _ in range(60_000):
-            if state[1] > mark[0]:
+            if decisions() > mark[0]:
                 break
             tick.wait(0.001)
         # ... then keep the GIL while counting
-        start = state[1]
+        start = decisions()
         i = 0
-        while i < bound and state[1] < start + need and state[4] < last_now:
-            state[0] += 1.0
+        while i < bound and decisions() < start + need and decisions() < total:
             i += 1
-        seen.update(iterations=i, decisions=state[1] - start, changes=state[2])
+        seen.update(iterations=i, decisions=decisions() - start)
 
     counter = threading.Thread(target=count)
 
-    mark = [0.0]
-
     def chunks():
         yield events[:split]
-        mark[0] = state[1]
+        mark[0] = decisions()
         sys.setswitchinterval(1000.0)       # the counter, once it has the GIL, keeps it
         counter.start()                     # it gets the GIL when this thread lets go: in run_chunk's nogil loop
         yield events[split:]
 
+    bt = Backtest(strategy, chunks(), step_ns=step_ns, progress=False)
     old = sys.getswitchinterval()
     try:
-        res = Backtest(NumbaStrategy(_watch, state=state), chunks(), step_ns=step_ns, progress=False).run()
+        res = bt.run()
     finally:
         sys.setswitchinterval(old)
     counter.join()
     return res, seen
 
 
-def test_a_compiled_backtest_runs_while_another_thread_holds_the_gil(goog):
+STRATEGIES = {"numba": lambda: NumbaStrategy(_watch, state=np.zeros(2)),
+              "GridMaker": lambda: GridMaker(**GRID)}
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_a_compiled_backtest_runs_while_another_thread_holds_the_gil(goog, name):
     step_ns, split = 10_000, 20_000
-    ref_state = np.zeros(5)
-    ref = Backtest(NumbaStrategy(_watch, state=ref_state), goog, step_ns=step_ns, progress=False).run()
-    last_now = ref_state[4]
-    assert ref.summary["decisions"] > 10_000
+    ref = Backtest(STRATEGIES[name](), goog, step_ns=step_ns, progress=False).run()
+    total = ref.summary["decisions"]
+    assert total > 10_000
     conclusive = []
     for _ in range(5):                       # bounded: an attempt where the counter started late is inconclusive
-        res, seen = _run_with_a_gil_holder(goog, split, step_ns, last_now)
+        res, seen = _run_with_a_gil_holder(STRATEGIES[name](), goog, split, step_ns, total)
         # never a stall: with the loop holding or waiting for the GIL the counter would run to its bound
         assert seen["iterations"] < 20_000_000, seen
         assert res.summary == ref.summary
+        _same(ref, res)
         if seen["decisions"] >= 200:
             conclusive.append(seen)
             break
