@@ -537,8 +537,9 @@ def fsync_probe(rounds: int = 3, n: int = 1500, period: float = 0.002) -> dict:
     waiting in epoll) then submits one order, as a server paced at 500 requests/s; p99 of the wake-up delay (time
     beyond the 2 ms asleep: the GIL and the CPU given back) and of the submit. Modes, alternated: no journal;
     the journal under ``fsync="never"`` (records written, never fsynced); under ``"batch"`` (lob serve's default:
-    a thread writes and fsyncs every 5 ms); and no journal while another *process* fsyncs a file of its own every
-    5 ms (``external_fsync``: the fsync's cost to the machine, with no thread or GIL of this process involved).
+    a thread writes and fsyncs every 5 ms); the same with ``batch_ms=50`` (a tenth of the fsyncs, a ten times wider
+    loss window: not lob serve's policy, a control); and no journal while another *process* fsyncs a file of its
+    own every 5 ms (``external_fsync``: the fsync's cost to the machine, no thread or GIL of this process involved).
     """
     import shutil
     import tempfile
@@ -552,13 +553,13 @@ def fsync_probe(rounds: int = 3, n: int = 1500, period: float = 0.002) -> dict:
     ex = market.exchange
     for _ in range(20):
         market.step()
-    modes = ["none", "never", "batch", "external_fsync"]
+    modes = ["none", "never", "batch", "batch_50ms", "external_fsync"]
     res = {m: dict(wake_p99_us=[], submit_p99_us=[]) for m in modes}
     for r in range(rounds):
         for mode in (modes if r % 2 == 0 else modes[::-1]):
             folder, journal, other = tempfile.mkdtemp(prefix="lob-probe-"), None, None
-            if mode in ("never", "batch"):
-                journal = ex.journal = Journal(ex, folder, fsync=mode)
+            if mode in ("never", "batch", "batch_50ms"):
+                journal = ex.journal = Journal(ex, folder, fsync=mode[:5], batch_ms=50 if mode == "batch_50ms" else 5)
             elif mode == "external_fsync":
                 other = _spawn("--load", "fsync", os.path.join(folder, "other"), 0.005)
                 assert other.stdout.readline().strip() == "ready"
