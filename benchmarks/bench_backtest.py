@@ -14,12 +14,19 @@ What runs (same process, same data in memory, rounds alternating, medians):
   protocol) against the Backtest of before issue #13 (``benchmarks/_backtest_before.py``, the same Python
   GridMaker): ``speedup`` = before / now, goal >= 3.
 
+* ``numba`` (when numba is installed): the same grid as a numba ``@cfunc`` (``lob.replay.numba_strategy.numba_grid``,
+  compiled before timing), in the same rounds: ``ratio_numba_over_cython`` = its median / lob's median, and
+  whether it gave the same orders, fills and marks.
+* ``threads`` (``--threads``): two compiled GridMaker backtests of the day in two threads against the same two
+  one after the other; ``speedup`` = serial / threaded wall time (the step loop runs without the GIL, so on an
+  idle 2-core machine this approaches 2; a loaded machine gives less).
+
 * ``sweep`` (``--sweep``): a grid of GridMaker parameter sets on the day, run one after another in this process
   (serial) and by ``lob.replay.sweep.sweep`` on an embedded LocalCluster of 2 workers (the day converted once
   and scattered once per worker); ``speedup`` = serial / sweep wall time (cluster start excluded, as the runs'
   own ``speedup_over_serial`` estimate is).
 
-Run: ``python benchmarks/bench_backtest.py [--rounds N] [--steps 1000000,100000000] [--quick] [--sweep]``;
+Run: ``python benchmarks/bench_backtest.py [--rounds N] [--steps 1000000,100000000] [--quick] [--sweep] [--threads]``;
 prints JSON.
 """
 from __future__ import annotations
@@ -119,6 +126,27 @@ def bench_sweep(events, step=1_000_000, compiled="auto"):
                 load_and_scatter_s=round(timing["load_s"], 3), same_results=same)
 
 
+def bench_threads(events, step, rounds):
+    import threading
+
+    serial, threaded = [], []
+    for _ in range(rounds):                              # alternating
+        t = time.perf_counter()
+        lob_run(events, step)
+        lob_run(events, step)
+        serial.append(time.perf_counter() - t)
+        ths = [threading.Thread(target=lob_run, args=(events, step)) for _ in range(2)]
+        t = time.perf_counter()
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        threaded.append(time.perf_counter() - t)
+    return dict(step_ns=step, backtests=2, serial_median_s=_med(serial), threaded_median_s=_med(threaded),
+                speedup=round(statistics.median(serial) / statistics.median(threaded), 2),
+                load_average=[round(x, 2) for x in os.getloadavg()])
+
+
 def _med(xs):
     return round(statistics.median(xs), 4)
 
@@ -131,6 +159,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="3 and 1 rounds")
     ap.add_argument("--no-hbt", action="store_true", help="skip hftbacktest")
     ap.add_argument("--sweep", action="store_true", help="also time a parameter sweep, serial vs LocalCluster")
+    ap.add_argument("--threads", action="store_true", help="also time two backtests in two threads vs serial")
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds, args.py_rounds = 3, 1
@@ -154,16 +183,27 @@ def main(argv=None):
                rounds=args.rounds, hftbacktest=hbt_note or dict(jit_s=round(hbt.jit_s, 2), events=len(hbt.data)),
                steps={})
     lob_run(events[:5000], steps[0])                   # warm imports
+    nb_grid = None
+    if importlib.util.find_spec("numba") is not None:
+        from lob.replay.numba_strategy import numba_grid
+
+        nb_grid = numba_grid(levels=3, spacing_ticks=5, size=100, max_position=500)   # compiles here, untimed
     for step in steps:
         row = {}
-        lob_t, hbt_t = [], []
-        res = hres = None
+        lob_t, hbt_t, nb_t = [], [], []
+        res = hres = nres = None
         for _ in range(args.rounds):
             dt, res = lob_run(events, step)
             lob_t.append(dt)
             if hbt is not None:
                 dt, hres = hbt.run(step)
                 hbt_t.append(dt)
+            if nb_grid is not None:
+                nb_grid.state[:] = 0
+                t = time.perf_counter()
+                nres = Backtest(nb_grid, events, latency=200_000, fees=Fees(maker_bps=-0.2, taker_bps=0.3),
+                                step_ns=step, progress=False).run()
+                nb_t.append(time.perf_counter() - t)
         s = res.summary
         row["lob"] = dict(median_s=_med(lob_t), min_s=round(min(lob_t), 4), max_s=round(max(lob_t), 4),
                           events_per_s=round(len(events) / statistics.median(lob_t)), compiled=s["compiled"],
@@ -173,6 +213,10 @@ def main(argv=None):
             row["hftbacktest"] = dict(median_s=_med(hbt_t), min_s=round(min(hbt_t), 4), max_s=round(max(hbt_t), 4),
                                       **hres)
             row["ratio_lob_over_hbt"] = round(statistics.median(lob_t) / statistics.median(hbt_t), 3)
+        row["numba"] = "skipped: numba is not installed" if nb_grid is None else dict(
+            median_s=_med(nb_t), ratio_numba_over_cython=round(statistics.median(nb_t) / statistics.median(lob_t), 3),
+            same_as_cython=bool(nres.fills.equals(res.fills) and nres.orders.equals(res.orders)
+                                and nres.pnl.equals(res.pnl)))
         now_t, before_t = [], []
         for _ in range(args.py_rounds):
             dt, pres = lob_run(events, step, compiled=False)
@@ -188,6 +232,8 @@ def main(argv=None):
         out["steps"][f"{step / 1e6:g}ms"] = row
     if args.sweep:
         out["sweep"] = [bench_sweep(events), bench_sweep(events, compiled=False)]
+    if args.threads:
+        out["threads"] = bench_threads(events, steps[0], args.rounds)
     print(json.dumps(out, indent=2))
     return out
 
