@@ -3,6 +3,8 @@
 * :mod:`lob.queue.l3`: the resolved order-level stream of a LOBSTER day (the verified rebuild);
 * :mod:`lob.queue.shadow`: shadow orders tracked to fill or censoring in one compiled pass;
 * :mod:`lob.queue.models`: level-2 queue models (the protocol ``Backtest(queue_model=...)`` takes);
+* :mod:`lob.queue._compiled`: their compiled forms and the ``cdef`` bases for one's own (``.pxd``), which the
+  backtest step loop calls without the GIL;
 * :mod:`lob.queue.hazard`: a Cox fill-time model on level-2 features;
 * :mod:`lob.queue.scoring`: concordance, integrated Brier score, calibration at 1 s / 10 s / 60 s.
 
@@ -14,8 +16,9 @@ from lob.queue.models import (FittedProbQueueModel, LogProbQueueFunc, LogProbQue
                               PowerProbQueueFunc2, PowerProbQueueFunc3, ProbQueueModel, QueueModel, QueueState,
                               RiskAverseQueueModel, predict_fills, standard_models)
 from lob.queue.shadow import ShadowResult, random_shadows, track_shadows
+from lob.queue._compiled import CompiledProbQueueModel, CompiledQueueModel
 
 __all__ = ["L3_DTYPE", "goog_l3", "l3_stream", "ShadowResult", "track_shadows", "random_shadows", "QueueModel",
            "QueueState", "RiskAverseQueueModel", "ProbQueueModel", "PowerProbQueueFunc", "PowerProbQueueFunc2",
            "PowerProbQueueFunc3", "LogProbQueueFunc", "LogProbQueueFunc2", "FittedProbQueueModel",
-           "predict_fills", "standard_models"]
+           "predict_fills", "standard_models", "CompiledQueueModel", "CompiledProbQueueModel"]
