@@ -315,6 +315,11 @@ cdef inline object _empty(cnp.dtype descr, cnp.npy_intp n):
 
 
 # --- The engine ------------------------------------------------------------------------------------
+# The multi-symbol engine (defined in _engine.pyx). Every C attribute and cdef method is declared here (Cython
+# requires it of a class declared in a .pxd); final, so callers in other modules call its methods directly.
+# Used from outside: by the venue layer (lob._core.ExchangeCore: process_single, reject_single, the output
+# buffers rep_buf/rep_n and fill_buf/fill_n, seq, _book, _order_view, _level_at, _best_level) and, through the
+# core_* entry points below, by the backtest step loop.
 @cython.final
 cdef class Engine:
     cdef BookC** books
