@@ -1,9 +1,10 @@
-"""The step loop without the GIL, numba strategies, compiled queue models (issues #13 and #17).
+"""The step loop without the GIL, numba strategies (issue #13), compiled queue models (issue #17).
 
 * A compiled strategy's backtest runs in a thread while another thread holds the GIL (a huge switch interval:
   it never lets go while it counts): the backtest still decides, so its loop runs without the GIL.
 * ``NumbaStrategy``: ``numba_grid`` (a numba ``@cfunc``) gives GridMaker's orders, fills, positions and PnL.
-* Compiled queue models give the fills of their Python forms in backtests on the GOOG day.
+* Compiled queue models (``QueueModel.compiled()``) fill as their Python forms on the GOOG day, step for step.
+The numba tests skip when numba is not installed (the ``numba`` extra; ``dev`` installs it).
 """
 import sys
 import threading
@@ -12,18 +13,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import lob
 from lob.data import lobster_sample
 from lob.errors import ConfigError
 from lob.mm import GridMaker
 from lob.queue import models as qm
 from lob.queue._compiled import CompiledProbQueueModel, CompiledQueueModel, CPowerLogQueueModel
+from lob.replay import DECIDE_SIGNATURE, NumbaStrategy
 from lob.replay.backtest import Backtest, Fees, lobster_events
 
-numba = pytest.importorskip("numba", reason="numba is not installed (pip install lobkit[numba])")
-from numba import carray, cfunc  # noqa: E402
-
-from lob.replay import DECIDE_SIGNATURE, NumbaStrategy  # noqa: E402
-from lob.replay.numba_strategy import numba_grid  # noqa: E402
+try:
+    from numba import carray, cfunc
+except ImportError:                       # the optional extra
+    cfunc = None
+needs_numba = pytest.mark.skipif(cfunc is None, reason="numba is not installed (pip install lobkit[numba])")
 
 KW = dict(latency=200_000, fees=Fees(maker_bps=-0.2, taker_bps=0.3), step_ns=100_000_000, progress=False)
 GRID = dict(levels=3, spacing_ticks=5, size=100, max_position=500)
@@ -42,8 +45,11 @@ def _same(a, b):
 # ------------------------------------------------------------------------------------------------
 # numba strategies
 # ------------------------------------------------------------------------------------------------
+@needs_numba
 @pytest.mark.parametrize("impact", ["full", "consume", "off"])
 def test_numba_grid_is_gridmaker_on_the_goog_day(goog, impact):
+    from lob.replay.numba_strategy import numba_grid
+
     ref = Backtest(GridMaker(**GRID), goog, impact=impact, **KW).run()
     nb = numba_grid(**GRID)
     res = Backtest(nb, goog, impact=impact, **KW).run()
@@ -53,13 +59,15 @@ def test_numba_grid_is_gridmaker_on_the_goog_day(goog, impact):
     assert nb.state[0] == 1.0 and nb.state[2] > 10           # has_center, recenters
 
 
-@cfunc(DECIDE_SIGNATURE)
-def _watch(now, position, book, depth, opens, n_open, intents, cap, state):
+def _watch_fn(now, position, book, depth, opens, n_open, intents, cap, state):
     # a strategy that only counts its decisions and keeps the last decision time
     s = carray(state, (2,))
     s[0] += 1.0
     s[1] = now
     return 0
+
+
+_watch = cfunc(DECIDE_SIGNATURE)(_watch_fn) if cfunc is not None else None
 
 
 def _run_with_a_gil_holder(strategy, events, split, step_ns, total, need=200, bound=20_000_000):
@@ -106,7 +114,7 @@ STRATEGIES = {"numba": lambda: NumbaStrategy(_watch, state=np.zeros(2)),
               "GridMaker": lambda: GridMaker(**GRID)}
 
 
-@pytest.mark.parametrize("name", list(STRATEGIES))
+@pytest.mark.parametrize("name", [pytest.param("numba", marks=needs_numba), "GridMaker"])
 def test_a_compiled_backtest_runs_while_another_thread_holds_the_gil(goog, name):
     step_ns, split = 10_000, 20_000
     ref = Backtest(STRATEGIES[name](), goog, step_ns=step_ns, progress=False).run()
@@ -140,6 +148,7 @@ def test_builtin_maker_in_a_thread_gives_the_same_answers(goog):
     _same(ref, out["r"])
 
 
+@needs_numba
 def test_numba_strategy_checks_its_function_and_intents(goog):
     @cfunc("int32(int64, int64)")
     def wrong(a, b):
@@ -264,4 +273,4 @@ def test_compiled_forms_only_for_unchanged_builtin_models():
     # the prob base: p = 1 (every unexplained decrease behind the order)
     assert CompiledProbQueueModel().simulate(100, [("depth", 100, 40)])[0] == [100, 40]
     with pytest.raises(ConfigError, match="queue_model"):
-        Backtest(GridMaker(**GRID), np.zeros(0, dtype=__import__("lob").EVENT_DTYPE), queue_model=object())
+        Backtest(GridMaker(**GRID), np.zeros(0, dtype=lob.EVENT_DTYPE), queue_model=object())
