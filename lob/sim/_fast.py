@@ -14,6 +14,7 @@ import math
 
 import lob
 from lob.enums import Reason
+from lob.sim._simloop import SimLoop
 
 #: requests that wait at most for the listeners during a compiled run (they get them in batches of this size)
 FLUSH_EVENTS = 1 << 16
@@ -66,8 +67,8 @@ def why_not(sim) -> str | None:
             return "an order tracker of the router that is not a market maker's"
     rm = ex.risk
     if rm is not None:
-        if type(rm) is not RiskManager or rm is not sim.risk:
-            return "a risk check that is not the simulator's RiskManager"
+        if type(rm) is not RiskManager:
+            return f"a pre-trade check that is not a RiskManager ({type(rm).__name__})"
         if rm._loss_limits:
             return "a max_loss or max_drawdown limit"
         if any(_lim(l) is None for l in rm._limits.values()):
@@ -79,7 +80,6 @@ def why_not(sim) -> str | None:
 
 def run(sim, steps: int) -> None:
     """``steps`` steps of ``sim`` through the compiled loop (``why_not(sim)`` must be None)."""
-    from lob.sim._simloop import SimLoop
     from lob.sim.agents import StrategyAgent
     from lob.sim.populations import MomentumPopulation, NoisePopulation, ZeroIntelligencePopulation
 

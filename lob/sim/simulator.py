@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lob.errors import ConfigError
+from lob.sim import _fast
 
 __all__ = ["Simulator", "DEFAULT_MARKET"]
 
@@ -313,8 +314,6 @@ class Simulator:
 
     def _run_sim(self, left: int) -> None:
         # sim clock: blocks of block_steps, through the compiled loop when every agent has a compiled form
-        from lob.sim import _fast
-
         if left and not all(s.started for s in self._slots):
             k = min(self.block_steps, left)          # the first block starts the agents (Python path)
             self._block(k)
