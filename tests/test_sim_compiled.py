@@ -195,3 +195,22 @@ def test_run_until_on_the_compiled_path_stops_at_the_step():
     sim.run(until=start + 1234 * sim.step_ns + sim.step_ns // 3)
     assert sim.compiled_path == "compiled" and sim.steps == 1234 and sim.now_ns == start + 1234 * sim.step_ns
     assert sim.exchange.clock() == sim.now_ns
+
+
+def test_risk_rejections_of_both_paths_are_alike_under_tight_limits():
+    # notebook 06's limits: every trader in every symbol limited in position, open orders and rate (the compiled
+    # loop checks its counters against its open orders at the end of each run: a divergence raises)
+    counts = {}
+    for compiled in (False, True):
+        sim = Simulator.default(seed=1, compiled=compiled)
+        risk, sx = sim.risk, sim.exchange
+        for s in sx.symbols:
+            base = risk.limits_for(0, sx.symbol_index(s))
+            risk.set_limits(RiskLimits(max_qty=base.max_qty, collar_ticks=base.collar_ticks, max_position=300,
+                                       max_open_orders=15, rate_per_s=10, burst=5), symbol=s)
+        sim.run(steps=3000)
+        assert sim.compiled_path == ("compiled" if compiled else "python: compiled=False")
+        counts[compiled] = dict(risk.counts)
+    assert set(counts[True]) == set(counts[False]) == {"risk_open_orders", "risk_position_limit", "risk_throttle"}
+    for k, v in counts[False].items():
+        assert 0.7 < counts[True][k] / v < 1.45, (k, counts)

@@ -14,6 +14,7 @@ import math
 
 import lob
 from lob.enums import Reason
+from lob.errors import LobStateError
 from lob.sim._simloop import SimLoop
 
 #: requests that wait at most for the listeners during a compiled run (they get them in batches of this size)
@@ -218,6 +219,10 @@ def _take_risk(rm, loop):
         q.setdefault((o, s), [0, 0])[side] += rem
         n[o] = n.get(o, 0) + 1
     rm._open_qty, rm._n_open = q, n
+    # the loop's own counters (what its checks read) must be what its open orders say
+    n_c, q_c = loop.counters
+    if {o: c for o, c in n.items() if c} != n_c or {k: tuple(v) for k, v in q.items() if v != [0, 0]} != q_c:
+        raise LobStateError("the compiled simulation loop's open-order counters diverged from its open orders")
     rm._last.update(last)
     rm._bucket = buckets
     if loop.now_seen >= 0 and (rm._now is None or loop.now_seen > rm._now):

@@ -22,7 +22,7 @@ checked with the state as of that request, as the per-call path does.
 
 from __future__ import annotations
 
-from typing import final
+from typing import Any, final
 
 
 @final
@@ -32,6 +32,7 @@ class SimLoop:
     has_risk: bool
     n_lat: int
     now_seen: int
+    counters: Any
     n_out_ev: int
     n_out_rep: int
     n_out_fill: int

@@ -889,6 +889,7 @@ cdef class SimLoop:
     cdef int64_t cap_lat
     cdef int64_t* rej                   # rejections by reason (64)
     cdef public int64_t now_seen
+    cdef public object counters          # (n_open by owner, open lots by (owner, symbol)) as of get_risk
     # the scorecard recorder
     cdef bint has_rec
     cdef uint8_t* rec_own               # per owner: recorded
@@ -1130,6 +1131,7 @@ cdef class SimLoop:
         self.omap_used = 0
         for sym, oid, owner, side, price, rem in opens:
             self._open_new(sym, oid, owner, side, price, rem)
+            self._open_qty(owner, sym, side, rem)          # the manager's _open_qty, from its open orders
         for o, v in n_open.items():
             if 0 <= o < self.n_lut:
                 self.n_open[o] = v
@@ -1167,6 +1169,10 @@ cdef class SimLoop:
         last = {s: self.last[s] for s in range(self.n_sym) if self.last[s]}
         rej = {r: self.rej[r] for r in range(64) if self.rej[r]}
         lat = [self.lat[i] for i in range(self.n_lat)]
+        self.counters = ({o: self.n_open[o] for o in range(self.n_lut) if self.n_open[o]},
+                         {(o, s): (self.open_b[o * self.n_sym + s], self.open_s[o * self.n_sym + s])
+                          for o in range(self.n_lut) for s in range(self.n_sym)
+                          if self.open_b[o * self.n_sym + s] or self.open_s[o * self.n_sym + s]})
         self.n_lat = 0
         memset(self.rej, 0, 64 * sizeof(int64_t))
         return opens, pos, last, buckets, rej, lat
