@@ -11,6 +11,7 @@ agent is running, the exchange has no journal and no perf analyzer, and its risk
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import lob
 from lob.enums import Reason
@@ -209,7 +210,7 @@ def _take_maker(a, m):
 
 
 def _take_risk(rm, loop):
-    from lob.risk.manager import _DRAIN
+    from lob.risk.manager import _DRAIN, _NS
 
     opens, pos, last, buckets, rej, lat = loop.get_risk()
     rm._open = {(s, oid): [o, side, price, rem] for s, oid, o, side, price, rem in opens}
@@ -230,7 +231,17 @@ def _take_risk(rm, loop):
     for r, c in rej.items():
         name = Reason(r).name.lower()
         rm.counts[name] = rm.counts.get(name, 0) + c
-    if rm.measure:
-        rm._lat.extend(lat)
-        if len(rm._lat) >= _DRAIN:
+    if rm.measure and lat:
+        if rm.perf is None:
+            # into the manager's HDR histogram as (value, count): the loop's checks take a few distinct ns values
             rm._drain()
+            if rm._hist is None:
+                from hdrh.histogram import HdrHistogram
+
+                rm._hist = HdrHistogram(1, 60 * _NS, 3)
+            for v, c in Counter(lat).items():
+                rm._hist.record_value(max(1, v), c)
+        else:
+            rm._lat.extend(lat)
+            if len(rm._lat) >= _DRAIN:
+                rm._drain()
