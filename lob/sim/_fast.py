@@ -131,6 +131,7 @@ def run(sim, steps: int) -> None:
         skip.append(rec.on_apply)
         loop.set_recorder(None if rec.owners is None else sorted(rec.owners), dict(rec._last_mid))
     listeners = [fn for fn in ex._listeners if fn not in skip]
+    loop.keep_outputs = bool(listeners) or rm is not None       # the ledger books the fills
 
     def flush():
         ev, rep, fills = loop.take_outputs(lob.EVENT_DTYPE, lob.REPORT_DTYPE, lob.FILL_DTYPE)
