@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 import lob
+import lob.sim._simloop  # noqa: F401  (loaded before the timed runs, as the yardstick's modules are)
 from lob.sim import Simulator
 
 

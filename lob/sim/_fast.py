@@ -16,7 +16,6 @@ from collections import Counter
 import lob
 from lob.enums import Reason
 from lob.errors import LobStateError
-from lob.sim._simloop import SimLoop
 
 #: requests that wait at most for the listeners during a compiled run (they get them in batches of this size)
 FLUSH_EVENTS = 1 << 16
@@ -82,6 +81,9 @@ def why_not(sim) -> str | None:
 
 def run(sim, steps: int) -> None:
     """``steps`` steps of ``sim`` through the compiled loop (``why_not(sim)`` must be None)."""
+    # imported here, not with lob.sim: Sphinx's autodoc stands the .pyi stubs of compiled modules in for them
+    # (lob.replay._steploop among them), and a compiled module that cimports one cannot load against a stub
+    from lob.sim._simloop import SimLoop
     from lob.sim.agents import StrategyAgent
     from lob.sim.populations import MomentumPopulation, NoisePopulation, ZeroIntelligencePopulation
 
