@@ -74,8 +74,12 @@ def test_listeners_get_every_request_and_output_of_a_compiled_run():
         ex.add_symbol(**spec)
     ex.apply(ev)
     assert ex.state_hash() == sim.exchange.state_hash()
-    # the market data recorder was fed in C: its tape has every trade
-    assert sum(len(sim.exchange.trades(s)) for s in sim.exchange.symbols) >= min(len(fills), 1)
+    # the market data recorder was fed in C: its tape has every trade of each symbol, and bars cover the run
+    for i, s in enumerate(sim.exchange.symbols):
+        tape = sim.exchange.trades(s)
+        assert len(tape) == int((fills["symbol"] == i).sum()) > 0
+        assert tape["qty"].sum() == fills[fills["symbol"] == i]["qty_lots"].sum()
+    assert len(sim.exchange.bars("AAPL", "1s")) >= 25                    # 30 s of event time
 
 
 def _rejected_adds(rec, owner):
