@@ -149,17 +149,18 @@ def run(sim, steps: int) -> None:
             for fn in listeners:
                 fn(ev, rep, fills)
 
-    blocks = -(-steps // sim.block_steps)
     try:
-        sim.now_ns = loop.run(sim.now_ns, sim.step_ns, sim.step_s, steps, sim.block_steps, FLUSH_EVENTS, flush)
-        sim.steps += steps
-        sim.block_len = steps - (blocks - 1) * sim.block_steps
-        for slot, _, _ in pops:
-            slot.steps += steps
-        for slot, _, _ in makers:
-            slot.steps += blocks
+        loop.run(sim.now_ns, sim.step_ns, sim.step_s, steps, sim.block_steps, FLUSH_EVENTS, flush)
     finally:
-        # hand the state back (also after an error: what ran stands)
+        # hand the state back (also after an error: the blocks that ran stand)
+        sim.now_ns = loop.now
+        sim.steps += loop.steps_done
+        if loop.blocks_done:
+            sim.block_len = loop.last_block
+        for slot, _, _ in pops:
+            slot.steps += loop.steps_done
+        for slot, _, _ in makers:
+            slot.steps += loop.blocks_done
         flush()
         if loop.last_ts > 0:
             ex._event_clock.ts_ns = loop.last_ts

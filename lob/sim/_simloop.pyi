@@ -38,6 +38,10 @@ class SimLoop:
     n_out_fill: int
     keep_outputs: bool
     last_ts: int
+    now: int
+    steps_done: int
+    blocks_done: int
+    last_block: int
     def __init__(self, exchange, n_sym: int, n_lut: int, initial, seed_words) -> None: ...
     def add_zi(self, agent, seed_words, owners, syms, rate, p, cancel_rate, lo, hi, lotm, max_orders): ...
     def add_noise(self, agent, seed_words, owners, syms, rate, lo, hi, lotm): ...

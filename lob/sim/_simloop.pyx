@@ -914,6 +914,10 @@ cdef class SimLoop:
     cdef int64_t cap_out_fill
     cdef public bint keep_outputs
     cdef public int64_t last_ts
+    cdef public int64_t now             # the clock after the last block run
+    cdef public int64_t steps_done      # steps and blocks run by the last ``run`` (also when it raised)
+    cdef public int64_t blocks_done
+    cdef public int64_t last_block      # steps of the last block
 
     def __cinit__(self):
         self.books = NULL
@@ -1252,6 +1256,8 @@ cdef class SimLoop:
         cdef int64_t* ts = <int64_t*>malloc(max(1, block_steps) * sizeof(int64_t))
         if ts == NULL:
             raise MemoryError()
+        self.now = now
+        self.steps_done = self.blocks_done = self.last_block = 0
         try:
             while left > 0:
                 k = block_steps if block_steps < left else left
@@ -1260,6 +1266,10 @@ cdef class SimLoop:
                 now = ts[k - 1]
                 self._block(ts, <int32_t>k, step_s, now)
                 left -= k
+                self.now = now
+                self.steps_done += k
+                self.blocks_done += 1
+                self.last_block = k
                 if self.keep_outputs and self.n_out_ev >= flush_events:
                     flush()
         finally:
