@@ -66,6 +66,9 @@ def test_listeners_get_every_request_and_output_of_a_compiled_run():
     # every batch's reports point at rows of that batch, and every request has its report
     for e, r in zip(rec["events"], rec["reports"]):
         assert len(r) >= len(e) and set(r["event_index"].tolist()) == set(range(len(e)))
+    # the populations cancel only orders they hold (each once): no cancel is refused
+    cancels = rep[rep["action"] == int(lob.Action.CANCEL)]
+    assert len(cancels) > 100 and (cancels["status"] != int(lob.Status.REJECTED)).all()
     seqs = np.sort(np.concatenate([rep["seq"], fills["seq"]]))
     assert (np.diff(seqs) == 1).all() and seqs[-1] == sim.exchange.seq
     # the same requests through a fresh exchange give the same venue
@@ -233,3 +236,23 @@ def test_risk_rejections_of_both_paths_are_alike_under_tight_limits():
     assert set(counts[True]) == set(counts[False]) == {"risk_open_orders", "risk_position_limit", "risk_throttle"}
     for k, v in counts[False].items():
         assert 0.7 < counts[True][k] / v < 1.45, (k, counts)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_random_and_oldest_cancels_together_cancel_each_order_once(compiled):
+    # a small max_orders and a high cancel rate: most blocks draw random cancels and cancel the oldest beyond
+    ex = lob.Exchange(symbols=["X"], ref_price=100.0)
+    zi = ZeroIntelligencePopulation("zi", ["X", "X"], rate_per_s=60.0, depth_ticks=4.0, cancel_per_s=3.0, max_orders=4,
+                                    initial_levels=3)
+    sim = Simulator(ex, [zi], seed=5, fundamental_vol_bps=5.0, block_steps=5, compiled=compiled)
+    rec = _recording(sim)
+    sim.run(steps=2000)
+    assert sim.compiled_path == ("compiled" if compiled else "python: compiled=False")
+    rep = _cat(rec["reports"], lob.REPORT_DTYPE)
+    cancels = rep[rep["action"] == int(lob.Action.CANCEL)]
+    assert len(cancels) > 500 and (cancels["status"] != int(lob.Status.REJECTED)).all()
+    for i, owner in enumerate(zi.owners):
+        b = ex.order_records(0, include_stops=False)
+        mine = b[b["owner"] == ex.owner_id(owner)]
+        assert dict(zip(mine["order_id"].tolist(), mine["qty_lots"].tolist())) == zi.live[i]
+        assert len(zi.live[i]) <= 4 + 10                    # max_orders, plus one block's arrivals

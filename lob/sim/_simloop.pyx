@@ -22,7 +22,7 @@ cimport cython
 from libc.math cimport ceil, exp, fabs, floor, lgamma, log, log1p, rint, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memmove, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 import numpy as np
@@ -367,8 +367,8 @@ cdef class _ZiPop(_Pop):
     cdef void _live_remove(self, int32_t i, int64_t k) noexcept nogil:
         cdef int64_t n = self.n_live[i]
         if k < n - 1:
-            memcpy(&self.live_id[i][k], &self.live_id[i][k + 1], (n - 1 - k) * sizeof(uint64_t))
-            memcpy(&self.live_qty[i][k], &self.live_qty[i][k + 1], (n - 1 - k) * sizeof(int64_t))
+            memmove(&self.live_id[i][k], &self.live_id[i][k + 1], (n - 1 - k) * sizeof(uint64_t))
+            memmove(&self.live_qty[i][k], &self.live_qty[i][k + 1], (n - 1 - k) * sizeof(int64_t))
         self.n_live[i] = n - 1
 
     cdef int on_report(self, int32_t i, const Report* r) except -1:
@@ -443,7 +443,7 @@ cdef class _ZiPop(_Pop):
     cdef int _oldest(self, SimLoop s, int32_t i, int64_t ts, int64_t n_cancel, int64_t extra) except -1:
         # the oldest open orders of member i that the random draw did not pick, `extra` of them: the chosen ids
         # are the cancel events just written (the last n_cancel rows of the batch)
-        cdef int64_t k, m, got = 0
+        cdef int64_t k, m, got = 0, first = s.n_batch - n_cancel
         cdef bint chosen
         cdef uint64_t oid
         for k in range(self.n_live[i]):
@@ -451,7 +451,7 @@ cdef class _ZiPop(_Pop):
                 break
             oid = self.live_id[i][k]
             chosen = False
-            for m in range(s.n_batch - n_cancel, s.n_batch):
+            for m in range(first, first + n_cancel):
                 if s.batch[m].order_id == oid and s.batch[m].action == CANCEL:
                     chosen = True
                     break
@@ -638,8 +638,8 @@ cdef class _MomoPop(_Pop):
                 while n - k > 1 and self.h_ts[i][k + 1] <= horizon:
                     k += 1
                 if k > 4096:                    # drop the consumed samples now and then
-                    memcpy(self.h_ts[i], &self.h_ts[i][k], (n - k) * sizeof(int64_t))
-                    memcpy(self.h_mid[i], &self.h_mid[i][k], (n - k) * sizeof(double))
+                    memmove(self.h_ts[i], &self.h_ts[i][k], (n - k) * sizeof(int64_t))
+                    memmove(self.h_mid[i], &self.h_mid[i][k], (n - k) * sizeof(double))
                     self.h_n[i] = n - k
                     k = 0
                 self.h_head[i] = k
