@@ -359,7 +359,8 @@ class Simulator:
         """A live-looking 4-symbol market (AAPL, GOOGL, MSFT, TSLA): per symbol an adaptive market maker,
         zero-intelligence limit-order traders around a wandering fundamental value and a momentum trader;
         noise traders across symbols (the last three as array populations, :mod:`lob.sim.populations`, run in
-        blocks of 5 steps, the makers' period). Books are several levels deep from the first step.
+        blocks of 5 steps, the makers' period). Books are several levels deep from the first step. With the sim
+        clock its runs go through the compiled loop (``compiled``; ``compiled_path`` tells).
 
         Parameters
         ----------
