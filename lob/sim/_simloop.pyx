@@ -27,7 +27,7 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 import numpy as np
 
-from lob._core cimport BookC, Event, Fill, Report, core_apply, core_best, core_book, core_order_total
+from lob._engine cimport BookC, Engine, Event, Fill, Report, core_apply, core_best, core_book, core_order_total
 from lob.replay._steploop cimport CompiledStrategy, FillRec, OpenOrder, Pending, StepLoop
 
 cdef enum:
@@ -840,7 +840,7 @@ cdef class _Maker:
 @cython.final
 cdef class SimLoop:
     """Blocks of simulator steps in C (see the module docstring); built and driven by ``lob/sim/_fast.py``."""
-    cdef object engine
+    cdef Engine engine
     cdef int32_t n_sym
     cdef BookC** books
     cdef list pops
