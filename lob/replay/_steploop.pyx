@@ -1199,6 +1199,9 @@ cdef class CFuncStrategy(CompiledStrategy):
             self.tag_ids[i + 1] = loop.tag_id(t)
         return 0
 
+    cdef int on_book(self, StepLoop loop) except -1:
+        return self.on_book_nogil(loop)             # for hosts that call the GIL hook
+
     cdef int on_book_nogil(self, StepLoop loop) except -1 nogil:
         cdef int32_t k, n, i
         cdef int64_t* row

@@ -810,7 +810,7 @@ cdef class _Maker:
             t = self.trades[k]
             k += 1
             if st.wants_trades:
-                st.on_trade(self.loop, t.price, t.qty, t.aggressor, t.ts)
+                st.on_trade_nogil(self.loop, t.price, t.qty, t.aggressor, t.ts)
                 s._send(self)
         self.n_trades = 0
         k = 0
@@ -820,7 +820,7 @@ cdef class _Maker:
             f.position = self.position
             self.loop.position = self.position
             if st.wants_fills:
-                st.on_fill(self.loop, &f)
+                st.on_fill_nogil(self.loop, &f)
             s._send(self)
         self.n_fills = 0
         before = self.n // self.every
@@ -829,7 +829,7 @@ cdef class _Maker:
             self.loop.now = now
             self.loop.position = self.position
             self.loop.decisions += 1
-            st.on_book(self.loop)
+            st.on_book_nogil(self.loop)
             s._send(self)
         return 0
 
