@@ -9,10 +9,8 @@ The venue layer (``lob._core.ExchangeCore``) and the compiled loops that drive t
 output records (``lob.replay._steploop``, ``lob.marketdata._recorder``) cimport from here.
 """
 cimport cython
-from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-cimport numpy as cnp
 
 
 cpdef enum Side:
@@ -300,18 +298,6 @@ cdef struct MdPort:
     int32_t reserved
     md_boundary_fn boundary
     md_after_fn after
-
-
-# --- Record arrays ---------------------------------------------------------------------------------
-cdef extern from "numpy/arrayobject.h":
-    object _PyArray_Empty "PyArray_Empty"(int nd, cnp.npy_intp* dims, cnp.dtype descr, int fortran)
-
-
-cdef inline object _empty(cnp.dtype descr, cnp.npy_intp n):
-    # np.empty(n, dtype=descr) without the Python-level call (~1 us -> ~100 ns for a structured dtype);
-    # PyArray_Empty steals a reference to the descriptor
-    Py_INCREF(descr)
-    return _PyArray_Empty(1, &n, descr, 0)
 
 
 # --- The engine ------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ cimport numpy as cnp
 
 cnp.import_array()
 
+from lob._nparray cimport _empty
+
 from lob.errors import BookIntegrityError, InvalidEventError
 
 # ----------------------------------------------------------------------------------------------------
