@@ -247,9 +247,10 @@ cdef struct BookC:            # one symbol's book; owned by Engine
     Level* levels
     int32_t levels_cap
     int32_t level_free
-    LevelRef* side_levels[2]
+    LevelRef* side_levels[2]  # entries [0, n_levels): best last; may start past the allocation's base, see side_off
     int32_t n_levels[2]
-    int32_t side_cap[2]
+    int32_t side_cap[2]       # entries allocated (from the base, side_levels - side_off)
+    int32_t side_off[2]       # free entries before side_levels[side][0]: inserts and drops move the shorter end
     int32_t* lvmap[2]         # price -> level slot per side (open addressing, -1 empty): O(1) level lookup
     int32_t lvmap_cap[2]
     int32_t lvmap_count[2]
