@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Protocol, runtime_checkable
 
 from lob.errors import ConfigError
+from lob.units import to_units
 
 __all__ = ["OrderIntent", "Strategy", "Context", "MarketMaker", "submit", "cancel", "modify"]
 
@@ -219,8 +220,8 @@ class MarketMaker:
     def on_fill(self, ctx, fill):
         tick, lot = ctx.book.tick_size, ctx.book.lot_size
         sign = 1 if fill["side"] == "buy" else -1
-        p = int(round(fill["price"] / tick))
-        q = int(round(fill["qty"] / lot))
+        p = to_units(fill["price"], tick, "fill price")
+        q = to_units(fill["qty"], lot, "fill qty", "lot_size")
         self.position_lots += sign * q
         self.cash_ticks -= sign * p * q
         self.n_fills += 1
