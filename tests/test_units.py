@@ -1,6 +1,5 @@
 """lob.units: one float -> ticks/lots rule (the per-call path's) and one off-grid error, used by the exchange's
 helpers, the market-maker base and the scorecard."""
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -254,6 +254,17 @@ class MarketMaker:
     def can_sell(self, ctx, qty_lots: int) -> bool:
         return ctx.position - qty_lots * ctx.book.lot_size >= -self.max_position - 1e-9
 
+    def quote_pair(self, ctx, bid_ticks: int, ask_ticks: int) -> list[tuple[int, int, int]]:
+        """``[(side, price_ticks, lots)]``: a bid and an ask of :meth:`size_lots`, each only while the
+        position limit allows it."""
+        n = self.size_lots(ctx)
+        out = []
+        if self.can_buy(ctx, n):
+            out.append((0, bid_ticks, n))
+        if self.can_sell(ctx, n):
+            out.append((1, ask_ticks, n))
+        return out
+
     @staticmethod
     def bid_ask_ticks(bid_px: float, ask_px: float, best_bid: int, best_ask: int) -> tuple[int, int]:
         """Round a bid down and an ask up to ticks, never crossing the opposite best (a quote rests)."""
