@@ -88,8 +88,9 @@ def lobster_events(message_file, orderbook_file, tick: int = 100, max_rows: int 
     """
     from lob.replay.registry import read
 
+    # one array is wanted: large chunks (the day is read in as few pandas chunks as memory allows)
     stream = read((Path(message_file), Path(orderbook_file)), "lobster", tick=tick, executions="aggressor",
-                  max_rows=max_rows)
+                  max_rows=max_rows, chunk_rows=1 << 20)
     chunks = list(stream)
     return np.concatenate(chunks) if len(chunks) > 1 else chunks[0], stream.trades
 

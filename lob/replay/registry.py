@@ -484,7 +484,9 @@ def _lobster_stream(msg, book, tick, chunk_rows, executions="reduce", max_rows=N
                 first_add = pd.Series(np.flatnonzero(is_add), index=oid[is_add])
                 first_add = first_add[~first_add.index.duplicated()]
                 pos = pd.Series(oid).map(first_add).to_numpy(np.float64)
-                seen = (pos < np.arange(len(ev))) | np.isin(oid, submitted)
+                seen = pos < np.arange(len(ev))
+                if len(submitted):
+                    seen |= np.isin(oid, submitted)
                 # an order resting since before the window: take the size from the level's seed order
                 unseen = ((act == REDUCE) | (act == CANCEL)) & ~seen
                 if aggressor:
