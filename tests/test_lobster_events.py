@@ -212,3 +212,21 @@ def test_errors_are_the_registrys(tmp_path):
             read((mp, bp), **kw)
     with pytest.raises(ConfigError, match="max_rows"):
         lobster_events(mp, bp, max_rows=-5)
+
+
+@pytest.mark.parametrize("executions", ["reduce", "aggressor"])
+@pytest.mark.parametrize("level", [1, 10])
+def test_both_forms_seed_exactly_orderbook_row_0(level, executions):
+    # row 0 is the book after message 0 (an execution in the GOOG file), which is not replayed: the seeds are
+    # row 0 as it stands (the registry's fast form used to undo message 0 and then drop it as well)
+    pair = lobster_sample(level)
+    ev = next(iter(read(pair, executions=executions, chunk_rows=1000)))
+    seeds = ev[: 2 * level]
+    assert (seeds["order_id"] >= SEED_ID_BASE).all() and (seeds["action"] == lob.Action.ADD).all()
+    ex = lob.Exchange(marketdata=False)
+    ex.add_symbol("GOOG")
+    ex.apply(np.ascontiguousarray(seeds))
+    row0 = pd.read_csv(pair[1], header=None, nrows=1).to_numpy()[0].reshape(-1, 4)
+    depth = ex.book("GOOG").depth_ticks(level)
+    assert [(p * 100, q) for p, q, *_ in depth["asks"]] == [tuple(r) for r in row0[:, :2]]
+    assert [(p * 100, q) for p, q, *_ in depth["bids"]] == [tuple(r) for r in row0[:, 2:]]

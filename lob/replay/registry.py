@@ -444,15 +444,15 @@ def _lobster_stream(msg, book, tick, chunk_rows, executions="reduce", max_rows=N
             raise ReplayFormatError(f"{msg}: no rows")
         # orderbook row 0 is the book after message 0, which is not replayed: one order per displayed level
         # (level by level, the ask before the bid)
-        lv = row0[0].reshape(-1, 4)
-        ask = (lv[:, 1] > 0) & (lv[:, 0] != DUMMY_ASK)
-        bid = (lv[:, 3] > 0) & (lv[:, 2] != DUMMY_BID)
-        side = np.stack([np.ones(len(lv), np.uint8), np.zeros(len(lv), np.uint8)], 1)[np.stack([ask, bid], 1)]
-        price = lv[:, [0, 2]][np.stack([ask, bid], 1)] // tick
+        lv = row0[0].reshape(-1, 4)                     # per level: ask price, ask size, bid price, bid size
+        px, qty = lv[:, [0, 2]], lv[:, [1, 3]]          # columns: ask, bid
+        shown = (qty > 0) & (px != [DUMMY_ASK, DUMMY_BID])
+        side = np.broadcast_to(np.array([1, 0], np.uint8), px.shape)[shown]     # row-major: level by level
+        price = px[shown] // tick
         ev0 = lob.empty_events(len(side))
         ev0["ts_ns"] = int(first["ts_ns"].iloc[0])
         ev0["order_id"] = LEVEL_SEED_BASE + (side.astype(np.int64) << 40) + price
-        ev0["price_ticks"], ev0["qty_lots"] = price, lv[:, [1, 3]][np.stack([ask, bid], 1)]
+        ev0["price_ticks"], ev0["qty_lots"] = price, qty[shown]
         ev0["action"], ev0["side"] = A.ADD, side
         stats = stream.info.setdefault("stats", {"seeds": len(ev0), "to_seed": 0, "messages": 0})
         ADD, REDUCE, CANCEL = int(A.ADD), int(A.REDUCE), int(A.CANCEL)
