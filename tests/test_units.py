@@ -83,3 +83,12 @@ def test_market_maker_fills_and_scorecard_convert_through_it():
     Result.fills = Result.fills.assign(price=[99.98, 100.035])
     with pytest.raises(ConfigError, match=r"fill price 100.035 \(row 1\) is not a multiple of tick_size 0.01"):
         Scorecard.from_backtest(Result)
+
+
+def test_doctests():
+    import doctest
+
+    import lob.units
+
+    result = doctest.testmod(lob.units)
+    assert result.attempted > 0 and result.failed == 0
