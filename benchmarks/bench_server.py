@@ -27,7 +27,8 @@ rounds, and the server's own CPU time per request (``psutil``) is reported next 
    journal, a journal that never fsyncs, ``lob serve``'s batch journal, and another process fsyncing every 5 ms:
    the p99 of the wake-up delay shows what an fsync cadence costs the machine's tail (see :func:`fsync_probe`).
 
-The server journals as ``lob serve`` does by default (``--fsync batch``, the journal in a temporary data folder);
+The server journals as ``lob serve`` does by default (``--fsync batch --fsync-ms 1000``: records handed to the OS
+every 5 ms, fsynced every second; the journal in a temporary data folder);
 ``--fsync always`` measures the strictest policy, ``--fsync none`` the server without a journal.
 
 Usage::
@@ -91,7 +92,10 @@ def serve(port: int, fsync: str = "batch") -> None:
                 os._exit(0)
 
             signal.signal(signal.SIGTERM, stop)
-            market.exchange.journal = Journal(market.exchange, folder, fsync=fsync)
+            from lob.server.store import DEFAULT_FSYNC_MS
+
+            market.exchange.journal = Journal(market.exchange, folder, fsync=fsync,
+                                              fsync_ms=DEFAULT_FSYNC_MS if fsync == "batch" else None)
         hub = Hub(market, Accounts({TOKEN: "bench"}, path=False), write_rate=0, read_rate=0,
                   queue_size=2000, socket_sndbuf=64 * 1024)
         for _ in range(20):
@@ -536,9 +540,10 @@ def fsync_probe(rounds: int = 3, n: int = 1500, period: float = 0.002) -> dict:
     """What an fsync cadence does to a server's tail, without a network: a thread that sleeps 2 ms (the event loop
     waiting in epoll) then submits one order, as a server paced at 500 requests/s; p99 of the wake-up delay (time
     beyond the 2 ms asleep: the GIL and the CPU given back) and of the submit. Modes, alternated: no journal;
-    the journal under ``fsync="never"`` (records written, never fsynced); under ``"batch"`` (lob serve's default:
+    the journal under ``fsync="never"`` (records written, never fsynced); under ``"batch"`` (the library's default:
     a thread writes and fsyncs every 5 ms); the same with ``batch_ms=50`` (a tenth of the fsyncs, a ten times wider
-    loss window: not lob serve's policy, a control); and no journal while another *process* fsyncs a file of its
+    loss window: a control); ``batch_serve`` (lob serve's default: written every 5 ms, fsynced every
+    ``DEFAULT_FSYNC_MS``, 1 s); and no journal while another *process* fsyncs a file of its
     own every 5 ms (``external_fsync``: the fsync's cost to the machine, no thread or GIL of this process involved).
     """
     import shutil
@@ -553,13 +558,16 @@ def fsync_probe(rounds: int = 3, n: int = 1500, period: float = 0.002) -> dict:
     ex = market.exchange
     for _ in range(20):
         market.step()
-    modes = ["none", "never", "batch", "batch_50ms", "external_fsync"]
+    from lob.server.store import DEFAULT_FSYNC_MS
+
+    modes = ["none", "never", "batch", "batch_50ms", "batch_serve", "external_fsync"]
     res = {m: dict(wake_p99_us=[], submit_p99_us=[]) for m in modes}
     for r in range(rounds):
         for mode in (modes if r % 2 == 0 else modes[::-1]):
             folder, journal, other = tempfile.mkdtemp(prefix="lob-probe-"), None, None
-            if mode in ("never", "batch", "batch_50ms"):
-                journal = ex.journal = Journal(ex, folder, fsync=mode[:5], batch_ms=50 if mode == "batch_50ms" else 5)
+            if mode in ("never", "batch", "batch_50ms", "batch_serve"):
+                journal = ex.journal = Journal(ex, folder, fsync=mode[:5], batch_ms=50 if mode == "batch_50ms" else 5,
+                                               fsync_ms=DEFAULT_FSYNC_MS if mode == "batch_serve" else None)
             elif mode == "external_fsync":
                 other = _spawn("--load", "fsync", os.path.join(folder, "other"), 0.005)
                 assert other.stdout.readline().strip() == "ready"
