@@ -11,6 +11,7 @@ from lob._core import EVENT_DTYPE, ExchangeCore, Action
 from lob._validation import check_events
 from lob.enums import MODIFY_POLICY_NAMES, STP_NAMES
 from lob.errors import ConfigError, LobStateError
+from lob.units import to_units
 
 __all__ = ["Exchange", "empty_events"]
 
@@ -172,18 +173,14 @@ class Exchange(ExchangeCore):
         def lots(field, v, default):
             if v is None:
                 return default
-            x = _positive(field, v) / lot
-            if abs(x - round(x)) > 1e-9:
-                raise ConfigError(f"{field} must be a multiple of lot_size {lot_size}, got {v!r}")
-            return int(round(x))
+            _positive(field, v)
+            return to_units(v, lot, field, "lot_size")
 
         def ticks(field, v):
             if v is None:
                 return 0
-            x = _positive(field, v) / tick
-            if abs(x - round(x)) > 1e-6:
-                raise ConfigError(f"{field} must be a multiple of tick_size {tick_size}, got {v!r}")
-            return int(round(x))
+            _positive(field, v)
+            return to_units(v, tick, field)
 
         band_bps = 0
         if price_band is not None:
@@ -223,12 +220,10 @@ class Exchange(ExchangeCore):
         return {n: i for i, n in enumerate(self._owner_names) if n is not None}
 
     def to_ticks(self, symbol, price: float) -> int:
-        """Price -> integer ticks of a symbol (exact multiples only)."""
+        """Price -> integer ticks of a symbol (multiples of ``tick_size`` only: :func:`lob.units.to_units`)."""
         info = self.info(symbol)
-        x = _positive("price", price) / info.tick_size
-        if abs(x - round(x)) > 1e-6:
-            raise ConfigError(f"price {price!r} is not a multiple of tick_size {info.tick_size}")
-        return int(round(x))
+        _positive("price", price)
+        return to_units(price, info.tick_size, "price")
 
     def to_price(self, symbol, ticks: int) -> float:
         """Integer ticks -> price of a symbol."""
