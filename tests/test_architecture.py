@@ -88,16 +88,17 @@ def test_the_scan_sees_the_package():
     assert "lob.exchange" in IMPORTS["lob.book"]          # the scan reads imports at all
 
 
-# Debts of issue #11 that are still open, listed so that they can only shrink: a new offender fails the tests
-# below, and so does a listed one that has been paid (remove it here when it is). The journal still plugs into
-# the exchange through its private slots (lob.exchange imports lob.journal inside functions and the journal
-# reads ex._engine); the server's order entry reads ex._engine for order lookups and auto ids.
-KNOWN_CYCLES = {frozenset({"lob.exchange", "lob.journal", "lob.journal.journal"})}
-KNOWN_ENGINE_READERS = {"lob.journal.journal", "lob.server.orders"}
-
-
 def test_no_import_cycles_among_lob_modules():
-    assert {frozenset(c) for c in _cycles()} == KNOWN_CYCLES
+    # the journal plugs into the exchange through lob.ports (JournalPort, register_journal): lob.exchange
+    # imports nothing of lob.journal, at any level
+    assert _cycles() == []
+
+
+def test_the_exchange_imports_no_consumer_of_its_ports():
+    # (lob.marketdata and lob.perf are still created by the exchange itself: Exchange(marketdata=True), ex.perf)
+    consumers = ("lob.journal", "lob.server", "lob.viz", "lob.book")
+    assert sorted(t for t in IMPORTS["lob.exchange"] if t.startswith(consumers)) == []
+    assert {m for m in IMPORTS["lob.ports"] if m.startswith("lob")} == set()      # the ports sit below both
 
 
 def test_book_sits_above_the_exchange():
@@ -111,10 +112,66 @@ def test_only_the_venue_layer_imports_the_engine():
     assert bad == []
 
 
+def engine_readers(trees: dict) -> set[str]:
+    """Modules outside the venue layer that touch an ``_engine`` attribute."""
+    return {m for m, t in trees.items() if m not in VENUE for node in ast.walk(t)
+            if isinstance(node, ast.Attribute) and node.attr == "_engine"}
+
+
 def test_only_the_venue_layer_touches_an_exchange_engine():
-    bad = {m for m, t in TREES.items() if m not in VENUE for node in ast.walk(t)
-           if isinstance(node, ast.Attribute) and node.attr == "_engine"}
-    assert bad == KNOWN_ENGINE_READERS
+    assert engine_readers(TREES) == set()
+
+
+def private_writes(trees: dict) -> list[str]:
+    """``module:line target`` of every write (assignment, augmented assignment, ``del``, ``setattr``) of a
+    private attribute (``_x``, not a dunder) of an object other than ``self``/``cls``, outside the venue
+    layer: an exchange's private slots are set by the exchange alone, consumers attach through its ports."""
+    out = []
+    for m, t in trees.items():
+        if m in VENUE:
+            continue
+        for node in ast.walk(t):
+            if isinstance(node, (ast.Assign, ast.Delete)):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("setattr", "delattr") and len(node.args) >= 2
+                  and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+                  and node.args[1].value.startswith("_") and not node.args[1].value.startswith("__")):
+                out.append(f"{m}:{node.lineno} {ast.unparse(node)}")
+                continue
+            else:
+                continue
+            flat = [e for x in targets for e in (x.elts if isinstance(x, (ast.Tuple, ast.List)) else [x])]
+            for x in flat:
+                if (isinstance(x, ast.Attribute) and x.attr.startswith("_") and not x.attr.startswith("__")
+                        and not (isinstance(x.value, ast.Name) and x.value.id in ("self", "cls"))):
+                    out.append(f"{m}:{node.lineno} {ast.unparse(x)}")
+    return out
+
+
+def test_nothing_outside_the_venue_layer_writes_an_exchange_private_attribute():
+    assert private_writes(TREES) == []
+
+
+def test_the_private_write_check_sees_the_hooks_it_forbids():
+    # the shapes the journal and the perf analyzer used before the ports (issue #11): each is caught
+    before = ast.parse("def attach(exchange, j):\n"
+                       "    exchange._wal = j.write\n"
+                       "    exchange._stage_limit += 1\n"
+                       "    j.exchange._intake_error = 'x'\n"
+                       "    a, exchange._perf = 1, j\n"
+                       "    setattr(exchange, '_latency', None)\n"
+                       "    del exchange._wal_out\n"
+                       "    self._ok = exchange._not_a_write\n"
+                       "    f.__doc__ = 'dunders are fine'\n")
+    found = private_writes({"lob.journal.journal": before})
+    assert sorted(f.split(" ", 1)[1] for f in found) == sorted([
+        "exchange._wal", "exchange._stage_limit", "j.exchange._intake_error", "exchange._perf",
+        "setattr(exchange, '_latency', None)", "exchange._wal_out"])
+    assert private_writes({"lob.exchange": before}) == []         # the venue layer sets its own slots
+    assert engine_readers({"lob.server.orders": ast.parse("x = ex._engine.next_auto_id")}) == {"lob.server.orders"}
 
 
 @pytest.mark.parametrize("lib, allowed", [

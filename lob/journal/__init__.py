@@ -44,5 +44,9 @@ then stand (the loss window above), the call raises ``LobStateError`` naming how
 and intake stops. See ``benchmarks/bench_journal.py`` for the measured costs of journaling and recovery.
 """
 from lob.journal.journal import Journal, open_exchange, exchange_at, fork, read, export, verify, repair
+from lob.ports import register_journal
+
+# the exchange reaches the journal through lob.ports, never by importing this package
+register_journal(create=Journal, open=open_exchange, at=exchange_at, fork=fork)
 
 __all__ = ["Journal", "open_exchange", "exchange_at", "fork", "read", "export", "verify", "repair"]
