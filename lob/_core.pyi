@@ -140,8 +140,6 @@ class ExchangeCore:
     _listeners: list
     _latency: Any
     @property
-    def journal_port(self): ...
-    @property
     def _stage_n(self) -> int: ...
     def owner_name(self, owner_id: int):
         """Owner name of an integer owner id: None for 0 (anonymous), the id itself if it names no owner."""
@@ -313,6 +311,9 @@ class ExchangeCore:
     @property
     def seq(self):
         """The last exchange-wide sequence number (reports and fills share it)."""
+    @property
+    def journal_port(self):
+        """The attached journal (a :class:`lob.ports.JournalPort`), or None; see :meth:`attach_journal`."""
     @property
     def intake_error(self):
         """Why order intake is stopped (a message), or None while it runs. Set by the attached journal through

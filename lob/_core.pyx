@@ -2659,7 +2659,7 @@ cdef class ExchangeCore:
     cdef object _intake_error            # set (to a message) when order intake must stop (journal failure)
     cdef public LatencyRing _latency     # per-stage latencies of sampled per-call requests (lob.perf)
     # the journal port (lob.ports.JournalPort), set only by attach_journal / detach_journal
-    cdef readonly object journal_port    # the attached journal, or None
+    cdef object _jport                   # the attached journal, or None
     cdef object _wal                     # its write_input: called with the input before the engine sees it
     cdef object _wal_out                 # its write_outputs: called with (events, reports, fills) after the engine
     cdef object _ev_arr                  # reusable 1-row input array handed to the journal and listeners
@@ -2690,7 +2690,7 @@ cdef class ExchangeCore:
         self._listeners = []
         self._intake_error = None
         self._latency = None
-        self.journal_port = None
+        self._jport = None
         self._wal = None
         self._wal_out = None
         self._depth = 0
@@ -2840,11 +2840,11 @@ cdef class ExchangeCore:
         for name in ("write_input", "write_outputs", "stage_full", "begin_pipeline", "end_pipeline"):
             if not callable(getattr(port, name, None)):
                 raise ConfigError(f"a journal port needs a {name}() method, {port!r} has none")
-        if self.journal_port is not None and self.journal_port is not port:
-            raise LobStateError(f"a journal is already attached ({self.journal_port!r}): detach it first")
+        if self._jport is not None and self._jport is not port:
+            raise LobStateError(f"a journal is already attached ({self._jport!r}): detach it first")
         if stage_limit < 1 or stage_bytes < 1:
             raise ConfigError(f"stage_limit and stage_bytes must be >= 1, got {stage_limit!r} and {stage_bytes!r}")
-        self.journal_port = port
+        self._jport = port
         self._wal = port.write_input
         self._wal_out = port.write_outputs
         self._stage_limit = stage_limit
@@ -2860,9 +2860,9 @@ cdef class ExchangeCore:
         """Stop calling ``port`` (no-op when it is not the attached journal); staged requests not taken by
         then are dropped."""
         cdef int k
-        if self.journal_port is None or self.journal_port is not port:
+        if self._jport is None or self._jport is not port:
             return
-        self.journal_port = None
+        self._jport = None
         self._wal = None
         self._wal_out = None
         self._stage_on = False
@@ -2870,6 +2870,11 @@ cdef class ExchangeCore:
         for k in range(4):
             self._st[k].n = 0
         self._stage_n = 0
+
+    @property
+    def journal_port(self):
+        """The attached journal (a :class:`lob.ports.JournalPort`), or None; see :meth:`attach_journal`."""
+        return self._jport
 
     @property
     def intake_error(self):
