@@ -7,9 +7,12 @@ A journal is a directory::
 
 ``lob.Exchange(journal=PATH, fsync=...)`` journals every input before it reaches the engine and its reports
 and fills after (write-ahead, failing closed: see the policies below for when a write failure is seen).
-``lob.Exchange.open(PATH)`` recovers: the latest snapshot plus the journal tail, ending with the state hash
-the exchange had. ``ex.at(seq)`` rebuilds the exchange as it was after ``seq``; ``ex.fork()`` continues
-from the current state in memory without touching the journal.
+The journal plugs into the exchange through its declared journal port (:mod:`lob.ports`): a
+:class:`Journal` attaches itself with ``exchange.attach_journal`` and touches nothing of the exchange but its
+public methods and the link that attachment returns. ``lob.Exchange.open(PATH)`` recovers: the latest
+snapshot plus the journal tail, ending with the state hash the exchange had. ``ex.at(seq)`` rebuilds the
+exchange as it was after ``seq``; ``ex.fork()`` continues from the current state in memory without touching
+the journal.
 
 fsync policies (``fsync=``):
 
