@@ -12,7 +12,8 @@ rounds, and the server's own CPU time per request (``psutil``) is reported next 
    alternating rounds of the one server process (the journal's cost as a ratio).
 2. Open-loop paced submits at 500 requests/s (several connections, requests sent on schedule whatever the
    replies): p50/p99/p999 from the actual send and from the scheduled send, with the market idle and with the
-   market stepping at 10 Hz (goal: p99 < 1 ms).
+   market stepping at 10 Hz (goal: p99 < 1 ms), next to the echo and to the same process's hub without a journal
+   (``/nojournal``), in ``--rounds`` alternating rounds; ``server_handler`` is the time spent inside the handler.
 3. 1,000 WebSocket clients (spread over ``--ws-procs`` processes) on level2 + trades of the 4 symbols while the
    market steps at 10 Hz: delivery lag of level2 updates from the server's publication stamp (``ts_ns``, the
    oldest change in the message) and of trades from their engine time; sequence gaps seen (goal: p99 < 100 ms).
@@ -22,7 +23,12 @@ rounds, and the server's own CPU time per request (``psutil``) is reported next 
    on every symbol that reads; and with that client stalled instead (never reads: the slices before it is
    dropped), over a few cycles. ``ratio_stalled_vs_reading`` isolates the stall from serving one more client.
 
-The server journals as ``lob serve`` does by default (``--fsync batch``, the journal in a temporary data folder);
+6. ``fsync_probe`` (not in the default parts): the same paced submits in this process without a network, with no
+   journal, a journal that never fsyncs, ``lob serve``'s batch journal, and another process fsyncing every 5 ms:
+   the p99 of the wake-up delay shows what an fsync cadence costs the machine's tail (see :func:`fsync_probe`).
+
+The server journals as ``lob serve`` does by default (``--fsync batch --fsync-ms 1000``: records handed to the OS
+every 5 ms, fsynced every second; the journal in a temporary data folder);
 ``--fsync always`` measures the strictest policy, ``--fsync none`` the server without a journal.
 
 Usage::
@@ -56,8 +62,14 @@ def serve(port: int, fsync: str = "batch") -> None:
 
     import tornado.web
 
-    from lob.server import Accounts, Hub, Runner, make_app, tune_gc
+    from lob.server import Accounts, Hub, Runner, log_request, make_app, tune_gc
     from lob.server.market import BotMarket
+
+    handler_s: dict[str, list[float]] = {}      # path -> seconds from the request's headers to its finish()
+
+    def log_function(handler):
+        log_request(handler)
+        handler_s.setdefault(handler.request.path, []).append(handler.request.request_time())
 
     class Echo(tornado.web.RequestHandler):
         def post(self):
@@ -80,7 +92,10 @@ def serve(port: int, fsync: str = "batch") -> None:
                 os._exit(0)
 
             signal.signal(signal.SIGTERM, stop)
-            market.exchange.journal = Journal(market.exchange, folder, fsync=fsync)
+            from lob.server.store import DEFAULT_FSYNC_MS
+
+            market.exchange.journal = Journal(market.exchange, folder, fsync=fsync,
+                                              fsync_ms=DEFAULT_FSYNC_MS if fsync == "batch" else None)
         hub = Hub(market, Accounts({TOKEN: "bench"}, path=False), write_rate=0, read_rate=0,
                   queue_size=2000, socket_sndbuf=64 * 1024)
         for _ in range(20):
@@ -93,6 +108,10 @@ def serve(port: int, fsync: str = "batch") -> None:
                     runner.start()
                 elif what == "stop":
                     runner.stop()
+                elif what == "times":       # handler time per path since the last call (then cleared)
+                    out = {k: _pct([x * 1e9 for x in v], (50, 99, 99.9)) for k, v in handler_s.items()}
+                    handler_s.clear()
+                    return self.finish(json.dumps(out))
                 elif what == "flatten":     # cancel what the earlier phases left resting (a clean book)
                     for oid, sym in list(hub._open.get("bench", {}).items()):
                         hub.exchange.cancel(sym, oid)
@@ -112,7 +131,7 @@ def serve(port: int, fsync: str = "batch") -> None:
                 self.finish(json.dumps(dict(clients=len(hub.subscribers), dropped=int(hub.stats["clients_dropped"]),
                                             pid=os.getpid())))
 
-        app = make_app(hub)
+        app = make_app(hub, log_function=log_function)
         app.add_handlers(".*$", [(r"/echo", Echo), (r"/bench/(\w+)", Control)])
         if fsync != "none":
             # the same server without a journal, under /nojournal: the journal's cost measured in this process
@@ -471,27 +490,118 @@ def bench_journal(port: int, server, total: int, rounds: int, conc: int = 16) ->
                 cpu_ratio_none_vs_journal=round(med["none"]["cpu_us_per_req"] / med["journal"]["cpu_us_per_req"], 3))
 
 
-def bench_paced(port: int, rate: float, seconds: float) -> dict:
-    def one(path, auth):
-        r = _run("--load", "paced", port, path, rate, seconds, int(auth))
-        return dict(from_send=_pct(r["lat_sent_ns"]), from_schedule=_pct(r["lat_due_ns"]),
-                    send_late=_pct(r["late_ns"], (50, 99)), errors=r["bad"])
+def bench_paced(port: int, rate: float, seconds: float, rounds: int = 1, journaled: bool = True) -> dict:
+    """Paced submits in ``rounds`` alternating rounds of: the journaled hub (market idle), the same process's hub
+    without a journal (``/nojournal``, market idle: the journal's share of the tail in one process), the echo,
+    and the journaled hub with the market at 10 Hz. Latencies are pooled over the rounds; ``p99_us_rounds`` has
+    each round's p99 from the send; ``server_handler`` is the time inside the server (headers parsed to
+    ``finish()``), so that what the client sees beyond it is the time outside any handler (the loop, the
+    kernel, the machine)."""
+    import numpy as np
 
-    out = dict(rate=rate, seconds=seconds)
-    # each run starts from the book without the one-lot orders the previous phases left resting at 190.00
-    _post(port, "/bench/flatten")
-    out["lob_idle_market"] = one("/api/orders", True)
-    out["echo"] = one("/echo", False)
-    _post(port, "/bench/flatten")
-    _post(port, "/bench/start")
-    try:
-        out["lob_market_10hz"] = one("/api/orders", True)
-    finally:
-        _post(port, "/bench/stop")
+    runs = ["lob_idle_market"] + (["lob_nojournal_idle_market"] if journaled else []) + ["echo", "lob_market_10hz"]
+    path = {"lob_idle_market": "/api/orders", "lob_nojournal_idle_market": "/nojournal/api/orders", "echo": "/echo",
+            "lob_market_10hz": "/api/orders"}
+    raw = {name: dict(sent=[], due=[], late=[], bad=0, p99=[], handler=[]) for name in runs}
+    for r in range(rounds):
+        for name in (runs if r % 2 == 0 else runs[::-1]):
+            # each run starts from the book without the one-lot orders earlier phases left resting at 190.00
+            _post(port, "/bench/flatten")
+            if name == "lob_market_10hz":
+                _post(port, "/bench/start")
+            _post(port, "/bench/times")
+            try:
+                res = _run("--load", "paced", port, path[name], rate, seconds, int(name != "echo"))
+            finally:
+                if name == "lob_market_10hz":
+                    _post(port, "/bench/stop")
+            times = _post(port, "/bench/times").get(path[name], {})
+            x = raw[name]
+            x["sent"] += res["lat_sent_ns"]
+            x["due"] += res["lat_due_ns"]
+            x["late"] += res["late_ns"]
+            x["bad"] += res["bad"]
+            x["p99"].append(_pct(res["lat_sent_ns"])["p99_us"])
+            x["handler"].append(times)
+    out = dict(rate=rate, seconds=seconds, rounds=rounds)
+    for name, x in raw.items():
+        out[name] = dict(from_send=_pct(x["sent"]), from_schedule=_pct(x["due"]), send_late=_pct(x["late"], (50, 99)),
+                         p99_us_rounds=x["p99"], p99_us_median_of_rounds=round(float(np.median(x["p99"])), 1),
+                         server_handler=dict(p50_us=round(float(np.median([h["p50_us"] for h in x["handler"]])), 1),
+                                             p99_us=round(float(np.median([h["p99_us"] for h in x["handler"]])), 1))
+                         if all(x["handler"]) else None, errors=x["bad"])
     out["goal_p99_under_1ms_met"] = dict(
         idle_market=out["lob_idle_market"]["from_send"]["p99_us"] < 1000,
         market_10hz=out["lob_market_10hz"]["from_send"]["p99_us"] < 1000)
     return out
+
+
+def fsync_probe(rounds: int = 3, n: int = 1500, period: float = 0.002) -> dict:
+    """What an fsync cadence does to a server's tail, without a network: a thread that sleeps 2 ms (the event loop
+    waiting in epoll) then submits one order, as a server paced at 500 requests/s; p99 of the wake-up delay (time
+    beyond the 2 ms asleep: the GIL and the CPU given back) and of the submit. Modes, alternated: no journal;
+    the journal under ``fsync="never"`` (records written, never fsynced); under ``"batch"`` (the library's default:
+    a thread writes and fsyncs every 5 ms); the same with ``batch_ms=50`` (a tenth of the fsyncs, a ten times wider
+    loss window: a control); ``batch_serve`` (lob serve's default: written every 5 ms, fsynced every
+    ``DEFAULT_FSYNC_MS``, 1 s); and no journal while another *process* fsyncs a file of its
+    own every 5 ms (``external_fsync``: the fsync's cost to the machine, no thread or GIL of this process involved).
+    """
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    from lob.journal import Journal
+    from lob.server.market import BotMarket
+
+    market = BotMarket(seed=1)
+    ex = market.exchange
+    for _ in range(20):
+        market.step()
+    from lob.server.store import DEFAULT_FSYNC_MS
+
+    modes = ["none", "never", "batch", "batch_50ms", "batch_serve", "external_fsync"]
+    res = {m: dict(wake_p99_us=[], submit_p99_us=[]) for m in modes}
+    for r in range(rounds):
+        for mode in (modes if r % 2 == 0 else modes[::-1]):
+            folder, journal, other = tempfile.mkdtemp(prefix="lob-probe-"), None, None
+            if mode in ("never", "batch", "batch_50ms", "batch_serve"):
+                journal = ex.journal = Journal(ex, folder, fsync=mode[:5], batch_ms=50 if mode == "batch_50ms" else 5,
+                                               fsync_ms=DEFAULT_FSYNC_MS if mode == "batch_serve" else None)
+            elif mode == "external_fsync":
+                other = _spawn("--load", "fsync", os.path.join(folder, "other"), 0.005)
+                assert other.stdout.readline().strip() == "ready"
+            wake, work = np.empty(n), np.empty(n)
+            for i in range(n):
+                t0 = time.perf_counter()
+                time.sleep(period)
+                t1 = time.perf_counter()
+                ex.submit("AAPL", "buy" if i % 2 else "sell", 1, price=190.0, owner="probe")
+                wake[i], work[i] = t1 - t0 - period, time.perf_counter() - t1
+            if journal is not None:
+                journal.close()
+                ex.journal = None
+            if other is not None:
+                other.kill()
+                other.wait()
+            shutil.rmtree(folder, True)
+            res[mode]["wake_p99_us"].append(round(float(np.percentile(wake, 99)) * 1e6, 1))
+            res[mode]["submit_p99_us"].append(round(float(np.percentile(work, 99)) * 1e6, 1))
+    for v in res.values():
+        v["wake_p99_us_median"] = float(np.median(v["wake_p99_us"]))
+    base = res["none"]["wake_p99_us_median"]
+    return dict(rounds=rounds, requests=n, period_ms=period * 1e3, load_avg_1m=round(os.getloadavg()[0], 2), **res,
+                wake_p99_ratio_vs_none={m: round(v["wake_p99_us_median"] / base, 2) for m, v in res.items()})
+
+
+def _fsync_loop(path: str, period: float) -> None:
+    """Another process's journal: append 300 bytes and fsync, every ``period`` seconds, until killed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    print("ready", flush=True)
+    while True:
+        time.sleep(period)
+        os.write(fd, b"x" * 300)
+        os.fsync(fd)
 
 
 def _ws_clients(port: int, n_clients: int, procs: int) -> list[subprocess.Popen]:
@@ -609,13 +719,15 @@ def main() -> None:
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     p.add_argument("--load", nargs="+", help=argparse.SUPPRESS)
     p.add_argument("--requests", type=int, default=3000, help="requests per run (closed loop)")
-    p.add_argument("--rounds", type=int, default=5, help="alternating lob/echo rounds per concurrency level")
+    p.add_argument("--rounds", type=int, default=5, help="alternating lob/echo rounds per concurrency level (and of "
+                   "the paced runs)")
     p.add_argument("--paced-rate", type=float, default=500.0)
     p.add_argument("--paced-seconds", type=float, default=6.0)
     p.add_argument("--clients", type=int, default=1000)
     p.add_argument("--ws-procs", type=int, default=4, help="processes the WebSocket clients are spread over")
     p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--only", default="rest,journal,paced,ws,rest_ws,stall", help="comma-separated parts to run")
+    p.add_argument("--only", default="rest,journal,paced,ws,rest_ws,stall",
+                   help="comma-separated parts to run (also: fsync_probe, see fsync_probe())")
     p.add_argument("--fsync", default="batch", choices=("batch", "always", "never", "none"),
                    help="the server's journal policy (lob serve's default: batch; none: no journal)")
     args = p.parse_args()
@@ -628,6 +740,8 @@ def main() -> None:
             print(json.dumps(load_closed(int(a[0]), a[1], int(a[2]), int(a[3]), bool(int(a[4])))))
         elif kind == "paced":
             print(json.dumps(load_paced(int(a[0]), a[1], float(a[2]), float(a[3]), bool(int(a[4])))))
+        elif kind == "fsync":
+            _fsync_loop(a[0], float(a[1]))
         elif kind == "ws":
             load_ws(int(a[0]), int(a[1]), int(a[2]), len(a) > 3 and bool(int(a[3])))
         return
@@ -649,13 +763,15 @@ def main() -> None:
         if "journal" in parts and args.fsync != "none":
             out["journal_cost"] = bench_journal(port, server, args.requests, args.rounds)
         if "paced" in parts:
-            out["paced"] = bench_paced(port, args.paced_rate, args.paced_seconds)
+            out["paced"] = bench_paced(port, args.paced_rate, args.paced_seconds, args.rounds, args.fsync != "none")
         if "ws" in parts:
             out["websocket"] = bench_ws(port, args.clients, args.ws_procs, args.seconds)
         if "rest_ws" in parts:
             out["rest_with_ws"] = bench_rest_with_ws(port, args.clients, args.ws_procs, args.requests)
         if "stall" in parts:
             out["stall"] = bench_stall(port)
+        if "fsync_probe" in parts:
+            out["fsync_probe"] = fsync_probe(args.rounds)
     finally:
         proc.terminate()
         try:

@@ -93,9 +93,9 @@ _journal: SimpleNamespace | None = None
 
 def register_journal(*, create: Callable[..., Any], open: Callable[..., Any], at: Callable[..., Any],
                      fork: Callable[..., Any]) -> None:
-    """Name the journal implementation: ``create(exchange, path, fsync=...)`` attaches a new journal,
-    ``open(path, fsync=..., **kwargs)`` recovers an exchange, ``at(exchange, seq)`` rebuilds one as of a
-    sequence number, ``fork(exchange, journal=None, fsync=...)`` copies one."""
+    """Name the journal implementation: ``create(exchange, path, fsync=..., fsync_ms=...)`` attaches a new
+    journal, ``open(path, fsync=..., **kwargs)`` recovers an exchange, ``at(exchange, seq)`` rebuilds one as
+    of a sequence number, ``fork(exchange, journal=None, fsync=...)`` copies one."""
     global _journal
     _journal = SimpleNamespace(create=create, open=open, at=at, fork=fork)
 

@@ -221,3 +221,37 @@ def test_batches_under_the_copy_limit_are_staged_into_blocks(tmp_path):
     assert (df["record"] == "report").sum() == sum(len(r) for _, r, _ in seen)
     assert (df["record"] == "fill").sum() == sum(len(f) for _, _, f in seen)
     back.close()
+
+
+def test_fsync_ms_writes_every_batch_but_fsyncs_on_its_own_cadence(tmp_path, monkeypatch):
+    # fsync="batch" with fsync_ms: the group commit hands records to the OS at every tick (a process crash loses
+    # none of them) but fsyncs only once fsync_ms have passed since the last fsync (lob serve: 1 s). A fake clock
+    # that only the test advances keeps the background thread from fsyncing on its own.
+    import lob.journal.journal as jmod
+
+    now = [1000.0]
+    fsyncs = []
+    real_fsync = jmod.os.fsync
+    monkeypatch.setattr(jmod.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(jmod.os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd)))
+    ex = lob.Exchange(["A"], tick_size=0.01, journal=tmp_path / "j", fsync="batch", fsync_ms=1000)
+    j = ex.journal
+    assert (j.batch_ms, j.fsync_ms) == (5.0, 1000.0)
+    size0 = j.file.stat().st_size
+    ex.submit("A", "buy", 5, price=10.0, owner="u", ts_ns=1)
+    fsyncs.clear()
+    now[0] += 0.5
+    assert j._commit_tick()
+    assert j.file.stat().st_size > size0 and fsyncs == []     # written to the OS, not yet fsynced
+    assert lob.journal.verify(tmp_path / "j")["requests"] == 1
+    now[0] += 0.6                                               # 1.1 s since the journal's start
+    assert j._commit_tick()
+    assert fsyncs == [j._fd]
+    assert j._commit_tick() and fsyncs == [j._fd]               # nothing new written: no fsync either
+    ex.journal.close()
+
+
+def test_fsync_ms_below_batch_ms_is_refused(tmp_path):
+    with pytest.raises(lob.errors.ConfigError, match=r"fsync_ms must be >= batch_ms \(5.0\), got 1"):
+        lob.Exchange(["A"], journal=tmp_path / "j", fsync="batch", fsync_ms=1)
+    assert not (tmp_path / "j").exists()                        # refused before anything was created

@@ -22,14 +22,15 @@ fsync policies (``fsync=``):
 ``"batch"`` (default)
     group commit: requests are staged in memory by the core (a C buffer, no Python call per request) and
     written as one packed block once ``batch_records`` requests (default 256) or 4 MB have accumulated; a
-    background thread writes the rest and fsyncs every ``batch_ms`` (default 5 ms), so the caller never
-    waits for the disk. A *process* crash (SIGKILL, a segfault) loses at most the requests still in memory:
+    background thread writes the rest every ``batch_ms`` (default 5 ms) and fsyncs every ``fsync_ms``
+    (default ``batch_ms``; ``lob serve`` uses 1,000 ms: an fsync stalls the machine's I/O for milliseconds and
+    is felt in every thread's latency tail), so the caller never waits for the disk. A *process* crash (SIGKILL, a segfault) loses at most the requests still in memory:
     fewer than ``batch_records``, none acknowledged more than about ``batch_ms`` before the crash (plus the
     time the thread waits for the GIL under load, at most ``sys.getswitchinterval()``, 5 ms by default);
     blocks of large requests (1 MB or more of inputs and outputs: batches of thousands of events) are written
     by the writer thread, at most one at a time, so for those at most the last two blocks' requests. A
     *machine* crash or power loss also loses what the OS had not written: at most the requests acknowledged
-    since the last completed fsync, i.e. within about ``batch_ms`` plus one fsync's duration. Always the newest requests: the journal stays a prefix.
+    since the last completed fsync, i.e. within about ``fsync_ms`` plus one fsync's duration. Always the newest requests: the journal stays a prefix.
 ``"never"``
     no fsync (the writer thread, below, still writes): records reach the OS every ``batch_records`` requests and on
     ``commit()`` / ``close()`` / ``snapshot()``; the OS writes them back when it chooses.

@@ -6,6 +6,7 @@ import collections
 import json
 import os
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -161,24 +162,28 @@ class Journal:
     Under ``fsync="always"`` every request is its own plain records, written and fsynced before it returns.
     Otherwise requests are staged by the core and written as packed blocks when ``batch_records`` requests
     (or 4 MB) have accumulated, on ``commit()`` / ``close()`` / ``snapshot()``, and (``fsync="batch"``) every
-    ``batch_ms`` from a background thread that also fsyncs; batches of 65,536 events or more are matched in
+    ``batch_ms`` from a background thread that also fsyncs (every ``fsync_ms``, default ``batch_ms``); batches of 65,536 events or more are matched in
     chunks whose records a writer thread packs and writes while the engine matches. See the package
     docstring for the loss windows.
     """
 
     def __init__(self, exchange, path, fsync: str = "batch", batch_records: int = 256, batch_ms: float = 5.0,
-                 snapshot_every: int | None = 1_000_000, _resume: bool = False):
+                 snapshot_every: int | None = 1_000_000, fsync_ms: float | None = None, _resume: bool = False):
         if fsync not in FSYNC:
             raise ConfigError(f"fsync must be one of {FSYNC}, got {fsync!r}")
         if not isinstance(batch_records, (int, np.integer)) or batch_records < 1:
             raise ConfigError(f"batch_records must be an int >= 1, got {batch_records!r}")
         if not batch_ms > 0:
             raise ConfigError(f"batch_ms must be > 0, got {batch_ms!r}")
+        if fsync_ms is not None and not fsync_ms >= batch_ms:
+            raise ConfigError(f"fsync_ms must be >= batch_ms ({batch_ms!r}), got {fsync_ms!r}")
         self.exchange = exchange
         self.root, self.file, self.snap_dir = _paths(path)
         self.fsync = fsync
         self._batch_records = int(batch_records)
         self.batch_ms = float(batch_ms)
+        self.fsync_ms = float(batch_ms if fsync_ms is None else fsync_ms)
+        self._last_fsync = time.monotonic()
         self.snapshot_every = snapshot_every
         self._pending = 0               # direct (own-record) requests since the last write
         self._since_snapshot = 0
@@ -402,9 +407,13 @@ class Journal:
                 self._flush_locked()
                 ticket = self._writer.put_n
             self._writer.wait(ticket)       # at most _WRITER_LIMIT bytes are ahead of it
-            dirty, self._writer.dirty = self._writer.dirty, False
-            if dirty:
+            # the records are with the OS now (a process crash loses none of them); fsync them (against a power
+            # loss) every fsync_ms: each fsync stalls this machine's I/O for milliseconds, felt by every thread
+            now = time.monotonic()
+            if self._writer.dirty and (now - self._last_fsync) * 1000 >= self.fsync_ms:
+                self._writer.dirty = False
                 os.fsync(self._fd)
+                self._last_fsync = now
         except Exception as e:          # fail closed: the next request is rejected
             self._error = f"{type(e).__name__}: {e}"
             if self._link is not None:
@@ -676,7 +685,7 @@ def open_exchange(path, fsync: str = "batch", marketdata=True, **journal_kwargs)
         Market-data recording of the recovered exchange (as in ``lob.Exchange``); the replay fills its tape
         and bars with every journaled trade.
     **journal_kwargs
-        ``batch_records``, ``batch_ms``, ``snapshot_every`` of the new :class:`Journal`.
+        ``batch_records``, ``batch_ms``, ``fsync_ms``, ``snapshot_every`` of the new :class:`Journal`.
 
     Returns
     -------

@@ -19,7 +19,7 @@ Loss windows (``--fsync``), for orders whose acknowledgement a client received:
 ``batch``   a process crash (SIGKILL) loses at most the requests of about the last ``batch_ms`` (5 ms) and
             fewer than ``batch_records`` (256) of them, plus up to ``sys.getswitchinterval()`` (5 ms) that the
             journal's thread may wait for the interpreter; a power loss adds the requests since the last
-            completed fsync. Always the newest requests: the recovered exchange is a prefix of the acknowledged one.
+            completed fsync: about the last ``--fsync-ms`` (1,000 ms by default, as Redis' ``everysec``). Always the newest requests: the recovered exchange is a prefix of the acknowledged one.
 ``never``   what the OS had not written back (a process crash loses none that reached the OS, which is every
             request but fewer than ``batch_records`` of the last; a power loss may lose seconds).
 """
@@ -35,12 +35,16 @@ import numpy as np
 from lob.errors import ConfigError
 from lob.server.codec import dumps
 
-__all__ = ["default_data_dir", "DataDir", "ClientIdLog", "journal_positions", "durable_hub", "FSYNC_HELP"]
+__all__ = ["default_data_dir", "DataDir", "ClientIdLog", "journal_positions", "durable_hub", "FSYNC_HELP",
+           "DEFAULT_FSYNC_MS"]
+
+#: ``lob serve --fsync batch``: fsync the journal every second (records reach the OS every 5 ms regardless)
+DEFAULT_FSYNC_MS = 1000.0
 
 FSYNC_HELP = ("always: every acknowledged order survives a crash or power loss (an fsync per request); "
               "batch (default): a process crash loses at most the orders acknowledged in about the last 5 ms "
               "(under 256 of them; plus up to 5 ms the journal thread may wait under load), a power loss also "
-              "those since the last fsync; never: the OS writes back when it chooses")
+              "those since the last fsync (every --fsync-ms); never: the OS writes back when it chooses")
 
 
 def default_data_dir() -> Path:
@@ -227,7 +231,8 @@ def journal_positions(path) -> dict[int, dict[int, list[int]]]:
     return out
 
 
-def durable_hub(data: DataDir, seed: int = 0, fsync: str = "batch", accounts=None, **hub_kwargs):
+def durable_hub(data: DataDir, seed: int = 0, fsync: str = "batch", accounts=None, fsync_ms: float | None = None,
+                **hub_kwargs):
     """The simulated market on a journaled exchange in ``data`` and its hub: recovered when the folder holds a
     journal (exchange, accounts' open orders, positions, client order ids; the agents start again on the
     recovered books), else new. Return ``(hub, recovered)``; nothing has been served yet.
@@ -238,7 +243,9 @@ def durable_hub(data: DataDir, seed: int = 0, fsync: str = "batch", accounts=Non
     from lob.sim import Simulator
 
     recovered = data.has_journal
-    ex = lob.Exchange.open(data.journal, fsync=fsync) if recovered else lob.Exchange(journal=data.journal, fsync=fsync)
+    jkw = {} if fsync_ms is None else {"fsync_ms": fsync_ms}
+    ex = (lob.Exchange.open(data.journal, fsync=fsync, **jkw) if recovered
+          else lob.Exchange(journal=data.journal, fsync=fsync, **jkw))
     sim = Simulator.default(seed, clock="realtime", exchange=ex)
     if recovered:
         # the agents start afresh (as after a failure): their orders of the last run are withdrawn first
