@@ -1,6 +1,7 @@
-"""Build the compiled extensions: ``lob._core``, ``lob.marketdata._recorder``, ``lob.queue._shadow``, the
-backtest step loop ``lob.replay._steploop``, the compiled market makers ``lob.mm._compiled``, the journal
-codec ``lob.journal._codec``, ITCH framing ``lob.replay._itchframe`` and perf's latency ring ``lob.perf._latency``.
+"""Build the compiled extensions: the engine ``lob._engine``, the venue layer over it ``lob._core``,
+``lob.marketdata._recorder``, ``lob.queue._shadow``, the backtest step loop ``lob.replay._steploop``, the
+compiled market makers ``lob.mm._compiled``, the journal codec ``lob.journal._codec``, ITCH framing
+``lob.replay._itchframe`` and perf's latency ring ``lob.perf._latency``.
 Everything else lives in pyproject.toml.
 
 Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
@@ -34,8 +35,10 @@ exts = [Extension(
     include_dirs=[np.get_include()],
     define_macros=macros,
     extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
-) for name, path in (("lob._core", "lob/_core.pyx"),
-                     # the market-data recorder the engine feeds through its MdPort (lob/_core.pxd)
+) for name, path in (("lob._engine", "lob/_engine.pyx"),
+                     # the venue layer (ExchangeCore): cimports the engine (lob/_engine.pxd)
+                     ("lob._core", "lob/_core.pyx"),
+                     # the market-data recorder the engine feeds through its MdPort (lob/_engine.pxd)
                      ("lob.marketdata._recorder", "lob/marketdata/_recorder.pyx"),
                      # the backtest step loop and the compiled makers: they cimport the engine's C entry points
                      ("lob.replay._steploop", "lob/replay/_steploop.pyx"),

@@ -1,7 +1,8 @@
 """lob: a Jupyter-first library for limit-order-book research.
 
-A Cython matching engine (``lob._core``) under a typed facade: :class:`Exchange` (many symbols, one
-sequence of outputs) and :class:`Book` (one symbol). Integers inside (ticks, lots, ns), floats at the edges.
+A Cython matching engine (``lob._engine``, driven by ``lob._core``) under a typed facade: :class:`Exchange`
+(many symbols, one sequence of outputs) and :class:`Book` (one symbol). Integers inside (ticks, lots, ns), floats
+at the edges.
 ``import lob`` never imports tornado, bokeh or ipywidgets.
 """
 from lob import errors

@@ -1,4 +1,4 @@
-"""The engine's enums (defined once, as ``cpdef enum`` in ``lob/_core.pxd``) and their string names."""
+"""The engine's enums (defined once, as ``cpdef enum`` in ``lob/_engine.pxd``) and their string names."""
 from lob._core import Action, ModifyPolicy, OrderType, Reason, Side, Status, STPMode, TIF
 
 __all__ = ["Action", "ModifyPolicy", "OrderType", "Reason", "Side", "Status", "STPMode", "TIF",

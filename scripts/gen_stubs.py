@@ -302,8 +302,15 @@ def render(name: str, pyx: Path) -> str:
     """The stub text of one compiled module."""
     mod = importlib.import_module(name)
     public = [k for k in dir(mod) if not k.startswith("_") and not isinstance(getattr(mod, k), types.ModuleType)]
-    local = {k for k in public if isinstance(getattr(mod, k), type) and getattr(mod, k).__module__ == name}
+    # classes the stub can name: its own and those it re-exports from another module (lob._core's Engine)
+    local = {k for k in public if isinstance(getattr(mod, k), type)
+             and (getattr(mod, k).__module__ == name or getattr(mod, k).__name__ == k)}
     decls = class_declarations(pyx.read_text())
+    # a C type cimported under another name (``from lob._engine cimport Engine as CEngine``) is its Python name
+    aliases = dict((b, a) for a, b in re.findall(r"^from\s+[\w.]+\s+cimport\s+(\w+)\s+as\s+(\w+)\s*$",
+                                                 pyx.read_text(), re.M))
+    for decl in decls.values():
+        decl["attrs"] = {k: (how, aliases.get(ctype, ctype)) for k, (how, ctype) in decl["attrs"].items()}
     imports, classes, functions, constants = [], [], [], []
     for k in _bases_first(mod, public):
         v = getattr(mod, k)

@@ -22,7 +22,8 @@ def _name(path: Path) -> str:
 
 
 MODULES = {_name(p): p for p in sorted(PKG.rglob("*.py"))}
-COMPILED = {_name(p): p for p in sorted(PKG.rglob("*.pyx")) + sorted(PKG.rglob("*.pxd"))}
+#: every .pyx and .pxd with its module name (a module with both appears twice)
+COMPILED = [(_name(p), p) for p in sorted(PKG.rglob("*.pyx")) + sorted(PKG.rglob("*.pxd"))]
 TREES = {m: ast.parse(p.read_text(), str(p)) for m, p in MODULES.items()}
 
 
@@ -88,6 +89,12 @@ def test_the_scan_sees_the_package():
     assert "lob.exchange" in IMPORTS["lob.book"]          # the scan reads imports at all
 
 
+#: compiled loops that sit on the engine's C ports and cimport its contract (lob/_engine.pxd) besides the venue
+#: layer: the backtest step loop drives a typed Engine without the per-call Python path (issue #9/#10), and the
+#: market-data recorder is fed through the engine's MdPort from its output records
+ENGINE_C_CLIENTS = {"lob.replay._steploop", "lob.marketdata._recorder"}
+
+
 def test_no_import_cycles_among_lob_modules():
     # the journal plugs into the exchange through lob.ports (JournalPort, register_journal): lob.exchange
     # imports nothing of lob.journal, at any level
@@ -107,9 +114,38 @@ def test_book_sits_above_the_exchange():
 
 def test_only_the_venue_layer_imports_the_engine():
     bad = sorted(m for m, ts in IMPORTS.items() if m not in VENUE and ts & {"lob._engine"})
-    bad += sorted(m for m, p in COMPILED.items() if m not in VENUE
+    bad += sorted(m for m, p in COMPILED if m not in VENUE | ENGINE_C_CLIENTS
                   and re.search(r"^\s*(from\s+lob\._engine\s+c?import|c?import\s+lob\._engine)", p.read_text(), re.M))
     assert bad == []
+
+
+def _c_definitions(text: str) -> set[str]:
+    """Names a .pyx/.pxd defines at module level: cdef classes, structs, enums, ctypedefs and C functions."""
+    out = set(re.findall(r"^(?:cdef|cpdef)\s+(?:class|struct|enum)\s+(\w+)", text, re.M))
+    out |= set(re.findall(r"^ctypedef\s[^\n(]*?\(\*(\w+)\)", text, re.M))
+    out |= {m for m in re.findall(r"^cdef\s+(?:inline\s+)?(?!class\b|struct\b|enum\b|extern\b)[\w\s\*]*?\b(\w+)\s*\(",
+                                   text, re.M)}
+    return out
+
+
+def test_the_engine_is_its_own_compilation_unit():
+    # the engine lives in lob/_engine.pyx, and lob/_engine.pxd declares its structs and cdef class Engine, so
+    # that other compiled modules can cimport it; the venue layer (lob/_core.pyx) defines none of it
+    engine_pxd, engine_pyx, core_pyx = PKG / "_engine.pxd", PKG / "_engine.pyx", PKG / "_core.pyx"
+    assert engine_pxd.exists() and engine_pyx.exists(), "the engine is not a compilation unit of its own"
+    assert re.search(r"^cdef class Engine:", engine_pxd.read_text(), re.M), "_engine.pxd does not declare Engine"
+    engine = _c_definitions(engine_pxd.read_text()) | _c_definitions(engine_pyx.read_text())
+    assert {"Engine", "BookC", "Event", "Level", "MdPort", "_book_new", "_id_find", "_level_get", "_view",
+            "core_apply"} <= engine
+    core = _c_definitions(core_pyx.read_text())
+    assert "ExchangeCore" in core
+    assert core & engine == set(), f"engine internals defined in lob/_core.pyx: {sorted(core & engine)}"
+    assert not (PKG / "_core.pxd").exists() or "cdef struct" not in (PKG / "_core.pxd").read_text()
+    assert re.search(r"^from\s+lob\._engine\s+cimport\s+Engine\b", core_pyx.read_text(), re.M)  # the typed engine
+    assert '("lob._engine", "lob/_engine.pyx")' in (ROOT / "setup.py").read_text()
+    import lob._core
+    import lob._engine
+    assert lob._core.Engine is lob._engine.Engine                   # the old Python name still works
 
 
 def engine_readers(trees: dict) -> set[str]:

@@ -36,8 +36,8 @@ def test_dtypes_are_derived_from_the_structs_without_hidden_padding():
         assert field in lob.FILL_DTYPE.names
 
 
-# --- the dtypes and the enums against lob/_core.pxd, read as text (an independent derivation) -------
-PXD = (pathlib.Path(lob.__file__).parent / "_core.pxd").read_text()
+# --- the dtypes and the enums against lob/_engine.pxd, read as text (an independent derivation) -----
+PXD = (pathlib.Path(lob.__file__).parent / "_engine.pxd").read_text()
 C_SIZES = {"int64_t": 8, "uint64_t": 8, "int32_t": 4, "uint32_t": 4, "uint16_t": 2, "uint8_t": 1}
 C_KINDS = {"int64_t": "i8", "uint64_t": "u8", "int32_t": "i4", "uint32_t": "u4", "uint16_t": "u2", "uint8_t": "u1"}
 

@@ -2,7 +2,7 @@
 # lob/marketdata/_recorder.pyx (tests/test_stubs.py checks it is current).
 """The market-data recorder in C: trade tape, trade columns (for bars), BBO changes and L2 snapshots.
 
-The engine feeds it through its ``MdPort`` (``lob/_core.pxd``) from the output records it writes, on the
+The engine feeds it through its ``MdPort`` (``lob/_engine.pxd``) from the output records it writes, on the
 batch path and on the per-call path alike, one event at a time: the fills an event produced, the book it
 touched, and, before the first event at or past the next multiple of the snapshot interval, the books as
 they stand then. Nothing here depends on how the events were batched.

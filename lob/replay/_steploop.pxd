@@ -9,7 +9,7 @@ Everything is integers: prices in ticks, quantities in lots, times in ns.
 """
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from lob._core cimport BookC, Event, Fill, Report
+from lob._engine cimport BookC, Engine, Event, Fill, Report
 
 cdef enum:
     INTENT_SUBMIT = 0
@@ -97,7 +97,7 @@ cdef class CompiledStrategy:
 
 
 cdef class StepLoop:
-    cdef object engine
+    cdef Engine engine
     cdef BookC* book
     cdef readonly int sym
     cdef readonly int64_t owner

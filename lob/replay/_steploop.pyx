@@ -21,10 +21,10 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from lob._core cimport (ADD, CANCEL, MODIFY, BookC, Event, Fill, Report, FILLED, CANCELLED, REJECTED, NEW,
-                        LIMIT, MARKET, GTC, IOC, FOK, DAY, FLAG_POST_ONLY, INVALID_PRICE, INVALID_PRICE_TICK,
-                        INVALID_QTY, UNKNOWN_ORDER, core_apply, core_best, core_book, core_depth, core_level_qty,
-                        core_order_total, core_queue_ahead)
+from lob._engine cimport (ADD, CANCEL, MODIFY, BookC, Event, Fill, Report, FILLED, CANCELLED, REJECTED, NEW,
+                          LIMIT, MARKET, GTC, IOC, FOK, DAY, FLAG_POST_ONLY, INVALID_PRICE, INVALID_PRICE_TICK,
+                          INVALID_QTY, UNKNOWN_ORDER, core_apply, core_best, core_book, core_depth, core_level_qty,
+                          core_order_total, core_queue_ahead)
 from lob.errors import ConfigError
 
 

@@ -1,12 +1,18 @@
 # cython: language_level=3
-"""C-level contract of the matching engine.
+"""C-level contract of the matching engine (``lob._engine``): its structs, enums and ``cdef class Engine``.
 
 Everything here is integers: prices in ticks, sizes in lots, times in ns. The record dtypes
 (``EVENT_DTYPE``, ``REPORT_DTYPE``, ``FILL_DTYPE``, ``ORDER_DTYPE``) are derived from these structs in
-``_core.pyx`` and never restated. Structs are naturally aligned and padded explicitly to a multiple of
+``_engine.pyx`` and never restated. Structs are naturally aligned and padded explicitly to a multiple of
 8 bytes, so the derived dtypes have no hidden padding and arrays can go to and from files as they are.
+The venue layer (``lob._core.ExchangeCore``) and the compiled loops that drive the engine or consume its
+output records (``lob.replay._steploop``, ``lob.marketdata._recorder``) cimport from here.
 """
+cimport cython
+from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+cimport numpy as cnp
 
 
 cpdef enum Side:
@@ -296,12 +302,87 @@ cdef struct MdPort:
     md_after_fn after
 
 
+# --- Record arrays ---------------------------------------------------------------------------------
+cdef extern from "numpy/arrayobject.h":
+    object _PyArray_Empty "PyArray_Empty"(int nd, cnp.npy_intp* dims, cnp.dtype descr, int fortran)
+
+
+cdef inline object _empty(cnp.dtype descr, cnp.npy_intp n):
+    # np.empty(n, dtype=descr) without the Python-level call (~1 us -> ~100 ns for a structured dtype);
+    # PyArray_Empty steals a reference to the descriptor
+    Py_INCREF(descr)
+    return _PyArray_Empty(1, &n, descr, 0)
+
+
+# --- The engine ------------------------------------------------------------------------------------
+# The multi-symbol engine (defined in _engine.pyx). Every C attribute and cdef method is declared here (Cython
+# requires it of a class declared in a .pxd); final, so callers in other modules call its methods directly.
+# Used from outside: by the venue layer (lob._core.ExchangeCore: process_single, reject_single, the output
+# buffers rep_buf/rep_n and fill_buf/fill_n, seq, _book, _order_view, _level_at, _best_level) and, through the
+# core_* entry points below, by the backtest step loop.
+@cython.final
+cdef class Engine:
+    cdef BookC** books
+    cdef readonly int32_t n_books
+    cdef int32_t books_cap
+    cdef readonly uint64_t seq
+    cdef readonly uint64_t next_auto_id
+    cdef Report* rep_buf
+    cdef readonly int64_t rep_n
+    cdef int64_t rep_cap
+    cdef Fill* fill_buf
+    cdef readonly int64_t fill_n
+    cdef int64_t fill_cap
+    cdef MdPort* md              # the market-data consumer fed from the output records, or NULL
+    cdef object md_owner         # the object that owns md (kept alive while attached)
+
+    cdef BookC* _book(self, int sym) except NULL
+    cdef inline Report* _new_report(self) except NULL nogil
+    cdef inline int _emit_fill(self, BookC* b, int64_t ts, int64_t price, int64_t qty, Order* maker,
+                               uint64_t taker_id, int64_t taker_owner, int aggressor) except -1 nogil
+    cdef int64_t _report_for(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef int _report_order(self, BookC* b, int32_t s, int64_t ts, int64_t idx, int action, int status,
+                           int reason) except -1 nogil
+    cdef int64_t _available(self, BookC* b, int side, int64_t limit, int64_t owner, int64_t need) noexcept nogil
+    cdef int _match(self, BookC* b, int64_t ri, uint64_t oid, int64_t owner, int side, int64_t limit,
+                    int64_t* rem, int64_t ts, int64_t idx, int* stp_out) except -1 nogil
+    cdef inline void _refresh(self, BookC* b, int32_t s, int64_t ts) noexcept nogil
+    cdef int _enter(self, BookC* b, int64_t ri, uint64_t oid, int64_t owner, int side, int type, int tif,
+                    int flags, int64_t price, int64_t qty, int64_t display, int64_t filled_before,
+                    int64_t ts, int64_t idx) except -1 nogil
+    cdef int _release_stops(self, BookC* b, int64_t ts, int64_t idx) except -1 nogil
+    cdef int _process_one(self, const Event* ev, int64_t idx) except -1 nogil
+    cdef int _check_price(self, BookC* b, int64_t price) noexcept nogil
+    cdef int _check_qty(self, BookC* b, int64_t qty) noexcept nogil
+    cdef int _add(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef int32_t _target(self, BookC* b, const Event* ev, int64_t ri) noexcept nogil
+    cdef void _drop_order(self, BookC* b, int32_t s) noexcept nogil
+    cdef int64_t _order_price(self, BookC* b, int32_t s) noexcept nogil
+    cdef int _cancel(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef int _reduce(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef int _modify(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef int _session_end(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef inline int _inconsistent(self, BookC* b, int64_t ri, int reason) noexcept nogil
+    cdef int _replay_add(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef void _replay_take(self, BookC* b, int32_t s, int64_t q, int64_t ts) noexcept nogil
+    cdef int _replay_execute(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef int _replay_delete(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef inline int _process_md(self, MdPort* md, const Event* ev, int64_t idx) except -1 nogil
+    cdef int _md_check(self) except -1
+    cdef int _reset_outputs(self, int64_t rep_hint, int64_t fill_hint) except -1
+    cdef object _take_outputs(self)
+    cdef int process_single(self, Event* ev) except -1
+    cdef int reject_single(self, Event* ev, int reason) except -1
+    cdef bint _order_view(self, BookC* b, uint64_t order_id, OrderView* out) noexcept
+    cdef Level* _level_at(self, BookC* b, int side, int64_t price) noexcept
+    cdef Level* _best_level(self, BookC* b, int side) noexcept
+
+
 # --- C entry points for compiled loops in other modules (lob.replay._steploop) ------------------------
-# ``engine`` is a lob._core.Engine (``Exchange._engine``). core_apply runs events through the engine into its
-# output buffers (valid until the engine's next request) without building arrays; the book readers are
-# the engine's own helpers, read-only.
-cdef BookC* core_book(object engine, int sym) except NULL
-cdef int core_apply(object engine, const Event* events, int64_t n, Report** reports, int64_t* n_reports,
+# core_apply runs events through the engine into its output buffers (valid until the engine's next request)
+# without building arrays; the book readers are the engine's own helpers, read-only.
+cdef BookC* core_book(Engine engine, int sym) except NULL
+cdef int core_apply(Engine engine, const Event* events, int64_t n, Report** reports, int64_t* n_reports,
                     Fill** fills, int64_t* n_fills) except -1
 cdef int64_t core_best(BookC* b, int side) noexcept nogil
 cdef int64_t core_level_qty(BookC* b, int side, int64_t price) noexcept nogil
