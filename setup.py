@@ -1,7 +1,7 @@
 """Build the compiled extensions: the engine ``lob._engine``, the venue layer over it ``lob._core``,
 ``lob.marketdata._recorder``, ``lob.queue._shadow``, the backtest step loop ``lob.replay._steploop``, the
-compiled market makers ``lob.mm._compiled``, the journal codec ``lob.journal._codec``, ITCH framing
-``lob.replay._itchframe`` and perf's latency ring ``lob.perf._latency``.
+compiled market makers ``lob.mm._compiled``, the simulation loop ``lob.sim._simloop``, the journal codec
+``lob.journal._codec``, ITCH framing ``lob.replay._itchframe`` and perf's latency ring ``lob.perf._latency``.
 Everything else lives in pyproject.toml.
 
 Environment switches: ``LOB_DEBUG=1`` (bounds checks on), ``LOB_TRACE=1`` (line tracing for coverage),
@@ -43,6 +43,8 @@ exts = [Extension(
                      # the backtest step loop and the compiled makers: they cimport the engine's C entry points
                      ("lob.replay._steploop", "lob/replay/_steploop.pyx"),
                      ("lob.mm._compiled", "lob/mm/_compiled.pyx"),
+                     # the simulator's compiled loop: populations, compiled makers, risk checks (cimports both)
+                     ("lob.sim._simloop", "lob/sim/_simloop.pyx"),
                      # roles moved out of the core into the packages they serve
                      ("lob.journal._codec", "lob/journal/_codec.pyx"),
                      ("lob.replay._itchframe", "lob/replay/_itchframe.pyx"),

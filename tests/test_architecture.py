@@ -91,8 +91,9 @@ def test_the_scan_sees_the_package():
 
 #: compiled loops that sit on the engine's C ports and cimport its contract (lob/_engine.pxd) besides the venue
 #: layer: the backtest step loop drives a typed Engine without the per-call Python path (issue #9/#10), and the
-#: market-data recorder is fed through the engine's MdPort from its output records
-ENGINE_C_CLIENTS = {"lob.replay._steploop", "lob.marketdata._recorder"}
+#: market-data recorder is fed through the engine's MdPort from its output records, and the simulator's loop
+#: (lob.sim._simloop) feeds the populations' and makers' requests through core_apply (issue #13)
+ENGINE_C_CLIENTS = {"lob.replay._steploop", "lob.marketdata._recorder", "lob.sim._simloop"}
 
 
 def test_no_import_cycles_among_lob_modules():

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lob.errors import ConfigError
+from lob.sim import _fast
 
 __all__ = ["Simulator", "DEFAULT_MARKET"]
 
@@ -66,6 +67,12 @@ class Simulator:
         one batch applied at once, then the other agents act once, at the end of the block (a
         :class:`StrategyAgent` counts the block's steps towards its ``every_steps``). 1: every agent acts
         every step.
+    compiled : bool
+        Let ``run`` take the compiled loop (:mod:`lob.sim._simloop`) when every agent has a compiled form (the
+        array populations, the built-in makers' compiled forms) and the clock is ``"sim"``; the listeners of the
+        exchange then get a run's requests and outputs in batches of up to 65,536 requests, after the fact (see
+        docs/simulation.md). ``compiled_path`` tells which path the last ``run`` took. False: always the Python
+        path (every batch and request reaches the listeners as it happens).
 
     Examples
     --------
@@ -77,7 +84,8 @@ class Simulator:
 
     def __init__(self, exchange, agents=(), clock: str = "sim", seed: int = 0, step_ns: int = 10_000_000,
                  start_ns: int | None = None, fundamental_vol_bps: float = 0.0, risk=None,
-                 backoff_steps: int = 10, max_backoff_steps: int = 1000, block_steps: int = 1):
+                 backoff_steps: int = 10, max_backoff_steps: int = 1000, block_steps: int = 1,
+                 compiled: bool = True):
         if clock not in ("sim", "realtime"):
             raise ConfigError(f"clock must be 'sim' or 'realtime', got {clock!r}")
         if not (isinstance(step_ns, int) and step_ns > 0):
@@ -88,7 +96,12 @@ class Simulator:
             raise ConfigError(f"backoff_steps must be an int >= 1 and <= max_backoff_steps, got {backoff_steps!r}")
         if not (isinstance(block_steps, int) and block_steps >= 1):
             raise ConfigError(f"block_steps must be an int >= 1, got {block_steps!r}")
+        if not isinstance(compiled, bool):
+            raise ConfigError(f"compiled must be True or False, got {compiled!r}")
         self.exchange = exchange
+        self.compiled = compiled
+        #: "compiled" or "python: <reason>": the path the last ``run`` took (None before a run)
+        self.compiled_path: str | None = None
         self.block_steps = block_steps
         self.block_len = 1
         self.clock = clock
@@ -280,26 +293,42 @@ class Simulator:
             if not (isinstance(steps, (int, np.integer)) and steps >= 0):
                 raise ConfigError(f"steps must be a non-negative int, got {steps!r}")
             left = int(steps)
+            if self.clock == "sim":
+                self._run_sim(left)
+                return
             while left > 0:
-                if self.clock == "realtime":
-                    self._pace()
-                    self._block(1)
-                    left -= 1
-                else:
-                    k = min(self.block_steps, left)
-                    self._block(k)
-                    left -= k
+                self._pace()
+                self._block(1)
+                left -= 1
             return
         if not isinstance(until, (int, np.integer)):
             raise ConfigError(f"until must be an int (ns), got {until!r}")
-        while self.now_ns + (self.step_ns if self.clock == "sim" else 0) <= until:
-            if self.clock == "realtime":
-                self._pace()
-                if time.time_ns() > until:
-                    break
-                self._block(1)
-            else:
-                self._block(min(self.block_steps, (until - self.now_ns) // self.step_ns))
+        if self.clock == "sim":
+            self._run_sim(max(0, (until - self.now_ns) // self.step_ns))
+            return
+        while self.now_ns <= until:
+            self._pace()
+            if time.time_ns() > until:
+                break
+            self._block(1)
+
+    def _run_sim(self, left: int) -> None:
+        # sim clock: blocks of block_steps, through the compiled loop when every agent has a compiled form
+        if left and not all(s.started for s in self._slots):
+            k = min(self.block_steps, left)          # the first block starts the agents (Python path)
+            self._block(k)
+            left -= k
+        if not left:
+            return
+        why = _fast.why_not(self)
+        self.compiled_path = "compiled" if why is None else f"python: {why}"
+        if why is None:
+            _fast.run(self, left)
+            return
+        while left > 0:
+            k = min(self.block_steps, left)
+            self._block(k)
+            left -= k
 
     def _pace(self) -> None:
         wait = (self.now_ns + self.step_ns - time.time_ns()) / 1e9
@@ -330,7 +359,8 @@ class Simulator:
         """A live-looking 4-symbol market (AAPL, GOOGL, MSFT, TSLA): per symbol an adaptive market maker,
         zero-intelligence limit-order traders around a wandering fundamental value and a momentum trader;
         noise traders across symbols (the last three as array populations, :mod:`lob.sim.populations`, run in
-        blocks of 5 steps, the makers' period). Books are several levels deep from the first step.
+        blocks of 5 steps, the makers' period). Books are several levels deep from the first step. With the sim
+        clock its runs go through the compiled loop (``compiled``; ``compiled_path`` tells).
 
         Parameters
         ----------
