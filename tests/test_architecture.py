@@ -159,10 +159,34 @@ def test_only_the_venue_layer_touches_an_exchange_engine():
     assert engine_readers(TREES) == set()
 
 
-def private_writes(trees: dict) -> list[str]:
-    """``module:line target`` of every write (assignment, augmented assignment, ``del``, ``setattr``) of a
-    private attribute (``_x``, not a dunder) of an object other than ``self``/``cls``, outside the venue
-    layer: an exchange's private slots are set by the exchange alone, consumers attach through its ports."""
+def _exchange_private_names() -> set[str]:
+    """Private names of an exchange: those of ``lob.Exchange`` (and its compiled base), the attributes
+    lob/exchange.py sets on ``self``, and the C slots ``ExchangeCore`` declares (the journal's hooks among them)."""
+    import lob
+
+    names = {n for n in dir(lob.Exchange) if n.startswith("_") and not n.startswith("__")}
+    names |= {n.attr for n in ast.walk(TREES["lob.exchange"]) if isinstance(n, ast.Attribute)
+              and isinstance(n.value, ast.Name) and n.value.id == "self" and n.attr.startswith("_")}
+    core = (PKG / "_core.pyx").read_text()
+    body = core[core.index("cdef class ExchangeCore"):]
+    names |= set(re.findall(r"^    cdef [\w\s\[\]\*]*?\b(_\w+)\s*(?:\[[^\n]*)?(?:#[^\n]*)?$", body, re.M))
+    return {n for n in names if not n.startswith("__")}
+
+
+EXCHANGE_PRIVATE = _exchange_private_names()
+
+
+def test_the_exchange_private_names_are_read():
+    assert {"_engine", "_infos", "_perf", "_wal", "_wal_out", "_stage_on", "_intake_error", "_stage_limit",
+            "_latency", "_listeners"} <= EXCHANGE_PRIVATE
+
+
+def private_writes(trees: dict, names=None) -> list[str]:
+    """``module:line target`` of every write (assignment, augmented assignment, ``del``, ``setattr``) of an
+    exchange's private attribute (one of ``names``, default :data:`EXCHANGE_PRIVATE`) on an object other than
+    ``self``/``cls``, outside the venue layer: an exchange's private slots are set by the exchange alone,
+    consumers attach through its ports (``attach_journal``, ``attach_perf``, ``set_md_port``, listeners)."""
+    names = EXCHANGE_PRIVATE if names is None else names
     out = []
     for m, t in trees.items():
         if m in VENUE:
@@ -175,14 +199,14 @@ def private_writes(trees: dict) -> list[str]:
             elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                   and node.func.id in ("setattr", "delattr") and len(node.args) >= 2
                   and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
-                  and node.args[1].value.startswith("_") and not node.args[1].value.startswith("__")):
+                  and node.args[1].value in names):
                 out.append(f"{m}:{node.lineno} {ast.unparse(node)}")
                 continue
             else:
                 continue
             flat = [e for x in targets for e in (x.elts if isinstance(x, (ast.Tuple, ast.List)) else [x])]
             for x in flat:
-                if (isinstance(x, ast.Attribute) and x.attr.startswith("_") and not x.attr.startswith("__")
+                if (isinstance(x, ast.Attribute) and x.attr in names
                         and not (isinstance(x.value, ast.Name) and x.value.id in ("self", "cls"))):
                     out.append(f"{m}:{node.lineno} {ast.unparse(x)}")
     return out
@@ -202,6 +226,7 @@ def test_the_private_write_check_sees_the_hooks_it_forbids():
                        "    setattr(exchange, '_latency', None)\n"
                        "    del exchange._wal_out\n"
                        "    self._ok = exchange._not_a_write\n"
+                       "    agent._hist = []\n"
                        "    f.__doc__ = 'dunders are fine'\n")
     found = private_writes({"lob.journal.journal": before})
     assert sorted(f.split(" ", 1)[1] for f in found) == sorted([
