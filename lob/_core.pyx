@@ -25,7 +25,8 @@ from lob.errors import BookIntegrityError, InvalidEventError  # noqa: F401  (re-
 from lob._engine cimport (ADD, BUY, CANCEL, FLAG_POST_ONLY, FLAG_POST_ONLY_SLIDE, FLAG_REPLAY_LEVEL,
                           INVALID_PRICE_TICK, INVALID_QTY, JOURNAL_UNAVAILABLE, LIMIT, MAX_ORDER_ID, MODIFY, REDUCE,
                           REJECTED, REPLAY_ADD, REPLAY_DELETE, SELL, STATE_STOP, STOP, STOP_LIMIT, BookC,
-                          Event, Fill, Level, Order, OrderView, Report, _empty)
+                          Event, Fill, Level, Order, OrderView, Report)
+from lob._nparray cimport _empty
 # the C type under its own name: the Python name Engine is the re-export below (a cimported name is not one)
 from lob._engine cimport Engine as CEngine
 from lob._engine import (EVENT_DTYPE, FILL_DTYPE, ORDER_DTYPE, REPORT_DTYPE, SIZEOF_ORDER, Action, Engine,

@@ -9,10 +9,8 @@ The venue layer (``lob._core.ExchangeCore``) and the compiled loops that drive t
 output records (``lob.replay._steploop``, ``lob.marketdata._recorder``) cimport from here.
 """
 cimport cython
-from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-cimport numpy as cnp
 
 
 cpdef enum Side:
@@ -249,9 +247,10 @@ cdef struct BookC:            # one symbol's book; owned by Engine
     Level* levels
     int32_t levels_cap
     int32_t level_free
-    LevelRef* side_levels[2]
+    LevelRef* side_levels[2]  # entries [0, n_levels): best last; may start past the allocation's base, see side_off
     int32_t n_levels[2]
-    int32_t side_cap[2]
+    int32_t side_cap[2]       # entries allocated (from the base, side_levels - side_off)
+    int32_t side_off[2]       # free entries before side_levels[side][0]: inserts and drops move the shorter end
     int32_t* lvmap[2]         # price -> level slot per side (open addressing, -1 empty): O(1) level lookup
     int32_t lvmap_cap[2]
     int32_t lvmap_count[2]
@@ -300,18 +299,6 @@ cdef struct MdPort:
     int32_t reserved
     md_boundary_fn boundary
     md_after_fn after
-
-
-# --- Record arrays ---------------------------------------------------------------------------------
-cdef extern from "numpy/arrayobject.h":
-    object _PyArray_Empty "PyArray_Empty"(int nd, cnp.npy_intp* dims, cnp.dtype descr, int fortran)
-
-
-cdef inline object _empty(cnp.dtype descr, cnp.npy_intp n):
-    # np.empty(n, dtype=descr) without the Python-level call (~1 us -> ~100 ns for a structured dtype);
-    # PyArray_Empty steals a reference to the descriptor
-    Py_INCREF(descr)
-    return _PyArray_Empty(1, &n, descr, 0)
 
 
 # --- The engine ------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ Layout of one book (``BookC``):
 * a pool of ``Level`` structs, each an intrusive FIFO of order slots with displayed and total quantity;
 * per side a sorted array of ``LevelRef`` (key = price for bids, -price for asks, ascending, so the best
   level is always the last entry): O(1) best price, O(log n) level lookup with a fast path near the touch,
-  and prices may jump anywhere in int64 range without a tick-indexed array blowing up;
+  and prices may jump anywhere in int64 range without a tick-indexed array blowing up; the array keeps
+  free room at both ends (``side_off``), so adding or dropping a level shifts only the shorter part of it
+  (the far levels at the front as cheaply as the busy ones at the end);
 * pending stops in arrival order.
 
 Nothing here holds a Python object; every routine that touches a book runs without the GIL. Outputs
@@ -25,6 +27,8 @@ import numpy as np
 cimport numpy as cnp
 
 cnp.import_array()
+
+from lob._nparray cimport _empty
 
 from lob.errors import BookIntegrityError, InvalidEventError
 
@@ -92,14 +96,23 @@ cdef BookC* _book_new(int symbol) noexcept nogil:
     return b
 
 
+cdef inline void _side_free(BookC* b) noexcept nogil:
+    # the level indexes start side_off entries past their allocation
+    cdef int side
+    for side in range(2):
+        if b.side_levels[side] != NULL:
+            free(b.side_levels[side] - b.side_off[side])
+        b.side_levels[side] = NULL
+        b.side_off[side] = 0
+
+
 cdef void _book_free(BookC* b) noexcept nogil:
     if b == NULL:
         return
     free(b.pool)
     free(b.idmap)
     free(b.levels)
-    free(b.side_levels[0])
-    free(b.side_levels[1])
+    _side_free(b)
     free(b.stops)
     free(b.trig_queue)
     free(b.lvmap[0])
@@ -114,8 +127,7 @@ cdef void _book_clear(BookC* b) noexcept nogil:
     free(b.pool)
     free(b.idmap)
     free(b.levels)
-    free(b.side_levels[0])
-    free(b.side_levels[1])
+    _side_free(b)
     free(b.stops)
     free(b.trig_queue)
     free(b.lvmap[0])
@@ -370,13 +382,42 @@ cdef inline int32_t _lower_bound(LevelRef* arr, int32_t n, int64_t key) noexcept
     return lo
 
 
+cdef int _side_regrow(BookC* b, int side) except -1 nogil:
+    # a side's level index has no free entry at the end a new entry needs: the entries centred again in a new
+    # buffer, twice as large once they fill half of it (amortised: each recentring follows cap/4 one-sided inserts)
+    cdef int32_t n = b.n_levels[side]
+    cdef int32_t cap = b.side_cap[side]
+    cdef int32_t off
+    cdef LevelRef* p
+    if cap == 0:
+        cap = 64
+    elif n * 2 >= cap:
+        cap *= 2
+    off = (cap - n) >> 1
+    p = <LevelRef*>malloc(cap * sizeof(LevelRef))
+    if p == NULL:
+        with gil:
+            raise MemoryError("level index")
+    if n:
+        memcpy(p + off, b.side_levels[side], n * sizeof(LevelRef))
+    if b.side_levels[side] != NULL:
+        free(b.side_levels[side] - b.side_off[side])
+    b.side_levels[side] = p + off
+    b.side_off[side] = off
+    b.side_cap[side] = cap
+    return 0
+
+
 cdef int32_t _level_get(BookC* b, int side, int64_t price, bint create) except -2 nogil:
-    # level slot holding price on side, creating it when asked; -1 when absent and not created
+    # level slot holding price on side, creating it when asked; -1 when absent and not created.
+    # The sorted index has free room at both ends: a new entry shifts the shorter part (levels far from the
+    # touch sit at the front of the index, the busy ones at its end), so neither end costs a long memmove.
     cdef int64_t key = _key(side, price)
     cdef int32_t n = b.n_levels[side]
     cdef LevelRef* arr = b.side_levels[side]
     cdef int32_t pos = _lv_find_pos(b, side, price)
-    cdef int32_t lv, cap
+    cdef int32_t lv
+    cdef bint front
     if pos != -1:
         return b.lvmap[side][pos]
     if not create:
@@ -384,15 +425,18 @@ cdef int32_t _level_get(BookC* b, int side, int64_t price, bint create) except -
     pos = _lower_bound(arr, n, key)
     lv = _level_alloc(b, price)
     _lv_insert(b, side, lv)
-    if n == b.side_cap[side]:
-        cap = n * 2 if n else 64
-        arr = <LevelRef*>realloc(arr, cap * sizeof(LevelRef))
-        if arr == NULL:
-            with gil:
-                raise MemoryError("level index")
+    front = pos < n - pos
+    if (b.side_off[side] == 0) if front else (b.side_off[side] + n == b.side_cap[side]):
+        _side_regrow(b, side)
+        arr = b.side_levels[side]
+    if front:
+        # entries [0, pos) move one down, the index starts one entry earlier
+        if pos:
+            memmove(&arr[-1], &arr[0], pos * sizeof(LevelRef))
+        arr -= 1
         b.side_levels[side] = arr
-        b.side_cap[side] = cap
-    if pos < n:
+        b.side_off[side] -= 1
+    elif pos < n:
         memmove(&arr[pos + 1], &arr[pos], (n - pos) * sizeof(LevelRef))
     arr[pos].key = key
     arr[pos].level = lv
@@ -402,7 +446,7 @@ cdef int32_t _level_get(BookC* b, int side, int64_t price, bint create) except -
 
 
 cdef void _level_drop(BookC* b, int side, int32_t lv) noexcept nogil:
-    # remove an empty level from its side's index and free its slot
+    # remove an empty level from its side's index (shifting its shorter part) and free its slot
     cdef int32_t n = b.n_levels[side]
     cdef LevelRef* arr = b.side_levels[side]
     cdef int32_t pos
@@ -410,7 +454,13 @@ cdef void _level_drop(BookC* b, int side, int32_t lv) noexcept nogil:
         pos = n - 1
     else:
         pos = _lower_bound(arr, n, _key(side, b.levels[lv].price))
-    if pos < n - 1:
+    if pos < n - 1 - pos:
+        # entries [0, pos) move one up, the index starts one entry later
+        if pos:
+            memmove(&arr[1], &arr[0], pos * sizeof(LevelRef))
+        b.side_levels[side] = arr + 1
+        b.side_off[side] += 1
+    elif pos < n - 1:
         memmove(&arr[pos], &arr[pos + 1], (n - 1 - pos) * sizeof(LevelRef))
     b.n_levels[side] = n - 1
     _lv_delete(b, side, b.levels[lv].price)
