@@ -9,7 +9,9 @@ Layout of one book (``BookC``):
 * a pool of ``Level`` structs, each an intrusive FIFO of order slots with displayed and total quantity;
 * per side a sorted array of ``LevelRef`` (key = price for bids, -price for asks, ascending, so the best
   level is always the last entry): O(1) best price, O(log n) level lookup with a fast path near the touch,
-  and prices may jump anywhere in int64 range without a tick-indexed array blowing up;
+  and prices may jump anywhere in int64 range without a tick-indexed array blowing up; the array keeps
+  free room at both ends (``side_off``), so adding or dropping a level shifts only the shorter part of it
+  (the far levels at the front as cheaply as the busy ones at the end);
 * pending stops in arrival order.
 
 Nothing here holds a Python object; every routine that touches a book runs without the GIL. Outputs
