@@ -19,6 +19,7 @@ from lob.book import Book
 from lob.enums import TIF, Action, ModifyPolicy, OrderType, Reason, Side, Status, STPMode
 from lob.errors import LobError
 from lob.exchange import Exchange, empty_events
+from lob import journal  # noqa: F401  (registers the exchange's journal provider, lob.ports)
 
 __version__ = "0.1.0"
 

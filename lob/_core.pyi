@@ -26,6 +26,7 @@ from lob._engine import Status as Status
 from lob._engine import TIF as TIF
 from lob._engine import release_spare_buffers as release_spare_buffers
 from lob.errors import BookIntegrityError as BookIntegrityError
+from lob.errors import ConfigError as ConfigError
 from lob.errors import InvalidEventError as InvalidEventError
 from lob.errors import InvalidOrderError as InvalidOrderError
 from lob.errors import LobStateError as LobStateError
@@ -54,19 +55,26 @@ class ExchangeCore:
     clock: Any
     risk: Any
     _listeners: list
-    _intake_error: Any
     _latency: Any
-    _wal: Any
-    _wal_out: Any
-    _stage_on: bool
-    _stage_owners: int
-    _stage_limit: int
-    _stage_bytes: int
-    _stage_full: Any
     @property
     def _stage_n(self) -> int: ...
     def owner_name(self, owner_id: int):
         """Owner name of an integer owner id: None for 0 (anonymous), the id itself if it names no owner."""
+    def attach_journal(self, port, *, stage: bool = False, stage_limit: int = 256, stage_bytes: int = 4194304):
+        """Attach a write-ahead journal (a :class:`lob.ports.JournalPort`); return its
+        :class:`lob.ports.JournalLink`.
+
+        From now on the exchange calls ``port.write_input(events)`` before the engine sees a request and
+        ``port.write_outputs(events, reports, fills)`` after it. With ``stage=True`` the per-call requests
+        are staged in C instead (no Python call each) and ``port.stage_full()`` is called once ``stage_limit``
+        requests or ``stage_bytes`` bytes are staged. The owner names registered so far count as written
+        (the journal writes them in its header or snapshot). One journal at a time: detach the previous one
+        first.
+        """
+    def detach_journal(self, port):
+        """Stop calling ``port`` (no-op when it is not the attached journal); staged requests not taken by
+        then are dropped.
+        """
     def submit(self, symbol, side, qty, price=None, type='limit', tif='gtc', owner=None, post_only=False, display_qty=None, stop_price=None, order_id=None, ts_ns=None):
         """Submit a new order; return its execution report.
 
@@ -220,6 +228,15 @@ class ExchangeCore:
     @property
     def seq(self):
         """The last exchange-wide sequence number (reports and fills share it)."""
+    @property
+    def journal_port(self):
+        """The attached journal (a :class:`lob.ports.JournalPort`), or None; see :meth:`attach_journal`."""
+    @property
+    def intake_error(self):
+        """Why order intake is stopped (a message), or None while it runs. Set by the attached journal through
+        its link (:meth:`lob.ports.JournalLink.stop_intake`) when a write fails; requests other than cancels
+        are then rejected with ``journal_unavailable``.
+        """
     def info(self, symbol) -> SymbolInfo:
         """The SymbolInfo of a symbol name or index; raises UnknownSymbolError."""
     def owner_id(self, owner) -> int:

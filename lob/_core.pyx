@@ -39,7 +39,7 @@ cdef cnp.dtype _FILL_DESCR = FILL_DTYPE
 # ----------------------------------------------------------------------------------------------------
 # Python-facing results and the per-call boundary
 # ----------------------------------------------------------------------------------------------------
-from lob.errors import InvalidOrderError, LobStateError, UnknownSymbolError
+from lob.errors import ConfigError, InvalidOrderError, LobStateError, UnknownSymbolError
 
 _STATUS_NAMES = ("new", "partially_filled", "filled", "cancelled", "rejected")
 _REASON_NAMES = {int(m): m.name.lower() for m in Reason}
@@ -704,24 +704,26 @@ cdef class ExchangeCore:
     cdef public object clock
     cdef public object risk
     cdef public list _listeners
-    cdef public object _intake_error     # set (to a message) when order intake must stop (journal failure)
+    cdef object _intake_error            # set (to a message) when order intake must stop (journal failure)
     cdef public LatencyRing _latency     # per-stage latencies of sampled per-call requests (lob.perf)
-    cdef public object _wal              # journal: called with the input before the engine sees it
+    # the journal port (lob.ports.JournalPort), set only by attach_journal / detach_journal
+    cdef object _jport                   # the attached journal, or None
+    cdef object _wal                     # its write_input: called with the input before the engine sees it
+    cdef object _wal_out                 # its write_outputs: called with (events, reports, fills) after the engine
     cdef object _ev_arr                  # reusable 1-row input array handed to the journal and listeners
     cdef list _rep_views                 # views [:n] of one reusable report array, n = 0 .. _REP_CAP
     cdef list _fill_views
     cdef int _depth                      # > 0 while listeners run (a listener may place orders itself)
-    cdef public object _wal_out          # journal: called with (events, reports, fills) after the engine
     # the journal's stage: per-call requests appended in C (index, events, reports, fills) until the journal
     # takes them as one block; no Python call per request
     cdef StageBuf _sets[2][4]            # two sets: one fills while the journal writes the other
     cdef StageBuf* _st                   # the set being filled
     cdef int _st_cur
-    cdef public bint _stage_on
-    cdef public Py_ssize_t _stage_owners    # owner names the journal has written; a new one takes the slow path
-    cdef public int64_t _stage_limit        # requests, or _stage_bytes of them, before _stage_full() is called
-    cdef public int64_t _stage_bytes
-    cdef public object _stage_full
+    cdef bint _stage_on
+    cdef Py_ssize_t _stage_owners        # owner names the journal has taken; a new one takes the slow path
+    cdef int64_t _stage_limit            # requests, or _stage_bytes of them, before _stage_full() is called
+    cdef int64_t _stage_bytes
+    cdef object _stage_full              # the port's stage_full
     cdef readonly int64_t _stage_n
 
     def __cinit__(self, *args, **kwargs):
@@ -736,6 +738,7 @@ cdef class ExchangeCore:
         self._listeners = []
         self._intake_error = None
         self._latency = None
+        self._jport = None
         self._wal = None
         self._wal_out = None
         self._depth = 0
@@ -841,8 +844,8 @@ cdef class ExchangeCore:
         return (self._stage_n >= self._stage_limit or
                 self._st[1].n + self._st[2].n + self._st[3].n >= self._stage_bytes)
 
-    def _stage_add(self, events, reports, fills, uint64_t seq_before, uint64_t seq_after):
-        """Stage one request given as arrays (the journal's Python path); returns whether the stage is full."""
+    cdef bint _stage_add(self, events, reports, fills, uint64_t seq_before, uint64_t seq_after) except -1:
+        # stage one request given as arrays (the journal's Python path); returns whether the stage is full
         cdef const uint8_t[::1] e = np.ascontiguousarray(events).view(np.uint8).reshape(-1)
         cdef const uint8_t[::1] r = np.ascontiguousarray(reports).view(np.uint8).reshape(-1)
         cdef const uint8_t[::1] f = np.ascontiguousarray(fills).view(np.uint8).reshape(-1)
@@ -851,13 +854,10 @@ cdef class ExchangeCore:
                             <const Fill*>(&f[0] if len(fills) else NULL), len(fills))
         return self._stage_is_full()
 
-    def _stage_take(self):
-        """``(n, seq_after of the last, index, events, reports, fills)`` of the staged requests (uint8 arrays,
-        in order), or ``None`` when the stage is empty; staging goes on in the other buffer set.
-
-        The arrays are views of the core's buffers, without a copy: they stay valid until the next-but-one
-        call (the journal writes a block before it takes the one after next).
-        """
+    cdef object _stage_take(self):
+        # (n, seq_after of the last, index, events, reports, fills) of the staged requests (uint8 arrays, in
+        # order), or None when the stage is empty; staging goes on in the other buffer set. The arrays are views
+        # of the core's buffers, without a copy: they stay valid until the next-but-one call.
         cdef int k
         cdef StageEntry* last
         if self._stage_n == 0:
@@ -872,6 +872,68 @@ cdef class ExchangeCore:
             self._st[k].n = 0
         self._stage_n = 0
         return out
+
+    # --- the journal port (lob.ports) -------------------------------------------------------------
+    def attach_journal(self, port, *, bint stage=False, int64_t stage_limit=256, int64_t stage_bytes=4 << 20):
+        """Attach a write-ahead journal (a :class:`lob.ports.JournalPort`); return its
+        :class:`lob.ports.JournalLink`.
+
+        From now on the exchange calls ``port.write_input(events)`` before the engine sees a request and
+        ``port.write_outputs(events, reports, fills)`` after it. With ``stage=True`` the per-call requests
+        are staged in C instead (no Python call each) and ``port.stage_full()`` is called once ``stage_limit``
+        requests or ``stage_bytes`` bytes are staged. The owner names registered so far count as written
+        (the journal writes them in its header or snapshot). One journal at a time: detach the previous one
+        first.
+        """
+        for name in ("write_input", "write_outputs", "stage_full", "begin_pipeline", "end_pipeline"):
+            if not callable(getattr(port, name, None)):
+                raise ConfigError(f"a journal port needs a {name}() method, {port!r} has none")
+        if self._jport is not None and self._jport is not port:
+            raise LobStateError(f"a journal is already attached ({self._jport!r}): detach it first")
+        if stage_limit < 1 or stage_bytes < 1:
+            raise ConfigError(f"stage_limit and stage_bytes must be >= 1, got {stage_limit!r} and {stage_bytes!r}")
+        self._jport = port
+        self._wal = port.write_input
+        self._wal_out = port.write_outputs
+        self._stage_limit = stage_limit
+        self._stage_bytes = stage_bytes
+        self._stage_owners = len(self._owner_names)
+        self._stage_full = port.stage_full if stage else None
+        self._stage_on = stage
+        cdef _JournalLink link = _JournalLink.__new__(_JournalLink)
+        link.core = self
+        return link
+
+    def detach_journal(self, port) -> None:
+        """Stop calling ``port`` (no-op when it is not the attached journal); staged requests not taken by
+        then are dropped."""
+        cdef int k
+        if self._jport is None or self._jport is not port:
+            return
+        self._jport = None
+        self._wal = None
+        self._wal_out = None
+        self._stage_on = False
+        self._stage_full = None
+        for k in range(4):
+            self._st[k].n = 0
+        self._stage_n = 0
+
+    @property
+    def journal_port(self):
+        """The attached journal (a :class:`lob.ports.JournalPort`), or None; see :meth:`attach_journal`."""
+        return self._jport
+
+    @property
+    def intake_error(self):
+        """Why order intake is stopped (a message), or None while it runs. Set by the attached journal through
+        its link (:meth:`lob.ports.JournalLink.stop_intake`) when a write fails; requests other than cancels
+        are then rejected with ``journal_unavailable``."""
+        return self._intake_error
+
+    def _stop_intake(self, str reason):
+        # the venue layer's own way to stop intake (Exchange.apply); a journal uses its link
+        self._intake_error = reason
 
     # --- book reads (``lob.Book``): a method call each, no numpy record ------------------------------
     def _order(self, SymbolInfo si, order_id):
@@ -1327,4 +1389,45 @@ cdef class ExchangeCore:
                 self._wal_out(events, reports, fills)
             for fn in self._listeners:
                 fn(events, reports, fills)
+        return out
+
+
+cdef class _JournalLink:
+    """The venue side of an attached journal (:class:`lob.ports.JournalLink`), returned by
+    ``ExchangeCore.attach_journal``: what the journal, and only it, may do to the exchange."""
+    cdef ExchangeCore core
+
+    def stop_intake(self, str reason):
+        """Stop order intake with ``reason`` (read back as ``exchange.intake_error``)."""
+        self.core._stop_intake(reason)
+
+    def take_stage(self):
+        """``(n, seq_after of the last, index, events, reports, fills)`` of the staged requests (uint8 arrays,
+        in order), or ``None`` when the stage is empty; staging goes on in the other buffer set.
+
+        The arrays are views of the core's buffers, without a copy: they stay valid until the next-but-one
+        call (the journal writes a block before it takes the one after next).
+        """
+        return self.core._stage_take()
+
+    def stage(self, events, reports, fills, uint64_t seq_before, uint64_t seq_after):
+        """Stage one request given as arrays (the journal's Python path); return whether the stage is full."""
+        return self.core._stage_add(events, reports, fills, seq_before, seq_after)
+
+    def set_stage_limit(self, int64_t n):
+        """Requests staged before the port's ``stage_full()`` is called."""
+        if n < 1:
+            raise ConfigError(f"stage limit must be >= 1, got {n!r}")
+        self.core._stage_limit = n
+
+    @property
+    def owners_pending(self):
+        """Whether owner names were registered since the journal last took them."""
+        return len(self.core._owner_names) > self.core._stage_owners
+
+    def take_owners(self):
+        """``{id: name}`` of the owner names registered since the last call (or the attachment)."""
+        names = self.core._owner_names
+        out = {i: names[i] for i in range(self.core._stage_owners, len(names))}
+        self.core._stage_owners = len(names)
         return out

@@ -10,7 +10,9 @@ import numpy as np
 from lob._core import EVENT_DTYPE, ExchangeCore, Action
 from lob._validation import check_events
 from lob.enums import MODIFY_POLICY_NAMES, STP_NAMES
-from lob.errors import ConfigError, LobStateError
+from lob.errors import ConfigError, JournalError, LobStateError
+from lob.ports import journal_provider
+from lob.units import to_units
 
 __all__ = ["Exchange", "empty_events"]
 
@@ -128,9 +130,7 @@ class Exchange(ExchangeCore):
         for name in symbols or ():
             self.add_symbol(name, tick_size=tick_size, lot_size=lot_size, **spec)
         if journal is not None:
-            from lob.journal import Journal
-
-            self.journal = Journal(self, journal, fsync=fsync, fsync_ms=fsync_ms)
+            journal_provider().create(self, journal, fsync=fsync, fsync_ms=fsync_ms)
 
     # --- configuration --------------------------------------------------------------------------
     def add_symbol(self, name: str, tick_size: float = 0.01, lot_size: float = 1, *, min_qty=None, max_qty=None,
@@ -172,18 +172,14 @@ class Exchange(ExchangeCore):
         def lots(field, v, default):
             if v is None:
                 return default
-            x = _positive(field, v) / lot
-            if abs(x - round(x)) > 1e-9:
-                raise ConfigError(f"{field} must be a multiple of lot_size {lot_size}, got {v!r}")
-            return int(round(x))
+            _positive(field, v)
+            return to_units(v, lot, field, "lot_size")
 
         def ticks(field, v):
             if v is None:
                 return 0
-            x = _positive(field, v) / tick
-            if abs(x - round(x)) > 1e-6:
-                raise ConfigError(f"{field} must be a multiple of tick_size {tick_size}, got {v!r}")
-            return int(round(x))
+            _positive(field, v)
+            return to_units(v, tick, field)
 
         band_bps = 0
         if price_band is not None:
@@ -223,12 +219,10 @@ class Exchange(ExchangeCore):
         return {n: i for i, n in enumerate(self._owner_names) if n is not None}
 
     def to_ticks(self, symbol, price: float) -> int:
-        """Price -> integer ticks of a symbol (exact multiples only)."""
+        """Price -> integer ticks of a symbol (multiples of ``tick_size`` only: :func:`lob.units.to_units`)."""
         info = self.info(symbol)
-        x = _positive("price", price) / info.tick_size
-        if abs(x - round(x)) > 1e-6:
-            raise ConfigError(f"price {price!r} is not a multiple of tick_size {info.tick_size}")
-        return int(round(x))
+        _positive("price", price)
+        return to_units(price, info.tick_size, "price")
 
     def to_price(self, symbol, ticks: int) -> float:
         """Integer ticks -> price of a symbol."""
@@ -239,28 +233,36 @@ class Exchange(ExchangeCore):
         """The :class:`lob.Book` view of one symbol (live: it reads the engine on every call)."""
         return self.book_view._view(self, self.info(symbol))
 
-    # --- journal --------------------------------------------------------------------------------
+    # --- journal: the journal port (lob.ports) ----------------------------------------------------
+    def attach_journal(self, port, *, stage: bool = False, stage_limit: int = 256, stage_bytes: int = 4 << 20):
+        """Attach a write-ahead journal (a :class:`lob.ports.JournalPort`, such as :class:`lob.journal.Journal`,
+        which attaches itself); return its :class:`lob.ports.JournalLink`. It becomes :attr:`journal`.
+
+        The exchange calls ``port.write_input(events)`` before the engine sees a request and
+        ``port.write_outputs(events, reports, fills)`` after it; with ``stage=True`` per-call requests are
+        staged in C instead and ``port.stage_full()`` is called every ``stage_limit`` requests (or
+        ``stage_bytes`` bytes). See :mod:`lob.ports`.
+        """
+        link = ExchangeCore.attach_journal(self, port, stage=stage, stage_limit=stage_limit,
+                                           stage_bytes=stage_bytes)
+        self.journal = port
+        return link
+
     @classmethod
     def open(cls, path, fsync: str = "batch", **journal_kwargs) -> "Exchange":
         """Recover an exchange from its journal directory (latest snapshot + journal tail; a torn tail
         is truncated with a warning) and keep journaling to it."""
-        from lob.journal import open_exchange
-
-        return open_exchange(path, fsync=fsync, **journal_kwargs)
+        return journal_provider().open(path, fsync=fsync, **journal_kwargs)
 
     def at(self, seq: int) -> "Exchange":
         """The exchange as it was after sequence number ``seq`` (time travel over the journal)."""
-        from lob.journal import exchange_at
-
         if self.journal is None:
             raise LobStateError("time travel needs a journal: create the exchange with journal=PATH")
-        return exchange_at(self, seq)
+        return journal_provider().at(self, seq)
 
     def fork(self, journal=None, fsync: str = "batch") -> "Exchange":
         """An independent copy of the current state; the original and its journal are untouched."""
-        from lob.journal import fork
-
-        new = fork(self, journal=journal, fsync=fsync)
+        new = journal_provider().fork(self, journal=journal, fsync=fsync)
         if self.clock is self._event_clock:     # the copy keeps its own event clock, at the same time
             new._event_clock.ts_ns = self._event_clock.ts_ns
             new.clock = new._event_clock
@@ -277,6 +279,53 @@ class Exchange(ExchangeCore):
         if self.journal is not None:
             self.journal.close()
 
+    @property
+    def next_order_id(self) -> int:
+        """The id the exchange assigns to the next order submitted without one."""
+        return self._engine.next_auto_id
+
+    def order_record(self, symbol, order_id: int):
+        """The ``ORDER_DTYPE`` record of a live order (resting or a pending stop) of a symbol, or None."""
+        if isinstance(order_id, bool) or not isinstance(order_id, (int, np.integer)):
+            raise ConfigError(f"order_id must be an int, got {order_id!r}")
+        if not 0 < order_id < 2 ** 64:
+            return None
+        return self._engine.order(self._index(symbol), int(order_id))
+
+    def snapshot_state(self) -> dict:
+        """The whole venue's state as plain data, for :meth:`restore_state` (the journal's snapshots).
+
+        Returns ``seq``, ``next_auto_id``, ``specs`` (:meth:`specs`), ``owners`` (owner names in id order from
+        1), and per symbol in index order ``last_price`` (ticks), ``halted``, ``consistency_errors`` and
+        ``orders`` (the live orders and pending stops, ``ORDER_DTYPE`` arrays in priority order).
+        """
+        eng, n = self._engine, len(self._infos)
+        return dict(seq=int(eng.seq), next_auto_id=int(eng.next_auto_id), specs=self.specs(),
+                    owners=list(self._owner_names[1:]), last_price=[int(eng.last_price(i)) for i in range(n)],
+                    halted=[bool(eng.halted(i)) for i in range(n)],
+                    consistency_errors=[int(eng.consistency_errors(i)) for i in range(n)],
+                    orders=[eng.orders(i, True) for i in range(n)])
+
+    def restore_state(self, state: dict) -> None:
+        """Replace every book and the counters with a :meth:`snapshot_state` (this exchange must list the same
+        symbols; owners missing here are registered, in id order). Nothing is journaled or sent to listeners."""
+        n = len(self._infos)
+        names = [s["name"] for s in state["specs"]]
+        if names != self.symbols:
+            raise ConfigError(f"state lists symbols {names}, this exchange {self.symbols}")
+        for k, name in enumerate(state["owners"], start=1):
+            if self.owner_id(name) != k:
+                raise ConfigError(f"owner {name!r} of the state is id {k} there, {self.owner_id(name)} here")
+        eng = self._engine
+        errors = state.get("consistency_errors") or [0] * n
+        for i in range(n):
+            eng.clear(i)
+            eng.restore_orders(i, np.ascontiguousarray(state["orders"][i]), state["last_price"][i])
+            if state["halted"][i]:
+                self.halt(i)
+            eng.set_consistency_errors(i, errors[i])
+        eng.set_counters(state["seq"], state["next_auto_id"])
+
     # --- performance ----------------------------------------------------------------------------
     @property
     def perf(self):
@@ -286,6 +335,13 @@ class Exchange(ExchangeCore):
 
             PerfAnalyzer(self)
         return self._perf
+
+    def attach_perf(self, analyzer, ring) -> None:
+        """Attach a performance analyzer (:class:`lob.perf.PerfAnalyzer` calls this): the per-call path samples
+        its stage latencies into ``ring`` (a ``lob.perf._latency.LatencyRing``) and ``apply`` reports its
+        batches to ``analyzer.record_batch``; it becomes :attr:`perf`."""
+        self._latency = ring
+        self._perf = analyzer
 
     # --- market data ----------------------------------------------------------------------------
     def _md(self):
@@ -315,61 +371,61 @@ class Exchange(ExchangeCore):
         perf = self._perf
         t0 = time.perf_counter_ns() if perf is not None else 0
         check_events(events, self._engine)
-        if self._intake_error is not None:
-            raise LobStateError(f"order intake is stopped: {self._intake_error}")
+        if self.intake_error is not None:
+            raise LobStateError(f"order intake is stopped: {self.intake_error}")
         if len(events) and events["ts_ns"][-1] > 0:     # untimed batches (all 0) leave the clock alone
             self._event_clock.ts_ns = int(events["ts_ns"][-1])
-        journal = self.journal
-        if journal is not None and len(events) >= _PIPELINE_CHUNK and journal._writer is not None:
-            return self._apply_pipelined(events, journal, t0)
-        if self._wal is not None:
+        port = self.journal_port
+        if port is not None:
+            if len(events) >= _PIPELINE_CHUNK and port.begin_pipeline():
+                return self._apply_pipelined(events, port, t0)
             try:
-                self._wal(events)
+                port.write_input(events)
             except Exception as e:      # fail closed: nothing unjournaled reaches the book
-                self._intake_error = f"journal write failed: {type(e).__name__}: {e}"
-                raise LobStateError(f"order intake is stopped: {self._intake_error}") from e
+                self._stop_intake(f"journal write failed: {type(e).__name__}: {e}")
+                raise LobStateError(f"order intake is stopped: {self.intake_error}") from e
         t1 = time.perf_counter_ns() if perf is not None else 0
         reports, fills = self._engine.apply(events)
         t2 = time.perf_counter_ns() if perf is not None else 0
-        if self._wal_out is not None:
-            self._wal_out(events, reports, fills)
+        if port is not None:
+            port.write_outputs(events, reports, fills)
         for fn in self._listeners:
             fn(events, reports, fills)
         if perf is not None:
             perf.record_batch(t1 - t0, t2 - t1, time.perf_counter_ns() - t2, len(events))
         return reports, fills
 
-    def _apply_pipelined(self, events, journal, t0):
+    def _apply_pipelined(self, events, port, t0):
         # the validated batch as consecutive chunks, each journaled (input before, outputs after) and handed
-        # to the listeners as if applied on its own; the caller gets the outputs of the whole batch
-        from lob.errors import JournalError
-
+        # to the listeners as if applied on its own; the caller gets the outputs of the whole batch. The port
+        # has begun its pipeline (begin_pipeline); end_pipeline ends it, draining the writer on success.
         perf = self._perf
         reps, fills, match_ns, applied = [], [], 0, 0
-        journal._pipelining = True
+        ended = False
         try:
             for i in range(0, len(events), _PIPELINE_CHUNK):
                 chunk = events[i:i + _PIPELINE_CHUNK]
-                self._wal(chunk)
+                port.write_input(chunk)
                 t1 = time.perf_counter_ns()
                 r, f = self._engine.apply(chunk)
                 match_ns += time.perf_counter_ns() - t1
                 applied = i + len(chunk)
-                self._wal_out(chunk, r, f)
+                port.write_outputs(chunk, r, f)
                 for fn in self._listeners:
                     fn(chunk, r, f)
                 reps.append(r)
                 fills.append(f)
-            journal._pipelining = False
-            journal.drain()         # the chunks' inputs are the caller's array: written before returning
+            ended = True
+            port.end_pipeline(True)     # the chunks' inputs are the caller's array: written before returning
         except (OSError, JournalError) as e:
             # fail closed: a journal write failed (the writer thread meets it while the engine matches); the
             # chunks matched by then stand (the "batch" loss window), nothing after them is taken
-            self._intake_error = f"journal write failed: {type(e).__name__}: {e}"
-            raise LobStateError(f"order intake is stopped: {self._intake_error} (events 0 to {applied - 1} "
+            self._stop_intake(f"journal write failed: {type(e).__name__}: {e}")
+            raise LobStateError(f"order intake is stopped: {self.intake_error} (events 0 to {applied - 1} "
                                 f"of this batch were applied, the rest were not)") from e
         finally:
-            journal._pipelining = False
+            if not ended:
+                port.end_pipeline(False)
         # joined as raw bytes: numpy copies structured arrays field by field, several times slower
         reports = np.concatenate([r.view(np.uint8) for r in reps]).view(reps[0].dtype)
         fills_all = np.concatenate([f.view(np.uint8) for f in fills]).view(fills[0].dtype)

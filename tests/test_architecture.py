@@ -89,12 +89,6 @@ def test_the_scan_sees_the_package():
     assert "lob.exchange" in IMPORTS["lob.book"]          # the scan reads imports at all
 
 
-# Debts of issue #11 that are still open, listed so that they can only shrink: a new offender fails the tests
-# below, and so does a listed one that has been paid (remove it here when it is). The journal still plugs into
-# the exchange through its private slots (lob.exchange imports lob.journal inside functions and the journal
-# reads ex._engine); the server's order entry reads ex._engine for order lookups and auto ids.
-KNOWN_CYCLES = {frozenset({"lob.exchange", "lob.journal", "lob.journal.journal"})}
-KNOWN_ENGINE_READERS = {"lob.journal.journal", "lob.server.orders"}
 #: compiled loops that sit on the engine's C ports and cimport its contract (lob/_engine.pxd) besides the venue
 #: layer: the backtest step loop drives a typed Engine without the per-call Python path (issue #9/#10), and the
 #: market-data recorder is fed through the engine's MdPort from its output records, and the simulator's loop
@@ -103,7 +97,16 @@ ENGINE_C_CLIENTS = {"lob.replay._steploop", "lob.marketdata._recorder", "lob.sim
 
 
 def test_no_import_cycles_among_lob_modules():
-    assert {frozenset(c) for c in _cycles()} == KNOWN_CYCLES
+    # the journal plugs into the exchange through lob.ports (JournalPort, register_journal): lob.exchange
+    # imports nothing of lob.journal, at any level
+    assert _cycles() == []
+
+
+def test_the_exchange_imports_no_consumer_of_its_ports():
+    # (lob.marketdata and lob.perf are still created by the exchange itself: Exchange(marketdata=True), ex.perf)
+    consumers = ("lob.journal", "lob.server", "lob.viz", "lob.book")
+    assert sorted(t for t in IMPORTS["lob.exchange"] if t.startswith(consumers)) == []
+    assert {m for m in IMPORTS["lob.ports"] if m.startswith("lob")} == set()      # the ports sit below both
 
 
 def test_book_sits_above_the_exchange():
@@ -146,10 +149,91 @@ def test_the_engine_is_its_own_compilation_unit():
     assert lob._core.Engine is lob._engine.Engine                   # the old Python name still works
 
 
+def engine_readers(trees: dict) -> set[str]:
+    """Modules outside the venue layer that touch an ``_engine`` attribute."""
+    return {m for m, t in trees.items() if m not in VENUE for node in ast.walk(t)
+            if isinstance(node, ast.Attribute) and node.attr == "_engine"}
+
+
 def test_only_the_venue_layer_touches_an_exchange_engine():
-    bad = {m for m, t in TREES.items() if m not in VENUE for node in ast.walk(t)
-           if isinstance(node, ast.Attribute) and node.attr == "_engine"}
-    assert bad == KNOWN_ENGINE_READERS
+    assert engine_readers(TREES) == set()
+
+
+def _exchange_private_names() -> set[str]:
+    """Private names of an exchange: those of ``lob.Exchange`` (and its compiled base), the attributes
+    lob/exchange.py sets on ``self``, and the C slots ``ExchangeCore`` declares (the journal's hooks among them)."""
+    import lob
+
+    names = {n for n in dir(lob.Exchange) if n.startswith("_") and not n.startswith("__")}
+    names |= {n.attr for n in ast.walk(TREES["lob.exchange"]) if isinstance(n, ast.Attribute)
+              and isinstance(n.value, ast.Name) and n.value.id == "self" and n.attr.startswith("_")}
+    core = (PKG / "_core.pyx").read_text()
+    body = core[core.index("cdef class ExchangeCore"):]
+    names |= set(re.findall(r"^    cdef [\w\s\[\]\*]*?\b(_\w+)\s*(?:\[[^\n]*)?(?:#[^\n]*)?$", body, re.M))
+    return {n for n in names if not n.startswith("__")}
+
+
+EXCHANGE_PRIVATE = _exchange_private_names()
+
+
+def test_the_exchange_private_names_are_read():
+    assert {"_engine", "_infos", "_perf", "_wal", "_wal_out", "_stage_on", "_intake_error", "_stage_limit",
+            "_latency", "_listeners"} <= EXCHANGE_PRIVATE
+
+
+def private_writes(trees: dict, names=None) -> list[str]:
+    """``module:line target`` of every write (assignment, augmented assignment, ``del``, ``setattr``) of an
+    exchange's private attribute (one of ``names``, default :data:`EXCHANGE_PRIVATE`) on an object other than
+    ``self``/``cls``, outside the venue layer: an exchange's private slots are set by the exchange alone,
+    consumers attach through its ports (``attach_journal``, ``attach_perf``, ``set_md_port``, listeners)."""
+    names = EXCHANGE_PRIVATE if names is None else names
+    out = []
+    for m, t in trees.items():
+        if m in VENUE:
+            continue
+        for node in ast.walk(t):
+            if isinstance(node, (ast.Assign, ast.Delete)):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("setattr", "delattr") and len(node.args) >= 2
+                  and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+                  and node.args[1].value in names):
+                out.append(f"{m}:{node.lineno} {ast.unparse(node)}")
+                continue
+            else:
+                continue
+            flat = [e for x in targets for e in (x.elts if isinstance(x, (ast.Tuple, ast.List)) else [x])]
+            for x in flat:
+                if (isinstance(x, ast.Attribute) and x.attr in names
+                        and not (isinstance(x.value, ast.Name) and x.value.id in ("self", "cls"))):
+                    out.append(f"{m}:{node.lineno} {ast.unparse(x)}")
+    return out
+
+
+def test_nothing_outside_the_venue_layer_writes_an_exchange_private_attribute():
+    assert private_writes(TREES) == []
+
+
+def test_the_private_write_check_sees_the_hooks_it_forbids():
+    # the shapes the journal and the perf analyzer used before the ports (issue #11): each is caught
+    before = ast.parse("def attach(exchange, j):\n"
+                       "    exchange._wal = j.write\n"
+                       "    exchange._stage_limit += 1\n"
+                       "    j.exchange._intake_error = 'x'\n"
+                       "    a, exchange._perf = 1, j\n"
+                       "    setattr(exchange, '_latency', None)\n"
+                       "    del exchange._wal_out\n"
+                       "    self._ok = exchange._not_a_write\n"
+                       "    agent._hist = []\n"
+                       "    f.__doc__ = 'dunders are fine'\n")
+    found = private_writes({"lob.journal.journal": before})
+    assert sorted(f.split(" ", 1)[1] for f in found) == sorted([
+        "exchange._wal", "exchange._stage_limit", "j.exchange._intake_error", "exchange._perf",
+        "setattr(exchange, '_latency', None)", "exchange._wal_out"])
+    assert private_writes({"lob.exchange": before}) == []         # the venue layer sets its own slots
+    assert engine_readers({"lob.server.orders": ast.parse("x = ex._engine.next_auto_id")}) == {"lob.server.orders"}
 
 
 @pytest.mark.parametrize("lib, allowed", [

@@ -6,6 +6,7 @@ import pytest
 import lob
 from lob.data import lobster_sample
 from lob.errors import ConfigError, ReplayFormatError
+from lob.mm import OrderIntent
 from lob.replay.backtest import SEED_ID_BASE, Backtest, Intent, lobster_events
 from lob.replay.strategies import PeriodicTaker, TouchQuoter
 
@@ -271,12 +272,20 @@ def test_bad_intents_name_the_field(goog):
         def on_book(self, ctx):
             return [self.intent]
 
-    for intent, field in ((Intent("submit", "hold", 100, 580.0), "side"),
-                          (Intent("submit", "buy", 100, 580.0, tif="forever"), "tif"),
-                          (Intent("submit", "buy", "many", 580.0), "qty"),
-                          (Intent("cancel"), "order_id"), (dict(action="replace"), "action")):
+    class Kind:                          # the name-guessing converter is gone: an intent says its action
+        kind = "new"
+        side, qty, price = "buy", 100, 580.0
+
+    # Intent is lob.mm.OrderIntent: a bad side, action or missing order id fails when the intent is made;
+    # the rest (and dicts, objects with its attributes) when the backtest reads it
+    assert Intent is OrderIntent
+    for intent, field in ((lambda: Intent("submit", "hold", 100, 580.0), "side"),
+                          (lambda: Intent("submit", "buy", 100, 580.0, tif="forever"), "tif"),
+                          (lambda: Intent("submit", "buy", "many", 580.0), "qty"),
+                          (lambda: Intent("cancel"), "order_id"), (lambda: dict(action="replace"), "action"),
+                          (lambda: dict(action="submit", side="hold", qty=1), "side"), (Kind, "an intent must be")):
         with pytest.raises(ConfigError, match=field):
-            Backtest(Bad(intent), events, step_ns=10_000_000).run()
+            Backtest(Bad(intent()), events, step_ns=10_000_000).run()
     # an off-tick price is rejected by the venue, as the per-call path does
     res = Backtest(Bad(Intent("submit", "buy", 100, 580.005)), events, step_ns=100_000_000).run()
     assert set(res.orders["status"]) == {"rejected"} and len(res.fills) == 0

@@ -18,7 +18,7 @@ from lob.errors import ConfigError, ReplayFormatError
 from lob.replay import FORMATS, L2_DTYPE, detect, read
 from lob.replay.itch import encode_itch, records
 from lob.replay.kraken import replay_kraken
-from lob.replay.lobster import SEED_ID_BASE, read_messages
+from lob.replay.lobster import LEVEL_SEED_BASE, read_messages
 
 D = DATA_DIR / "databento"
 T = DATA_DIR / "tardis"
@@ -118,7 +118,7 @@ def test_lobster_chunks_are_fixed_size_event_dtype(level):
     assert all(c.dtype == lob.EVENT_DTYPE and c.flags["C_CONTIGUOUS"] for c in chunks)
     ev = np.concatenate(chunks)
     st = s.info["stats"]
-    seeds = ev[ev["order_id"] >= SEED_ID_BASE]
+    seeds = ev[ev["order_id"] >= LEVEL_SEED_BASE]
     assert st["seeds"] == 2 * level == int((seeds["action"] == lob.Action.ADD).sum())
     assert np.all(np.diff(ev["ts_ns"]) >= 0)
     # a different chunk size gives the same events

@@ -226,9 +226,11 @@ class TestHealth(ServerCase):
         assert h["components"]["market_data"]["status"] == "degraded"
         assert set(h["components"]["market_data"]["stale_symbols"]) == {"AAPL", "GOOGL", "MSFT", "TSLA"}
         assert self.req("GET", "/api/book/AAPL")[1]["stale"] is True
+        assert self.hub.is_stale("AAPL") is True and self.hub.is_stale("NOT_LISTED") is False
         self.hub.step_market()
         self.hub.check()
         assert self.req("GET", "/api/book/AAPL")[1]["stale"] is False
+        assert self.hub.is_stale("AAPL") is False
         assert any("stale" in i["message"] for i in self.hub.incidents.rows())
 
     def test_a_failing_market_driver_is_down_and_retried(self):

@@ -7,9 +7,12 @@ A journal is a directory::
 
 ``lob.Exchange(journal=PATH, fsync=...)`` journals every input before it reaches the engine and its reports
 and fills after (write-ahead, failing closed: see the policies below for when a write failure is seen).
-``lob.Exchange.open(PATH)`` recovers: the latest snapshot plus the journal tail, ending with the state hash
-the exchange had. ``ex.at(seq)`` rebuilds the exchange as it was after ``seq``; ``ex.fork()`` continues
-from the current state in memory without touching the journal.
+The journal plugs into the exchange through its declared journal port (:mod:`lob.ports`): a
+:class:`Journal` attaches itself with ``exchange.attach_journal`` and touches nothing of the exchange but its
+public methods and the link that attachment returns. ``lob.Exchange.open(PATH)`` recovers: the latest
+snapshot plus the journal tail, ending with the state hash the exchange had. ``ex.at(seq)`` rebuilds the
+exchange as it was after ``seq``; ``ex.fork()`` continues from the current state in memory without touching
+the journal.
 
 fsync policies (``fsync=``):
 
@@ -45,5 +48,9 @@ then stand (the loss window above), the call raises ``LobStateError`` naming how
 and intake stops. See ``benchmarks/bench_journal.py`` for the measured costs of journaling and recovery.
 """
 from lob.journal.journal import Journal, open_exchange, exchange_at, fork, read, export, verify, repair
+from lob.ports import register_journal
+
+# the exchange reaches the journal through lob.ports, never by importing this package
+register_journal(create=Journal, open=open_exchange, at=exchange_at, fork=fork)
 
 __all__ = ["Journal", "open_exchange", "exchange_at", "fork", "read", "export", "verify", "repair"]

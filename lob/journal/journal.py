@@ -155,7 +155,9 @@ def _paths(path) -> tuple[Path, Path, Path]:
 
 
 class Journal:
-    """The writer side, attached to one exchange (created by ``Exchange(journal=...)``).
+    """The writer side, attached to one exchange (created by ``Exchange(journal=...)``): the exchange's
+    journal port (:class:`lob.ports.JournalPort`), attached with ``exchange.attach_journal``; it reaches the
+    exchange only through its public methods and the :class:`lob.ports.JournalLink` the attachment returns.
 
     Under ``fsync="always"`` every request is its own plain records, written and fsynced before it returns.
     Otherwise requests are staged by the core and written as packed blocks when ``batch_records`` requests
@@ -185,7 +187,7 @@ class Journal:
         self.snapshot_every = snapshot_every
         self._pending = 0               # direct (own-record) requests since the last write
         self._since_snapshot = 0
-        self._owners_written = len(exchange._owner_names)
+        self._link = None               # the exchange's side of the port, once attached
         self._closed = False
         self._buf = bytearray()         # coalesced small records not yet written to the OS
         self._direct = True
@@ -204,14 +206,14 @@ class Journal:
             self.root.mkdir(parents=True, exist_ok=True)
             self.snap_dir.mkdir(exist_ok=True)
             self._fd = os.open(self.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-            hdr = dict(version=VERSION, specs=exchange.specs(), owners=exchange._owner_names[1:])
+            owners = sorted(exchange.owners().items(), key=lambda kv: kv[1])
+            hdr = dict(version=VERSION, specs=exchange.specs(), owners=[name for name, _ in owners])
             self._buf += MAGIC
             self._append(RecordType.HEADER, exchange.seq, json.dumps(hdr).encode())
             self.commit(fsync=True)
             _fsync_dir(self.root)
-            eng = exchange._engine
-            if eng.seq or any(eng.stats(i)["resting_orders"] or eng.stats(i)["pending_stops"]
-                              for i in range(eng.n_books)):
+            if exchange.seq or any(st["resting_orders"] or st["pending_stops"]
+                                   for st in map(exchange.book_stats, exchange.symbols)):
                 self.snapshot()         # an exchange with a past (a fork, a recovery): its state is the base
         else:
             self._fd = os.open(self.file, os.O_WRONLY | os.O_APPEND)
@@ -223,15 +225,10 @@ class Journal:
             self._thread = threading.Thread(target=_group_commit, args=(weakref.ref(self),),
                                             name=f"lob-journal-{self.root.name}", daemon=True)
             self._thread.start()
-        exchange._wal = self._write_input
-        exchange._wal_out = self._write_outputs
-        if self._writer is not None:
-            # per-call requests are staged by the core itself (no Python call each), taken here as blocks
-            exchange._stage_limit = self._batch_records
-            exchange._stage_bytes = _STAGE_BYTES
-            exchange._stage_full = self._on_stage_full
-            exchange._stage_owners = self._owners_written
-            exchange._stage_on = True
+        # with a writer thread, per-call requests are staged by the core itself (no Python call each), taken
+        # here as blocks; the owners registered so far are in the header (or were replayed from the journal)
+        self._link = exchange.attach_journal(self, stage=self._writer is not None, stage_limit=self._batch_records,
+                                             stage_bytes=_STAGE_BYTES)
         _OPEN.add(self)
 
     @property
@@ -244,8 +241,8 @@ class Journal:
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ConfigError(f"batch_records must be an int >= 1, got {n!r}")
         self._batch_records = int(n)
-        if self._writer is not None:
-            self.exchange._stage_limit = self._batch_records
+        if self._link is not None:
+            self._link.set_stage_limit(self._batch_records)
 
     @property
     def path(self) -> Path:
@@ -284,7 +281,7 @@ class Journal:
             # the writer still holds must be written first (at most one in its hands: the loss window)
             w.wait(self._block_ticket)
             self._block_ticket = 0
-        staged = self.exchange._stage_take()
+        staged = self._link.take_stage() if self._link is not None else None
         if staged is None:
             return
         n, seq, idx, ev, rep, fill = staged
@@ -328,26 +325,24 @@ class Journal:
             self._write([buf])
         self._pending = 0
 
-    def _write_input(self, events: np.ndarray) -> None:
-        # called before the engine sees the events: if this raises, the request is rejected
+    # --- the port (lob.ports.JournalPort): called by the exchange ---------------------------------------
+    def write_input(self, events: np.ndarray) -> None:
+        """Journal a request's input before the engine sees it (port call); a raise rejects the request."""
         if self._writer is not None and self._writer.error is not None and self._error is None:
             self._error = self._writer.error
         if self._closed or self._error is not None:
             raise JournalError("the journal is closed" if self._closed else
                                f"the journal's background commit failed: {self._error}")
-        ex = self.exchange
-        if self._writer is not None and not self._pipelining and len(ex._owner_names) == self._owners_written:
+        ex, link = self.exchange, self._link
+        if self._writer is not None and not self._pipelining and not link.owners_pending:
             # a request that Exchange.apply does not pipeline: it joins the stage (the next block) when its
             # outputs arrive
             self._seq_before = ex.seq
             self._direct = False
             return
         with self._lock:
-            if len(ex._owner_names) > self._owners_written:
-                new = {i: ex._owner_names[i] for i in range(self._owners_written, len(ex._owner_names))}
-                self._append(RecordType.OWNERS, ex.seq, json.dumps(new).encode())
-                self._owners_written = len(ex._owner_names)
-                ex._stage_owners = self._owners_written
+            if link.owners_pending:
+                self._append(RecordType.OWNERS, ex.seq, json.dumps(link.take_owners()).encode())
             self._seq_before = ex.seq
             self._direct = self._writer is None or self._pipelining
             if self._direct:
@@ -357,12 +352,13 @@ class Journal:
                 if self.fsync == "always":
                     self._flush_locked()
 
-    def _write_outputs(self, events, reports, fills) -> None:
+    def write_outputs(self, events, reports, fills) -> None:
+        """Journal a request's reports and fills after the engine (port call)."""
         seq = self.exchange.seq
         if not self._direct:
             # a small request through Python (a small batch, a halt): staged like the per-call ones
-            if self.exchange._stage_add(events, reports, fills, self._seq_before, seq):
-                self._on_stage_full()
+            if self._link.stage(events, reports, fills, self._seq_before, seq):
+                self.stage_full()
             return
         with self._lock:
             if len(reports):
@@ -377,11 +373,26 @@ class Journal:
         self._since_snapshot += len(events)
         self._snapshot_if_due()
 
-    def _on_stage_full(self) -> None:
-        # called by the core when the stage holds batch_records requests (or 4 MB): one block to the writer
+    def stage_full(self) -> None:
+        """The core's stage holds ``batch_records`` requests (or 4 MB): one block to the writer (port call)."""
         with self._lock:
             self._flush_locked()
         self._snapshot_if_due()
+
+    def begin_pipeline(self) -> bool:
+        """A large batch is matched in chunks, each with records of its own that the writer thread packs and
+        writes while the engine matches the next (port call); False under ``fsync="always"`` (no writer)."""
+        if self._writer is None:
+            return False
+        self._pipelining = True
+        return True
+
+    def end_pipeline(self, drain: bool) -> None:
+        """The chunked batch is done (port call); with ``drain``, wait until its records (whose inputs are the
+        caller's array) are handed to the OS."""
+        self._pipelining = False
+        if drain:
+            self.drain()
 
     def _snapshot_if_due(self) -> None:
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
@@ -405,7 +416,8 @@ class Journal:
                 self._last_fsync = now
         except Exception as e:          # fail closed: the next request is rejected
             self._error = f"{type(e).__name__}: {e}"
-            self.exchange._intake_error = f"journal write failed: {self._error}"
+            if self._link is not None:
+                self._link.stop_intake(f"journal write failed: {self._error}")
             return False
         return True
 
@@ -472,14 +484,7 @@ class Journal:
                 self._writer.stop()
             os.close(self._fd)
             self._fd = None
-            ex = self.exchange
-            if ex._wal == self._write_input:
-                ex._wal = None
-            if ex._wal_out == self._write_outputs:
-                ex._wal_out = None
-            if ex._stage_full == self._on_stage_full:
-                ex._stage_on = False
-                ex._stage_full = None
+            self.exchange.detach_journal(self)
 
 
 def _group_commit(ref) -> None:
@@ -519,14 +524,13 @@ def _fsync_dir(path) -> None:
 
 # --- state <-> arrays -----------------------------------------------------------------------------
 def _state_arrays(ex) -> dict:
-    eng = ex._engine
-    meta = dict(version=VERSION, seq=int(eng.seq), next_auto_id=int(eng.next_auto_id), specs=ex.specs(),
-                owners=ex._owner_names[1:], last_price=[int(eng.last_price(i)) for i in range(eng.n_books)],
-                halted=[bool(eng.halted(i)) for i in range(eng.n_books)],
-                consistency_errors=[int(eng.consistency_errors(i)) for i in range(eng.n_books)])
+    # a snapshot file's arrays: the exchange's snapshot_state, its orders one array per symbol
+    state = ex.snapshot_state()
+    orders = state.pop("orders")
+    meta = dict(version=VERSION, **state)
     out = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-    for i in range(eng.n_books):
-        out[f"orders_{i}"] = eng.orders(i, True)
+    for i, a in enumerate(orders):
+        out[f"orders_{i}"] = a
     return out
 
 
@@ -543,14 +547,9 @@ def _new_exchange(specs, owners, **kwargs):
 
 def _restore(ex, state) -> None:
     meta = json.loads(bytes(state["meta"]).decode())
-    eng = ex._engine
-    for i in range(eng.n_books):
-        eng.clear(i)
-        eng.restore_orders(i, np.ascontiguousarray(state[f"orders_{i}"]), meta["last_price"][i])
-        if meta["halted"][i]:
-            ex.halt(i)
-        eng.set_consistency_errors(i, meta.get("consistency_errors", [0] * eng.n_books)[i])
-    eng.set_counters(meta["seq"], meta["next_auto_id"])
+    n = len(meta["specs"])
+    meta.setdefault("consistency_errors", [0] * n)
+    ex.restore_state(dict(meta, orders=[state[f"orders_{i}"] for i in range(n)]))
 
 
 def _load_records(path, repair_tail: bool, outputs: bool = True):
@@ -710,7 +709,7 @@ def open_exchange(path, fsync: str = "batch", marketdata=True, **journal_kwargs)
     True
     """
     ex = _replay(path, None, repair_tail=True, marketdata=marketdata)
-    ex.journal = Journal(ex, path, fsync=fsync, _resume=True, **journal_kwargs)
+    Journal(ex, path, fsync=fsync, _resume=True, **journal_kwargs)      # attaches itself: ex.journal
     return ex
 
 
@@ -764,7 +763,7 @@ def fork(ex, journal=None, fsync: str = "batch"):
     _restore(new, state)
     new.clock = ex.clock
     if journal is not None:
-        new.journal = Journal(new, journal, fsync=fsync)
+        Journal(new, journal, fsync=fsync)          # attaches itself: new.journal
     return new
 
 

@@ -88,14 +88,8 @@ class AdaptiveMarketMaker(MarketMaker):
         res = mid - self.skew_ticks * ctx.position / self.max_position
         half = self.half_spread()
         b, a = self.bid_ask_ticks(res - half, res + half, bid, ask)
-        n = self.size_lots(ctx)
         self.last_quote = (b, a, half)
-        out = []
-        if self.can_buy(ctx, n):
-            out.append((0, b, n))
-        if self.can_sell(ctx, n):
-            out.append((1, a, n))
-        return out
+        return self.quote_pair(ctx, b, a)
 
     def on_fill(self, ctx, fill):
         super().on_fill(ctx, fill)

@@ -124,10 +124,4 @@ class AvellanedaStoikov(MarketMaker):
         r = as_reservation_price(mid, self.inventory(ctx), self.gamma, self.sigma, tau)
         half = as_spread(self.gamma, self.sigma, tau, self.k) / 2
         b, a = self.bid_ask_ticks(r - half, r + half, bid, ask)
-        n = self.size_lots(ctx)
-        out = []
-        if self.can_buy(ctx, n):
-            out.append((0, b, n))
-        if self.can_sell(ctx, n):
-            out.append((1, a, n))
-        return out
+        return self.quote_pair(ctx, b, a)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Protocol, runtime_checkable
 
 from lob.errors import ConfigError
+from lob.units import to_units
 
 __all__ = ["OrderIntent", "Strategy", "Context", "MarketMaker", "submit", "cancel", "modify"]
 
@@ -219,8 +220,8 @@ class MarketMaker:
     def on_fill(self, ctx, fill):
         tick, lot = ctx.book.tick_size, ctx.book.lot_size
         sign = 1 if fill["side"] == "buy" else -1
-        p = int(round(fill["price"] / tick))
-        q = int(round(fill["qty"] / lot))
+        p = to_units(fill["price"], tick, "fill price")
+        q = to_units(fill["qty"], lot, "fill qty", "lot_size")
         self.position_lots += sign * q
         self.cash_ticks -= sign * p * q
         self.n_fills += 1
@@ -252,6 +253,17 @@ class MarketMaker:
 
     def can_sell(self, ctx, qty_lots: int) -> bool:
         return ctx.position - qty_lots * ctx.book.lot_size >= -self.max_position - 1e-9
+
+    def quote_pair(self, ctx, bid_ticks: int, ask_ticks: int) -> list[tuple[int, int, int]]:
+        """``[(side, price_ticks, lots)]``: a bid and an ask of :meth:`size_lots`, each only while the
+        position limit allows it."""
+        n = self.size_lots(ctx)
+        out = []
+        if self.can_buy(ctx, n):
+            out.append((0, bid_ticks, n))
+        if self.can_sell(ctx, n):
+            out.append((1, ask_ticks, n))
+        return out
 
     @staticmethod
     def bid_ask_ticks(bid_px: float, ask_px: float, best_bid: int, best_ask: int) -> tuple[int, int]:

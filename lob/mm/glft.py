@@ -113,10 +113,4 @@ class GLFT(MarketMaker):
         mid = (bid + ask) / 2
         db, da = glft_quotes(self.inventory(ctx), self.gamma, self.sigma, self.A, self.k)
         b, a = self.bid_ask_ticks(mid - db, mid + da, bid, ask)
-        n = self.size_lots(ctx)
-        out = []
-        if self.can_buy(ctx, n):
-            out.append((0, b, n))
-        if self.can_sell(ctx, n):
-            out.append((1, a, n))
-        return out
+        return self.quote_pair(ctx, b, a)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from lob.errors import ConfigError
+from lob.units import to_units_array
 from lob.risk.ledger import MICRO, FeeSchedule, Ledger
 
 __all__ = ["Scorecard", "RunRecorder", "HORIZONS_S"]
@@ -300,12 +301,13 @@ class Scorecard:
         """Score a :class:`lob.replay.BacktestResult` (its fills, orders and mid marks)."""
         f = result.fills
         fills = pd.DataFrame(dict(ts_ns=f["ts_ns"].astype(np.int64), side=f["side"],
-                                  price_ticks=np.round(f["price"] / tick_size).astype(np.int64),
-                                  qty_lots=np.round(f["qty"] / lot_size).astype(np.int64), maker=f["maker"]))
+                                  price_ticks=to_units_array(f["price"], tick_size, "fill price"),
+                                  qty_lots=to_units_array(f["qty"], lot_size, "fill qty", "lot_size"),
+                                  maker=f["maker"]))
         p = result.pnl
         mids = pd.DataFrame(dict(ts_ns=p["ts_ns"].astype(np.int64), mid_ticks=p["mid"] / tick_size))
         o = result.orders
-        orders = pd.DataFrame(dict(qty_lots=np.round(o["qty"].astype(float) / lot_size)))
+        orders = pd.DataFrame(dict(qty_lots=to_units_array(o["qty"].astype(float), lot_size, "order qty", "lot_size")))
         return cls(fills, mids, orders, fees=fees, tick_size=tick_size, lot_size=lot_size, **kw)
 
 

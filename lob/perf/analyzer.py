@@ -99,8 +99,7 @@ class PerfAnalyzer:
 
         No listener is added: per-call requests are counted by the C-level ring, batches by ``apply``.
         """
-        exchange._latency = self._ring
-        exchange._perf = self
+        exchange.attach_perf(self, self._ring)
         self._exchanges.append(exchange)
 
     @property

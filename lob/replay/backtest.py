@@ -31,9 +31,9 @@ execution price, which the engine matches in price-time order (``lobster_events`
 """
 from __future__ import annotations
 
-import gzip
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -41,11 +41,12 @@ import pandas as pd
 
 import lob
 from lob.enums import TIF, Side, Status, names
-from lob.errors import ConfigError, ReplayFormatError
+from lob.errors import ConfigError
+from lob.mm.base import OrderIntent
 
 __all__ = ["Backtest", "BacktestResult", "Fees", "Intent", "NoDecisionWarning", "lobster_events", "SEED_ID_BASE"]
 
-SEED_ID_BASE = 1 << 60          # ids of the orders that seed the book from an orderbook snapshot
+from lob.replay.lobster import LEVEL_SEED_BASE as SEED_ID_BASE   # ids of the orders seeding the book from row 0
 STRATEGY_OWNER = "strategy"
 
 
@@ -56,22 +57,16 @@ class NoDecisionWarning(UserWarning):
 # ------------------------------------------------------------------------------------------------
 # LOBSTER -> events
 # ------------------------------------------------------------------------------------------------
-def _open(path):
-    return gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)
-
-
-def _seed_id(side: int, price_ticks: int) -> int:
-    return SEED_ID_BASE + (side << 40) + int(price_ticks)
-
-
 def lobster_events(message_file, orderbook_file, tick: int = 100, max_rows: int | None = None):
     """Convert a LOBSTER day into backtest events (``lob.EVENT_DTYPE``, historical owner 0).
 
-    The book is seeded from orderbook row 0 (one order per displayed level), message 0 is skipped (row 0
-    already contains it), submissions become ADDs, partial cancels REDUCEs, deletions CANCELs (or, for an
-    order the file never showed, a REDUCE of the seed order at its level), visible executions
-    immediate-or-cancel aggressors of the opposite side, halts HALT/RESUME. Hidden executions and cross
-    trades (types 5, 6) do not change the book and are returned separately as ``trades``.
+    The registry's LOBSTER reader (:func:`lob.replay.read` of the pair with ``executions="aggressor"``) as
+    one array: the book is seeded from orderbook row 0 (one order per displayed level, ids from
+    :data:`SEED_ID_BASE`), message 0 is skipped (row 0 already contains it), submissions become ADDs,
+    partial cancels REDUCEs, deletions CANCELs (or, for an order the file never showed, a REDUCE of the seed
+    order at its level), visible executions immediate-or-cancel aggressors of the opposite side, halts
+    HALT/RESUME. Hidden executions and cross trades (types 5, 6) do not change the book and are returned
+    separately as ``trades``.
 
     Parameters
     ----------
@@ -80,104 +75,44 @@ def lobster_events(message_file, orderbook_file, tick: int = 100, max_rows: int 
     tick : int
         LOBSTER price units (dollars x 10000) per tick; 100 gives ticks of $0.01.
     max_rows : int, optional
-        Read only the first rows (for quick runs).
+        Read only the first message rows (for quick runs).
 
     Returns
     -------
     events : ndarray of EVENT_DTYPE
     trades : DataFrame of hidden/cross trades (ts_ns, price_ticks, qty_lots)
+
+    Raises
+    ------
+    ReplayFormatError
+        The registry's: a bad file names the file, the row, the column and the expectation.
     """
-    from lob.replay.lobster import iter_orderbook, read_messages
+    from lob.replay.registry import read
 
-    # every cell checked: a bad file raises ReplayFormatError naming the file, the row, the column, the expectation
-    msg = read_messages(message_file, max_rows)
-    book0 = next(iter_orderbook(orderbook_file, max_rows=1))[0]
-    t = msg["time"].to_numpy()
-    ts = np.round(t * 1e9).astype(np.int64)
-    typ = msg["type"].to_numpy()
-    oid = msg["order_id"].to_numpy()
-    size = msg["size"].to_numpy()
-    price = msg["price"].to_numpy()
-    side = np.where(msg["direction"].to_numpy() == 1, 0, 1).astype(np.uint8)
-    off = price % tick != 0
-    if (off & (typ <= 4)).any():
-        i = int(np.flatnonzero(off & (typ <= 4))[0])
-        raise ReplayFormatError(f"{message_file} row {i}: field 'price' {price[i]} is not a multiple of tick {tick}")
-    pt = price // tick
-
-    levels = len(book0) // 4
-    seeds = []
-    for lvl in range(levels):
-        ap, asz, bp, bsz = book0[4 * lvl:4 * lvl + 4]
-        if asz > 0 and ap < 9999999999:
-            seeds.append((1, ap // tick, asz))
-        if bsz > 0 and bp > -9999999999:
-            seeds.append((0, bp // tick, bsz))
-    ev = lob.empty_events(len(seeds) + len(msg) - 1)
-    for i, (s, p, q) in enumerate(seeds):
-        ev[i] = (ts[0], _seed_id(s, p), 0, p, q, 0, 0, 0, lob.Action.ADD, s, 0, 0, 0, 0)
-    body = ev[len(seeds):]
-    sl = slice(1, None)                              # message 0 is already in orderbook row 0
-    typ, oid, size, pt, side, ts = typ[sl], oid[sl], size[sl], pt[sl], side[sl], ts[sl]
-    # ids the file itself submitted before each row: the others rest from before the window or outside it
-    first_seen = {}
-    for i in np.flatnonzero(typ == 1):
-        first_seen.setdefault(int(oid[i]), int(i))
-    seen = np.array([first_seen.get(int(o), len(typ)) < i for i, o in enumerate(oid)], dtype=bool)
-    seed_ids = SEED_ID_BASE + (side.astype(np.int64) << 40) + pt
-
-    body["ts_ns"] = ts
-    body["side"] = side
-    body["price_ticks"] = pt
-    body["qty_lots"] = size
-    body["order_id"] = oid
-    a = body["action"]
-    a[typ == 1] = lob.Action.ADD
-    a[typ == 2] = lob.Action.REDUCE
-    a[(typ == 3) & seen] = lob.Action.CANCEL
-    unseen_delete = (typ == 3) & ~seen
-    a[unseen_delete | ((typ == 2) & ~seen)] = lob.Action.REDUCE
-    body["order_id"] = np.where(((typ == 2) | (typ == 3)) & ~seen, seed_ids, oid)
-    ex_rows = typ == 4
-    a[ex_rows] = lob.Action.ADD
-    body["side"][ex_rows] = 1 - side[ex_rows]        # the aggressor is the opposite side
-    body["tif"][ex_rows] = lob.TIF.IOC
-    body["order_id"][ex_rows] = 0                     # engine-assigned
-    halt = typ == 7
-    a[halt] = np.where(price[sl][halt] == -1, lob.Action.HALT, lob.Action.RESUME)
-    prints = (typ == 5) | (typ == 6)
-    trades = pd.DataFrame({"ts_ns": ts[prints], "price_ticks": pt[prints], "qty_lots": size[prints]})
-    keep = np.concatenate([np.ones(len(seeds), bool), ~prints])
-    return np.ascontiguousarray(ev[keep]), trades
+    # one array is wanted: large chunks (the day is read in as few pandas chunks as memory allows)
+    stream = read((Path(message_file), Path(orderbook_file)), "lobster", tick=tick, executions="aggressor",
+                  max_rows=max_rows, chunk_rows=1 << 20)
+    chunks = list(stream)
+    return np.concatenate(chunks) if len(chunks) > 1 else chunks[0], stream.trades
 
 
 # ------------------------------------------------------------------------------------------------
 # Strategy interface
 # ------------------------------------------------------------------------------------------------
-@dataclass
-class Intent:
-    """What a strategy asks for: ``submit`` a new order, ``cancel`` or ``modify`` one of its orders."""
-    action: str                     # "submit" | "cancel" | "modify"
-    side: str | None = None         # "buy" | "sell"
-    qty: float | None = None
-    price: float | None = None      # None: market order
-    order_id: int | None = None     # cancel/modify target; for submit, an id of the strategy's choosing
-    tif: str = "gtc"
-    post_only: bool = False
-    tag: str = ""
+Intent = OrderIntent
+"""The backtest's name of :class:`lob.mm.OrderIntent` (the same class): what a strategy asks for, ``submit`` a
+new order, ``cancel`` or ``modify`` one of its orders."""
 
 
-def _as_intent(x) -> Intent:
-    if isinstance(x, Intent):
-        return x
+def _as_intent(x) -> OrderIntent:
+    # a dict of OrderIntent's fields, or an object with its attributes (validated by OrderIntent itself)
     if isinstance(x, dict):
-        return Intent(**x)
-    fields = {k: getattr(x, k) for k in Intent.__dataclass_fields__ if hasattr(x, k)}
+        return OrderIntent(**x)
+    fields = {k: getattr(x, k) for k in OrderIntent.__dataclass_fields__ if hasattr(x, k)}
     if "action" not in fields:
-        kind = getattr(x, "kind", None) or type(x).__name__.lower()
-        fields["action"] = {"submitintent": "submit", "cancelintent": "cancel", "modifyintent": "modify",
-                            "new": "submit", "place": "submit"}.get(kind, kind)
-    return Intent(**fields)
+        raise ConfigError(f"an intent must be an OrderIntent, a dict of its fields or an object with its attributes "
+                          f"(action, side, qty, price, ...), got {x!r}")
+    return OrderIntent(**fields)
 
 
 @dataclass
@@ -215,8 +150,8 @@ class Backtest:
     ----------
     strategy : object
         Has any of ``on_start(ctx)``, ``on_book(ctx)``, ``on_trade(ctx, trade)``, ``on_fill(ctx, fill)``;
-        each may return an iterable of intents (:class:`Intent`, :class:`lob.mm.OrderIntent`, dicts with
-        their fields, or objects with those attributes). Or a compiled strategy
+        each may return an iterable of intents (:class:`lob.mm.OrderIntent`, also named :data:`Intent` here;
+        dicts of its fields, or objects with its attributes). Or a compiled strategy
         (:class:`lob.replay.CompiledStrategy`, see docs/market_making.md). The built-in market makers of
         :mod:`lob.mm` run their compiled forms unless ``compiled=False``.
     data : ndarray of EVENT_DTYPE, iterable of such chunks, or a (message_file, orderbook_file) pair
@@ -336,7 +271,6 @@ class Backtest:
 
     def _strategy(self):
         from lob.replay._steploop import CompiledStrategy, PyStrategy
-        from lob.mm.base import OrderIntent
 
         s = self.strategy
         if isinstance(s, CompiledStrategy):
@@ -349,7 +283,7 @@ class Backtest:
         if form is None:
             if self.compiled is True:
                 raise ConfigError(f"compiled=True, but {type(s).__name__} has no compiled form")
-            return PyStrategy(s, _as_intent, (Intent, OrderIntent)), False
+            return PyStrategy(s, _as_intent, (OrderIntent,)), False
         return form, True
 
     # --- the run --------------------------------------------------------------------------------

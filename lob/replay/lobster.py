@@ -36,11 +36,13 @@ import pandas as pd
 from lob.errors import ConfigError, ReplayFormatError
 
 __all__ = ["read_messages", "iter_messages", "iter_orderbook", "message_events", "verify", "VerifyReport",
-           "QualityReport", "quality", "orderbook_beside", "DUMMY_ASK", "DUMMY_BID", "SEED_ID_BASE"]
+           "QualityReport", "quality", "orderbook_beside", "DUMMY_ASK", "DUMMY_BID", "SEED_ID_BASE",
+           "LEVEL_SEED_BASE"]
 
 DUMMY_ASK = 9999999999
 DUMMY_BID = -9999999999
-SEED_ID_BASE = 1 << 62          # ids of synthetic orders (seed levels, refills); LOBSTER ids are far below
+SEED_ID_BASE = 1 << 62          # ids of verify's synthetic orders (seed levels, refills); LOBSTER ids are far below
+LEVEL_SEED_BASE = 1 << 60       # the fast event stream's one order per level: + (side << 40) + price_ticks
 MESSAGE_COLUMNS = ["time", "type", "order_id", "size", "price", "direction"]
 _PRICE = "an integer price in dollars x 10,000 (LOBSTER units: $585.33 is 5853300)"
 # what each message column holds, as the errors state it
@@ -196,8 +198,9 @@ def orderbook_beside(message_file) -> Path:
 def message_events(msgs: pd.DataFrame, tick: int = 100, symbol: int = 0):
     """Convert message rows to ``lob.EVENT_DTYPE`` book events and a trades table.
 
-    Type 1 -> ``ADD`` (limit GTC), 2 and 4 -> ``REDUCE`` by ``size``, 3 -> ``CANCEL``, 7 -> ``HALT``
-    (price -1) or ``RESUME`` (0, 1). Types 5 and 6 are trades only. The events name LOBSTER's order ids;
+    Type 1 -> ``ADD`` (limit GTC), 2 and 4 -> ``REDUCE`` by ``size``, 3 -> ``CANCEL`` (``qty_lots``: the
+    size the file deleted; the engine removes the whole order), 7 -> ``HALT`` (price -1) or ``RESUME`` (0, 1;
+    order id, price and size 0). Types 5 and 6 are trades only. The events name LOBSTER's order ids;
     for orders the file never submitted use :func:`verify`'s reconstruction, which applies them at the level.
 
     Returns
@@ -232,7 +235,6 @@ def message_events(msgs: pd.DataFrame, tick: int = 100, symbol: int = 0):
                                                        lob.Action.REDUCE], lob.Action.RESUME)
     act[(t == 7) & (price[sel] == -1)] = lob.Action.HALT
     ev["action"] = act
-    ev["qty_lots"][t == 3] = 0
     tr = msgs[np.isin(typ, (4, 5, 6))]
     trades = pd.DataFrame({"ts_ns": tr["ts_ns"].to_numpy(), "type": tr["type"].to_numpy(),
                            "order_id": tr["order_id"].to_numpy(), "price_ticks": tr["price"].to_numpy() / tick,

@@ -18,12 +18,18 @@ a worker thread that hands over one chunk at a time).
 Anything else raises :class:`~lob.errors.ReplayFormatError` naming the file and what was found; a
 malformed row or record raises it naming the file, the row or record, and the field.
 
-LOBSTER events: orderbook row 0 (with message 0 undone) seeds one order per level (ids from
-:data:`lob.replay.lobster.SEED_ID_BASE`); each message chunk goes through
-:func:`lob.replay.lobster.message_events`; a cancel, deletion or execution of an order the file never
-submitted becomes a ``REDUCE`` of the seed order at its level (the order rested there before the window;
-the ids the file submitted are kept as one sorted integer array, 8 bytes per order of the day). This is the
-fast event form of the day. ``read(pair, exact=True)`` streams instead the events of
+LOBSTER events: orderbook row 0 (the book after message 0, which is therefore not replayed) seeds one order
+per displayed level, the ask before the bid level by level, with id
+``LEVEL_SEED_BASE + (side << 40) + price_ticks`` (:data:`lob.replay.lobster.LEVEL_SEED_BASE`); each
+message chunk goes through :func:`lob.replay.lobster.message_events`; a cancel, deletion or execution of an
+order the file never submitted becomes a ``REDUCE`` of the seed order at its level (the order rested there
+before the window; the ids the file submitted are kept as one sorted integer array, 8 bytes per order of the
+day). ``executions="aggressor"`` (the backtest's form, :func:`lob.replay.backtest.lobster_events`) turns each
+visible execution instead into an immediate-or-cancel order of the other side at the execution price (id 0:
+engine-assigned), so that history's aggressors meet a strategy's orders in price-time order. Hidden
+executions and cross trades (types 5, 6) do not change the book: after iteration ``stream.trades`` holds
+them (``ts_ns``, ``price_ticks`` rounded down to the tick, ``qty_lots``). ``max_rows=`` reads only the first
+message rows. This is the fast event form of the day. ``read(pair, exact=True)`` streams instead the events of
 :func:`lob.replay.lobster.verify`'s reconstruction, which reproduce the orderbook file row for row (levels
 sliding into the window are taken from it; about 25 times slower); ``stream.result`` is then the
 :class:`~lob.replay.lobster.VerifyReport`, and a row that cannot be reproduced raises.
@@ -177,6 +183,9 @@ class ReplayStream:
         After a full iteration: for cryptofeed and Tardis book sources the venue reader's verification
         report (gaps, checksums, crossing); for ``read(lobster_pair, exact=True)`` the
         :class:`~lob.replay.lobster.VerifyReport`.
+    trades : DataFrame or None
+        LOBSTER (fast form), after a full iteration: the hidden executions and cross trades (``ts_ns``,
+        ``price_ticks``, ``qty_lots``), which are not events.
     tick_size : float or None
         Event streams: the price of one tick (LOBSTER/ITCH ``tick / 10000``, DBN ``tick_size``), the
         default ``tick_size`` of :meth:`exchange`.
@@ -192,6 +201,7 @@ class ReplayStream:
         self.units: dict = {}
         self.info = dict(info or {})
         self.result = None
+        self.trades = None
         self.tick_size = None
 
     def __iter__(self) -> Iterator:
@@ -415,41 +425,43 @@ def _lobster_verified(msg, book, tick, chunk_rows):
     return make
 
 
-def _lobster_stream(msg, book, tick, chunk_rows):
-    from lob.replay.lobster import (SEED_ID_BASE, _side_levels, _undo, iter_messages, iter_orderbook,
-                                    message_events)
+def _lobster_stream(msg, book, tick, chunk_rows, executions="reduce", max_rows=None):
+    from lob.replay.lobster import DUMMY_ASK, DUMMY_BID, LEVEL_SEED_BASE, iter_messages, iter_orderbook, message_events
 
     import lob
 
     A = lob.Action
+    aggressor = executions == "aggressor"
 
     def make(stream):
+        import pandas as pd
+
         row0 = next(iter_orderbook(book, 1), None)
         if row0 is None:
             raise ReplayFormatError(f"{book}: no rows")
         first = next(iter_messages(msg, 1), None)
         if first is None:
             raise ReplayFormatError(f"{msg}: no rows")
-        m0 = first.iloc[0]
-        t0, s0 = int(m0["type"]), (0 if int(m0["direction"]) == 1 else 1)
-        seeds = []
-        for s in (0, 1):
-            for p, q in _undo(_side_levels(row0[0], s, tick), t0, int(m0["size"]), int(m0["price"]) // tick, s0 == s):
-                seeds.append((s, p, q))
-        ev0 = lob.empty_events(len(seeds))
-        for i, (s, p, q) in enumerate(seeds):
-            ev0[i]["ts_ns"], ev0[i]["side"] = int(first["ts_ns"].iloc[0]), s
-            ev0[i]["order_id"] = SEED_ID_BASE + (s << 40) + p
-            ev0[i]["price_ticks"], ev0[i]["qty_lots"], ev0[i]["action"] = p, q, A.ADD
-        stats = stream.info.setdefault("stats", {"seeds": len(seeds), "to_seed": 0, "messages": 0})
+        # orderbook row 0 is the book after message 0, which is not replayed: one order per displayed level
+        # (level by level, the ask before the bid)
+        lv = row0[0].reshape(-1, 4)                     # per level: ask price, ask size, bid price, bid size
+        px, qty = lv[:, [0, 2]], lv[:, [1, 3]]          # columns: ask, bid
+        shown = (qty > 0) & (px != [DUMMY_ASK, DUMMY_BID])
+        side = np.broadcast_to(np.array([1, 0], np.uint8), px.shape)[shown]     # row-major: level by level
+        price = px[shown] // tick
+        ev0 = lob.empty_events(len(side))
+        ev0["ts_ns"] = int(first["ts_ns"].iloc[0])
+        ev0["order_id"] = LEVEL_SEED_BASE + (side.astype(np.int64) << 40) + price
+        ev0["price_ticks"], ev0["qty_lots"] = price, qty[shown]
+        ev0["action"], ev0["side"] = A.ADD, side
+        stats = stream.info.setdefault("stats", {"seeds": len(ev0), "to_seed": 0, "messages": 0})
         ADD, REDUCE, CANCEL = int(A.ADD), int(A.REDUCE), int(A.CANCEL)
+        prints = []
 
         def gen():
-            import pandas as pd
-
             submitted = np.zeros(0, np.uint64)          # ids the file submitted in earlier chunks (sorted)
             yield ev0
-            for chunk in iter_messages(msg, chunk_rows):
+            for chunk in iter_messages(msg, chunk_rows, max_rows):
                 stats["messages"] += len(chunk)
                 try:
                     ev, rows, _ = message_events(chunk, tick)
@@ -457,25 +469,44 @@ def _lobster_stream(msg, book, tick, chunk_rows):
                     if str(msg) in str(e):
                         raise
                     raise ReplayFormatError(f"{msg}: {e}") from None
-                keep = rows > 0                                 # message 0 is already in orderbook row 0
+                typ = chunk["type"].to_numpy()
+                p = (typ == 5) | (typ == 6)
+                p[: max(0, 1 - int(chunk.index[0]))] = False     # message 0 is already in orderbook row 0
+                prints.append(pd.DataFrame({"ts_ns": chunk["ts_ns"].to_numpy()[p],
+                                            "price_ticks": chunk["price"].to_numpy()[p] // tick,
+                                            "qty_lots": chunk["size"].to_numpy()[p]}))
+                keep = rows > 0
                 ev, rows = ev[keep], rows[keep]
                 act, oid = ev["action"], ev["order_id"]
+                execution = typ[rows - int(chunk.index[0])] == 4
                 is_add = act == ADD
                 # submitted before this event: in an earlier chunk, or by an earlier ADD of this chunk
                 first_add = pd.Series(np.flatnonzero(is_add), index=oid[is_add])
                 first_add = first_add[~first_add.index.duplicated()]
                 pos = pd.Series(oid).map(first_add).to_numpy(np.float64)
-                seen = (pos < np.arange(len(ev))) | np.isin(oid, submitted)
+                seen = pos < np.arange(len(ev))
+                if len(submitted):
+                    seen |= np.isin(oid, submitted)
                 # an order resting since before the window: take the size from the level's seed order
                 unseen = ((act == REDUCE) | (act == CANCEL)) & ~seen
-                side = ev["side"][unseen].astype(np.uint64)
-                ev["order_id"][unseen] = np.uint64(SEED_ID_BASE) + (side << np.uint64(40)) + \
+                if aggressor:
+                    unseen &= ~execution
+                sd = ev["side"][unseen].astype(np.uint64)
+                ev["order_id"][unseen] = np.uint64(LEVEL_SEED_BASE) + (sd << np.uint64(40)) + \
                     ev["price_ticks"][unseen].astype(np.uint64)
                 ev["action"][unseen] = REDUCE
-                ev["qty_lots"][unseen] = chunk["size"].to_numpy()[rows[unseen] - int(chunk.index[0])]
                 stats["to_seed"] += int(unseen.sum())
                 submitted = np.union1d(submitted, oid[is_add])
+                if aggressor:
+                    # the file records the resting order's loss; let an immediate-or-cancel order of the
+                    # other side take it in price-time order (engine-assigned id)
+                    ev["action"][execution] = ADD
+                    ev["side"][execution] = 1 - ev["side"][execution]
+                    ev["tif"][execution] = lob.TIF.IOC
+                    ev["order_id"][execution] = 0
                 yield ev
+            stream.trades = (pd.concat(prints, ignore_index=True) if prints else
+                             pd.DataFrame({"ts_ns": [], "price_ticks": [], "qty_lots": []}, dtype=np.int64))
 
         return _rechunk(gen(), stream.chunk_rows, lob.EVENT_DTYPE)
 
@@ -509,8 +540,10 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
     tick_size, lot_size : str, optional
         DBN (``tick_size``, default "0.01") and Tardis (both, default 1e-8) price and size units.
     **options
-        LOBSTER: ``exact=True`` (the verified reconstruction's events) and ``symbol=`` (the name of the
-        stream's one symbol, default "LOBSTER"). Otherwise passed to the venue reader (``grid=``,
+        LOBSTER: ``exact=True`` (the verified reconstruction's events), ``executions="aggressor"`` (visible
+        executions as immediate-or-cancel aggressors, the backtest's form; default ``"reduce"``),
+        ``max_rows=`` (the first message rows only) and ``symbol=`` (the name of the stream's one symbol,
+        default "LOBSTER"). Otherwise passed to the venue reader (``grid=``,
         ``until_ts_ns=``, Binance ``snapshots=``/``exchange_info=``, Kraken ``depth=``...).
 
     Examples
@@ -545,8 +578,19 @@ def read(source, format: str | None = None, *, chunk_rows: int = 65_536, symbols
             raise ConfigError(f"tick must be a positive int (LOBSTER price units per tick), got {tick!r}")
         exact = options.pop("exact", False)
         symbol = options.pop("symbol", "LOBSTER")
+        executions = options.pop("executions", "reduce")
+        max_rows = options.pop("max_rows", None)
         _no_options(fmt, options)
-        make = (_lobster_verified if exact else _lobster_stream)(msg, book, int(tick), chunk_rows)
+        if executions not in ("reduce", "aggressor"):
+            raise ConfigError(f"executions must be 'reduce' or 'aggressor', got {executions!r}")
+        if max_rows is not None and (not isinstance(max_rows, (int, np.integer)) or isinstance(max_rows, bool)
+                                     or max_rows < 1):
+            raise ConfigError(f"max_rows must be a positive int or None, got {max_rows!r}")
+        if exact and (executions != "reduce" or max_rows is not None):
+            raise ConfigError("exact=True replays the verified reconstruction of the whole day: executions= and "
+                              "max_rows= belong to the fast form")
+        make = (_lobster_verified(msg, book, int(tick), chunk_rows) if exact else
+                _lobster_stream(msg, book, int(tick), chunk_rows, executions, max_rows))
         s = ReplayStream(fmt, "events", lob.EVENT_DTYPE, chunk_rows, make,
                          symbols=[symbol], info={"message_file": str(msg),
                                                                           "orderbook_file": str(book)})

@@ -50,6 +50,11 @@ class Health:
         self._stale: dict[str, bool] = {s: False for s in symbols}
         self._stepping = False                      # a sliced market tick is in progress
 
+    def is_stale(self, symbol: str) -> bool:
+        """Whether a symbol's market data is stale (no update for ``stale_after_s``, or the market driver is
+        down), as of the last :meth:`check`; False for a symbol the hub does not serve."""
+        return self._stale.get(symbol, False)
+
     def step_market(self, schedule: Callable[[Callable], object] | None = None) -> None:
         """One tick of the market (agents act); driver failures are isolated and retried with backoff.
 
@@ -141,7 +146,7 @@ class Health:
         """Per-component health: engine, market data publisher, agents, risk, journal."""
         now = self.clock()
         ex = self.exchange
-        intake = getattr(ex, "_intake_error", None)
+        intake = ex.intake_error
         engine = dict(status="down" if intake or self._integrity["status"] != "ok" else "ok", seq=ex.seq,
                       integrity=self._integrity, intake_error=intake)
         stale = [s for s, v in self._stale.items() if v]

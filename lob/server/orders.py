@@ -85,7 +85,7 @@ class OrderEntry:
                 self.adopt(account)
             if self._open[account].get(oid) != symbol:
                 continue
-            o = self.exchange._engine.order(self.exchange.symbol_index(symbol), oid)
+            o = self.exchange.order_record(symbol, oid)
             rec = dict(zip(lob.ORDER_DTYPE.names, o))
             info = self.exchange.info(symbol)
             report = dict(symbol=symbol, order_id=oid, seq=self.exchange.seq, ts_ns=int(rec["ts_ns"]), action="add",
@@ -167,7 +167,7 @@ class OrderEntry:
         if clid is not None:
             # the id the engine would give next, fixed here so that the client id is on disk before the order
             # is: after a crash, a kept id whose order did not survive is dropped at recovery
-            kw["order_id"] = self.exchange._engine.next_auto_id
+            kw["order_id"] = self.exchange.next_order_id
             if self.client_log is not None:
                 self.client_log.append(account, clid, symbol, kw["order_id"])
         try:
@@ -248,7 +248,7 @@ class OrderEntry:
         out = []
         for oid, symbol in sorted(self._open.get(account, {}).items()):
             info = self.exchange.info(symbol)
-            o = self.exchange._engine.order(info.index, oid)
+            o = self.exchange.order_record(info.index, oid)
             if o is None:
                 continue
             rec = dict(zip(lob.ORDER_DTYPE.names, o))
@@ -264,7 +264,7 @@ class OrderEntry:
     def _positions_of(self, owner: int, name) -> list[dict]:
         out = []
         for i, (pos, cash) in sorted(self.positions.get(owner, {}).items()):
-            info = self.exchange._infos[i]
+            info = self.exchange.info(i)
             mid = self.exchange.book(info.name).mid()
             mark = mid if mid is not None else (self.exchange.book(info.name).last_price or 0.0)
             pnl = cash * info.tick_size * info.lot_size + pos * info.lot_size * mark
@@ -288,7 +288,7 @@ class OrderEntry:
     def _on_outputs(self, events, reports, fills) -> None:
         # rows as tuples (one C call per array) and names from tables: this runs inside every order's call
         accounts = self._accounts_by_owner
-        infos = self.exchange._infos
+        info_of = self.exchange.info
         if len(fills):
             for f in fills.tolist():
                 sym, q, px = f[_F_SYM], f[_F_QTY], f[_F_PX]
@@ -300,12 +300,12 @@ class OrderEntry:
                 maker = accounts.get(f[_F_MAKER])
                 if maker is not None:
                     oid = f[_F_MAKER_OID]
-                    if self.exchange._engine.order(sym, oid) is None:
+                    if self.exchange.order_record(sym, oid) is None:
                         self._open.get(maker, {}).pop(oid, None)
                         if self._clid_of:
                             self._ended(oid)
                     if self._by_account.get(maker):
-                        info = infos[sym]
+                        info = info_of(sym)
                         self._pending_exec.setdefault(maker, []).append(dict(
                             type="execution_report", kind="fill", account=maker, symbol=info.name, order_id=oid,
                             side="sell" if f[_F_AGG] == 0 else "buy", price=info.price(px), qty=info.qty(q),
@@ -321,7 +321,7 @@ class OrderEntry:
             if rows is None:
                 rows = reports.tolist()
             r = rows[k]
-            info = infos[r[_R_SYM]]
+            info = info_of(r[_R_SYM])
             oid = r[_R_OID]
             open_ = self._open.setdefault(account, {})
             if r[_R_REMAINING] > 0 and r[_R_STATUS] in _LIVE:

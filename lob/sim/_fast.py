@@ -45,11 +45,11 @@ def why_not(sim) -> str | None:
     if sim.clock != "sim":
         return f"the {sim.clock} clock"
     ex = sim.exchange
-    if ex.journal is not None or ex._wal is not None or ex._wal_out is not None or ex._stage_on:
+    if ex.journal is not None or ex.journal_port is not None:
         return "a journaled exchange"
     if ex._perf is not None:
         return "a perf analyzer on the exchange"
-    if ex._intake_error is not None:
+    if ex.intake_error is not None:
         return "order intake is stopped"
     makers = []
     for s in sim._slots:

@@ -154,7 +154,7 @@ class Dashboard:
         self.price.update(self.hub.exchange.clock())
         book = self.hub.exchange.book(self.symbol)
         bid, ask = book.best_bid(), book.best_ask()
-        stale = self.hub._stale.get(self.symbol, False) if hasattr(self.hub, "_stale") else False
+        stale = self.hub.is_stale(self.symbol) if hasattr(self.hub, "is_stale") else False
         badge = ("<span style='background:#c62828;color:white;border-radius:3px;padding:1px 6px;"
                  "margin-left:8px'>STALE</span>") if stale else ""
         cell = "<td style='padding:0 10px 0 0'>"
