@@ -27,8 +27,8 @@ rounds, and the server's own CPU time per request (``psutil``) is reported next 
    journal, a journal that never fsyncs, ``lob serve``'s batch journal, and another process fsyncing every 5 ms:
    the p99 of the wake-up delay shows what an fsync cadence costs the machine's tail (see :func:`fsync_probe`).
 
-The server journals as ``lob serve`` does by default (``--fsync batch --fsync-ms 1000``: records handed to the OS
-every 5 ms, fsynced every second; the journal in a temporary data folder);
+The server journals as ``lob serve`` does by default (``--fsync batch``: records handed to the OS and fsynced
+every 5 ms; the journal in a temporary data folder);
 ``--fsync always`` measures the strictest policy, ``--fsync none`` the server without a journal.
 
 Usage::
@@ -542,8 +542,8 @@ def fsync_probe(rounds: int = 3, n: int = 1500, period: float = 0.002) -> dict:
     beyond the 2 ms asleep: the GIL and the CPU given back) and of the submit. Modes, alternated: no journal;
     the journal under ``fsync="never"`` (records written, never fsynced); under ``"batch"`` (the library's default:
     a thread writes and fsyncs every 5 ms); the same with ``batch_ms=50`` (a tenth of the fsyncs, a ten times wider
-    loss window: a control); ``batch_serve`` (lob serve's default: written every 5 ms, fsynced every
-    ``DEFAULT_FSYNC_MS``, 1 s); and no journal while another *process* fsyncs a file of its
+    loss window: a control); ``batch_1s`` (written every 5 ms, fsynced every 1,000 ms:
+    ``--fsync-ms 1000``, which tells the fsync's share from the group-commit thread's); and no journal while another *process* fsyncs a file of its
     own every 5 ms (``external_fsync``: the fsync's cost to the machine, no thread or GIL of this process involved).
     """
     import shutil
@@ -558,16 +558,15 @@ def fsync_probe(rounds: int = 3, n: int = 1500, period: float = 0.002) -> dict:
     ex = market.exchange
     for _ in range(20):
         market.step()
-    from lob.server.store import DEFAULT_FSYNC_MS
 
-    modes = ["none", "never", "batch", "batch_50ms", "batch_serve", "external_fsync"]
+    modes = ["none", "never", "batch", "batch_50ms", "batch_1s", "external_fsync"]
     res = {m: dict(wake_p99_us=[], submit_p99_us=[]) for m in modes}
     for r in range(rounds):
         for mode in (modes if r % 2 == 0 else modes[::-1]):
             folder, journal, other = tempfile.mkdtemp(prefix="lob-probe-"), None, None
-            if mode in ("never", "batch", "batch_50ms", "batch_serve"):
+            if mode in ("never", "batch", "batch_50ms", "batch_1s"):
                 journal = ex.journal = Journal(ex, folder, fsync=mode[:5], batch_ms=50 if mode == "batch_50ms" else 5,
-                                               fsync_ms=DEFAULT_FSYNC_MS if mode == "batch_serve" else None)
+                                               fsync_ms=1000 if mode == "batch_1s" else None)
             elif mode == "external_fsync":
                 other = _spawn("--load", "fsync", os.path.join(folder, "other"), 0.005)
                 assert other.stdout.readline().strip() == "ready"

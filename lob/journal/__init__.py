@@ -23,8 +23,8 @@ fsync policies (``fsync=``):
     group commit: requests are staged in memory by the core (a C buffer, no Python call per request) and
     written as one packed block once ``batch_records`` requests (default 256) or 4 MB have accumulated; a
     background thread writes the rest every ``batch_ms`` (default 5 ms) and fsyncs every ``fsync_ms``
-    (default ``batch_ms``; ``lob serve`` uses 1,000 ms: an fsync stalls the machine's I/O for milliseconds and
-    is felt in every thread's latency tail), so the caller never waits for the disk. A *process* crash (SIGKILL, a segfault) loses at most the requests still in memory:
+    (default ``batch_ms``; a larger value means fewer fsyncs and a wider power-loss window, never a wider
+    process-crash window), so the caller never waits for the disk. A *process* crash (SIGKILL, a segfault) loses at most the requests still in memory:
     fewer than ``batch_records``, none acknowledged more than about ``batch_ms`` before the crash (plus the
     time the thread waits for the GIL under load, at most ``sys.getswitchinterval()``, 5 ms by default);
     blocks of large requests (1 MB or more of inputs and outputs: batches of thousands of events) are written

@@ -19,7 +19,7 @@ Loss windows (``--fsync``), for orders whose acknowledgement a client received:
 ``batch``   a process crash (SIGKILL) loses at most the requests of about the last ``batch_ms`` (5 ms) and
             fewer than ``batch_records`` (256) of them, plus up to ``sys.getswitchinterval()`` (5 ms) that the
             journal's thread may wait for the interpreter; a power loss adds the requests since the last
-            completed fsync: about the last ``--fsync-ms`` (1,000 ms by default, as Redis' ``everysec``). Always the newest requests: the recovered exchange is a prefix of the acknowledged one.
+            completed fsync: about the last ``--fsync-ms`` (5 ms by default). Always the newest requests: the recovered exchange is a prefix of the acknowledged one.
 ``never``   what the OS had not written back (a process crash loses none that reached the OS, which is every
             request but fewer than ``batch_records`` of the last; a power loss may lose seconds).
 """
@@ -38,8 +38,8 @@ from lob.server.codec import dumps
 __all__ = ["default_data_dir", "DataDir", "ClientIdLog", "journal_positions", "durable_hub", "FSYNC_HELP",
            "DEFAULT_FSYNC_MS"]
 
-#: ``lob serve --fsync batch``: fsync the journal every second (records reach the OS every 5 ms regardless)
-DEFAULT_FSYNC_MS = 1000.0
+#: ``lob serve --fsync batch``: fsync the journal at every group commit (5 ms); ``--fsync-ms`` widens it
+DEFAULT_FSYNC_MS = 5.0
 
 FSYNC_HELP = ("always: every acknowledged order survives a crash or power loss (an fsync per request); "
               "batch (default): a process crash loses at most the orders acknowledged in about the last 5 ms "
