@@ -14,6 +14,7 @@ kill switch cancels the owner's open orders through ``exchange.cancel``.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Callable
 
 import numpy as np
@@ -415,6 +416,41 @@ class RiskManager:
                                            "unrealised", "pnl"])
 
     # --- latency --------------------------------------------------------------------------------
+    def load_state(self, opens, last, buckets, rejections, latencies, now_seen) -> tuple[dict, dict]:
+        """Take over the state a compiled loop kept for this manager (:mod:`lob.sim._simloop`): its open orders
+        ``(symbol, order_id, owner, side, price, remaining)``, last trade prices, throttle buckets, rejection
+        counts by reason code, check latencies (ns) and the latest event time it saw. Return the open-order
+        counts per owner and open quantities per ``(owner, symbol)`` derived from the open orders."""
+        self._open = {(s, oid): [o, side, price, rem] for s, oid, o, side, price, rem in opens}
+        q = {k: [0, 0] for k in self._open_qty}
+        n = {k: 0 for k in self._n_open}
+        for s, _, o, side, _, rem in opens:
+            q.setdefault((o, s), [0, 0])[side] += rem
+            n[o] = n.get(o, 0) + 1
+        self._open_qty, self._n_open = q, n
+        self._last.update(last)
+        self._bucket = buckets
+        if now_seen >= 0 and (self._now is None or now_seen > self._now):
+            self._now = now_seen
+        for r, c in rejections.items():
+            name = Reason(r).name.lower()
+            self.counts[name] = self.counts.get(name, 0) + c
+        if self.measure and latencies:
+            if self.perf is None:
+                # into the HDR histogram as (value, count): the loop's checks take a few distinct ns values
+                self._drain()
+                if self._hist is None:
+                    from hdrh.histogram import HdrHistogram
+
+                    self._hist = HdrHistogram(1, 60 * _NS, 3)
+                for v, c in Counter(latencies).items():
+                    self._hist.record_value(max(1, v), c)
+            else:
+                self._lat.extend(latencies)
+                if len(self._lat) >= _DRAIN:
+                    self._drain()
+        return n, q
+
     def _drain(self) -> None:
         if not self._lat:
             return

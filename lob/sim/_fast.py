@@ -11,10 +11,8 @@ agent is running, the exchange has no journal and no perf analyzer, and its risk
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 import lob
-from lob.enums import Reason
 from lob.errors import LobStateError
 
 #: requests that wait at most for the listeners during a compiled run (they get them in batches of this size)
@@ -168,12 +166,11 @@ def run(sim, steps: int) -> None:
             if type(a) is ZeroIntelligencePopulation:
                 a.live = z.get_live()
             elif type(a) is MomentumPopulation:
-                a._hist = z.get_history()
-                a._head = [0] * a.n
+                a.set_history(z.get_history())
         for slot, a, m in makers:
             _take_maker(a, m)
         if sim._fund is not None:
-            sim._fund = dict(enumerate(loop.get_fundamental()))
+            sim.set_fundamental(loop.get_fundamental())
         if rm is not None:
             _take_risk(rm, loop)
         if rec is not None:
@@ -199,7 +196,7 @@ def _add_maker(loop, a):
 
 def _take_maker(a, m):
     t, sym = a.tracker, a.sym
-    a._n, a.intents = m.n, m.intents
+    a.set_progress(m.n, m.intents)
     t.position[sym] = m.position
     t.cash[sym] = m.cash
     for key in [k for k in t.orders if k[0] == sym]:
@@ -214,38 +211,9 @@ def _take_maker(a, m):
 
 
 def _take_risk(rm, loop):
-    from lob.risk.manager import _DRAIN, _NS
-
     opens, pos, last, buckets, rej, lat = loop.get_risk()
-    rm._open = {(s, oid): [o, side, price, rem] for s, oid, o, side, price, rem in opens}
-    q = {k: [0, 0] for k in rm._open_qty}
-    n = {k: 0 for k in rm._n_open}
-    for s, _, o, side, _, rem in opens:
-        q.setdefault((o, s), [0, 0])[side] += rem
-        n[o] = n.get(o, 0) + 1
-    rm._open_qty, rm._n_open = q, n
+    n, q = rm.load_state(opens, last, buckets, rej, lat, loop.now_seen)
     # the loop's own counters (what its checks read) must be what its open orders say
     n_c, q_c = loop.counters
     if {o: c for o, c in n.items() if c} != n_c or {k: tuple(v) for k, v in q.items() if v != [0, 0]} != q_c:
         raise LobStateError("the compiled simulation loop's open-order counters diverged from its open orders")
-    rm._last.update(last)
-    rm._bucket = buckets
-    if loop.now_seen >= 0 and (rm._now is None or loop.now_seen > rm._now):
-        rm._now = loop.now_seen
-    for r, c in rej.items():
-        name = Reason(r).name.lower()
-        rm.counts[name] = rm.counts.get(name, 0) + c
-    if rm.measure and lat:
-        if rm.perf is None:
-            # into the manager's HDR histogram as (value, count): the loop's checks take a few distinct ns values
-            rm._drain()
-            if rm._hist is None:
-                from hdrh.histogram import HdrHistogram
-
-                rm._hist = HdrHistogram(1, 60 * _NS, 3)
-            for v, c in Counter(lat).items():
-                rm._hist.record_value(max(1, v), c)
-        else:
-            rm._lat.extend(lat)
-            if len(rm._lat) >= _DRAIN:
-                rm._drain()

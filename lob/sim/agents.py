@@ -331,6 +331,10 @@ class StrategyAgent(Agent):
         self._n = 0
         self._loop = None
 
+    def set_progress(self, steps: int, intents: int) -> None:
+        """The steps counted towards ``every_steps`` and the intents sent, as a compiled loop leaves them."""
+        self._n, self.intents = steps, intents
+
     def bind(self, sim, rng):
         super().bind(sim, rng)
         self.sym = sim.exchange.symbol_index(self.symbol)

@@ -318,10 +318,14 @@ class MomentumPopulation(_Population):
     def bind(self, sim, rng):
         super().bind(sim, rng)
         self.sym = [sim.exchange.symbol_index(s) for s in self.symbols]
-        self._hist = [[] for _ in range(self.n)]          # (ts, mid) samples, oldest first
-        self._head = [0] * self.n
+        self.set_history([[] for _ in range(self.n)])
         self._member = {int(o): i for i, o in enumerate(self.owner_ids)}
         sim.exchange.add_listener(self._on_apply)
+
+    def set_history(self, hist) -> None:
+        """Replace every member's (ts, mid) samples, oldest first (the compiled loop hands its own back)."""
+        self._hist = hist
+        self._head = [0] * self.n
 
     def _on_apply(self, events, reports, fills) -> None:
         # positions from the members' own fills (as taker: their market orders)

@@ -135,6 +135,11 @@ class Simulator:
             self.add_agent(a)
 
     # --- agents ---------------------------------------------------------------------------------
+    def set_fundamental(self, values) -> None:
+        """The fundamental value (ticks) of every symbol, in symbol-index order (the compiled loop hands back
+        where its random walk ended)."""
+        self._fund = dict(enumerate(values))
+
     def add_agent(self, agent) -> None:
         """Add an agent; its generator is seeded from (seed, its position), so adding agents at the end
         does not change the others' draws."""
