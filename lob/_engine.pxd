@@ -211,6 +211,13 @@ cdef struct IdEntry:          # one id-map cell: the pool slot and the low 32 bi
     uint32_t tag              # home cell = tag & mask; a tag mismatch skips the pool read
 
 
+cdef struct IdHint:           # where an insert of an id just probed and not found goes (the empty cell ending its probe):
+    int32_t  cell             # valid while idmap_count and idmap_cap are unchanged (nothing deleted meanwhile); -1 none
+    uint32_t tag
+    int32_t  count
+    int32_t  cap
+
+
 cdef struct LevelRef:         # one entry of a side's sorted level array (best at the end)
     int64_t key               # price for bids, -price for asks: ascending either way
     int32_t level
@@ -336,14 +343,14 @@ cdef class Engine:
     cdef inline void _refresh(self, BookC* b, int32_t s, int64_t ts) noexcept nogil
     cdef int _enter(self, BookC* b, int64_t ri, uint64_t oid, int64_t owner, int side, int type, int tif,
                     int flags, int64_t price, int64_t qty, int64_t display, int64_t filled_before,
-                    int64_t ts, int64_t idx) except -1 nogil
+                    int64_t ts, int64_t idx, const IdHint* hint) except -1 nogil
     cdef int _release_stops(self, BookC* b, int64_t ts, int64_t idx) except -1 nogil
     cdef int _process_one(self, const Event* ev, int64_t idx) except -1 nogil
     cdef int _check_price(self, BookC* b, int64_t price) noexcept nogil
     cdef int _check_qty(self, BookC* b, int64_t qty) noexcept nogil
     cdef int _add(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
-    cdef int32_t _target(self, BookC* b, const Event* ev, int64_t ri) noexcept nogil
-    cdef void _drop_order(self, BookC* b, int32_t s) noexcept nogil
+    cdef int32_t _target(self, BookC* b, const Event* ev, int64_t ri, int32_t* cell) noexcept nogil
+    cdef void _drop_order(self, BookC* b, int32_t s, int32_t cell) noexcept nogil
     cdef int64_t _order_price(self, BookC* b, int32_t s) noexcept nogil
     cdef int _cancel(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
     cdef int _reduce(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil

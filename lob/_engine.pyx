@@ -175,10 +175,12 @@ cdef inline void _pool_release(BookC* b, int32_t s) noexcept nogil:
 
 
 # --- id map ---------------------------------------------------------------------------------------
-cdef inline int32_t _id_find_pos(BookC* b, uint64_t oid) noexcept nogil:
-    # cell of oid in idmap, or -1
+cdef inline int32_t _id_probe(BookC* b, uint64_t oid, IdHint* h) noexcept nogil:
+    # cell of oid in idmap, or -1 with h the empty cell that ends its probe (an add inserts there, see
+    # _id_insert_hinted)
     cdef uint32_t mask, i, tag
     cdef int32_t s
+    h.cell = -1
     if b.idmap_cap == 0:
         return -1
     tag = <uint32_t>_mix(oid)
@@ -187,10 +189,20 @@ cdef inline int32_t _id_find_pos(BookC* b, uint64_t oid) noexcept nogil:
     while True:
         s = b.idmap[i].slot
         if s == -1:
+            h.cell = <int32_t>i
+            h.tag = tag
+            h.count = b.idmap_count
+            h.cap = b.idmap_cap
             return -1
         if b.idmap[i].tag == tag and b.pool[s].order_id == oid:
             return <int32_t>i
         i = (i + 1) & mask
+
+
+cdef inline int32_t _id_find_pos(BookC* b, uint64_t oid) noexcept nogil:
+    # cell of oid in idmap, or -1
+    cdef IdHint h
+    return _id_probe(b, oid, &h)
 
 
 cdef inline int32_t _id_find(BookC* b, uint64_t oid) noexcept nogil:
@@ -237,9 +249,24 @@ cdef inline int _id_insert(BookC* b, int32_t slot) except -1 nogil:
     return 0
 
 
+cdef inline int _id_insert_hinted(BookC* b, int32_t slot, const IdHint* h) except -1 nogil:
+    # insert at the cell a probe of the same id found empty, when nothing was deleted or grown since (deletions
+    # lower the count; only matching runs between the probe and the insert, and it only deletes)
+    if (h != NULL and h.cell >= 0 and h.count == b.idmap_count and h.cap == b.idmap_cap
+            and (b.idmap_count + 1) * 4 <= b.idmap_cap * 3):
+        b.idmap[h.cell].slot = slot
+        b.idmap[h.cell].tag = h.tag
+        b.idmap_count += 1
+        return 0
+    return _id_insert(b, slot)
+
+
 cdef inline void _id_delete(BookC* b, uint64_t oid) noexcept nogil:
+    _id_delete_at(b, _id_find_pos(b, oid))
+
+
+cdef inline void _id_delete_at(BookC* b, int32_t pos) noexcept nogil:
     # backward-shift deletion keeps probe chains intact without tombstones
-    cdef int32_t pos = _id_find_pos(b, oid)
     cdef uint32_t mask, i, j, k
     if pos == -1:
         return
@@ -502,13 +529,17 @@ cdef inline void _unlink(BookC* b, int32_t s) noexcept nogil:
 
 
 cdef inline void _remove_resting(BookC* b, int32_t s) noexcept nogil:
-    # unlink, drop the level if it empties, forget the id, free the slot
+    _remove_resting_at(b, s, -1)
+
+
+cdef inline void _remove_resting_at(BookC* b, int32_t s, int32_t cell) noexcept nogil:
+    # unlink, drop the level if it empties, forget the id (at its id-map cell when known, else -1), free the slot
     cdef int32_t lv = b.pool[s].level
     cdef int side = b.pool[s].side
     _unlink(b, s)
     if b.levels[lv].count == 0:
         _level_drop(b, side, lv)
-    _id_delete(b, b.pool[s].order_id)
+    _id_delete_at(b, cell if cell >= 0 else _id_find_pos(b, b.pool[s].order_id))
     _pool_release(b, s)
     b.n_resting -= 1
 
@@ -889,8 +920,9 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
 
     cdef int _enter(self, BookC* b, int64_t ri, uint64_t oid, int64_t owner, int side, int type, int tif,
                     int flags, int64_t price, int64_t qty, int64_t display, int64_t filled_before,
-                    int64_t ts, int64_t idx) except -1 nogil:
-        # run an accepted order against the book and rest what is left; fills the report ri
+                    int64_t ts, int64_t idx, const IdHint* hint) except -1 nogil:
+        # run an accepted order against the book and rest what is left; fills the report ri. hint: where the
+        # id goes in the id map (from the add's duplicate check), or NULL
         cdef int opp = 1 - side
         cdef int64_t opp_best = _best_price(b, opp)
         cdef int64_t limit, rem = qty
@@ -963,7 +995,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         o.flags = <uint8_t>flags
         o.state = STATE_RESTING
         _enqueue(b, lv, s)
-        _id_insert(b, s)
+        _id_insert_hinted(b, s, hint)
         b.n_resting += 1
         r = &self.rep_buf[ri]
         r.remaining_lots = rem
@@ -1029,7 +1061,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             r.type = o.type
             r.reserved = 0
             self._enter(b, ri, o.order_id, o.owner, o.side, MARKET if o.type == STOP else LIMIT, o.tif,
-                        0, e.limit_ticks, o.qty, o.display, o.filled, ts, idx)
+                        0, e.limit_ticks, o.qty, o.display, o.filled, ts, idx, NULL)
         return 0
 
     # --- requests -------------------------------------------------------------------------------
@@ -1100,6 +1132,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         cdef uint64_t oid = ev.order_id
         cdef int32_t s
         cdef Order* o
+        cdef IdHint hint
+        hint.cell = -1
         if (ev.side > 1 or ev.type > 3 or ev.tif > 3 or ev.flags > 3 or ev.owner < 0
                 or ev.owner > <int64_t>4294967295 or ev.order_id > MAX_ORDER_ID):
             reason = INVALID_ORDER
@@ -1116,7 +1150,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             if oid == 0:
                 oid = self.next_auto_id
                 r.order_id = oid
-            elif _id_find(b, oid) != -1:
+            elif _id_probe(b, oid, &hint) != -1:
                 reason = DUPLICATE_ORDER_ID
         if reason:
             r.reason = <uint8_t>reason
@@ -1143,21 +1177,23 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             o.flags = 0
             o.state = STATE_STOP
             o.level = -1
-            _id_insert(b, s)
+            _id_insert_hinted(b, s, &hint)
             _stop_push(b, s, ev.stop_ticks, ev.price_ticks if type == STOP_LIMIT else 0)
             r = &self.rep_buf[ri]
             r.status = NEW
             r.remaining_lots = ev.qty_lots
             return 0
         self._enter(b, ri, oid, ev.owner, ev.side, MARKET if type == STOP else (LIMIT if type == STOP_LIMIT else type),
-                    ev.tif, ev.flags, ev.price_ticks, ev.qty_lots, ev.display_lots, 0, ev.ts_ns, idx)
+                    ev.tif, ev.flags, ev.price_ticks, ev.qty_lots, ev.display_lots, 0, ev.ts_ns, idx, &hint)
         self._release_stops(b, ev.ts_ns, idx)
         return 0
 
-    cdef int32_t _target(self, BookC* b, const Event* ev, int64_t ri) noexcept nogil:
-        # slot of the order a cancel/modify/reduce names, or -1 with the report's reason set
-        cdef int32_t s = _id_find(b, ev.order_id)
+    cdef int32_t _target(self, BookC* b, const Event* ev, int64_t ri, int32_t* cell) noexcept nogil:
+        # slot of the order a cancel/modify/reduce names (cell: its id-map cell), or -1 with the report's reason set
+        cdef int32_t pos = _id_find_pos(b, ev.order_id)
+        cdef int32_t s = b.idmap[pos].slot if pos != -1 else -1
         cdef Report* r = &self.rep_buf[ri]
+        cell[0] = pos
         if s == -1:
             r.reason = UNKNOWN_ORDER
             return -1
@@ -1169,16 +1205,16 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         r.owner = b.pool[s].owner
         return s
 
-    cdef void _drop_order(self, BookC* b, int32_t s) noexcept nogil:
-        # remove a resting order or a pending stop
+    cdef void _drop_order(self, BookC* b, int32_t s, int32_t cell) noexcept nogil:
+        # remove a resting order or a pending stop (cell: its id-map cell, unchanged since it was found)
         cdef int32_t i
         if b.pool[s].state == STATE_RESTING:
-            _remove_resting(b, s)
+            _remove_resting_at(b, s, cell)
         else:
             i = _stop_index(b, s)
             if i != -1:
                 _stop_remove_at(b, i)
-            _id_delete(b, b.pool[s].order_id)
+            _id_delete_at(b, cell)
             _pool_release(b, s)
 
     cdef int64_t _order_price(self, BookC* b, int32_t s) noexcept nogil:
@@ -1190,7 +1226,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
 
     cdef int _cancel(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
         cdef int64_t ri = self._report_for(b, ev, idx)
-        cdef int32_t s = self._target(b, ev, ri)
+        cdef int32_t cell
+        cdef int32_t s = self._target(b, ev, ri, &cell)
         cdef Report* r
         if s == -1:
             return 0
@@ -1198,12 +1235,13 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         r.price_ticks = self._order_price(b, s)
         r.cum_filled_lots = b.pool[s].filled
         r.status = CANCELLED
-        self._drop_order(b, s)
+        self._drop_order(b, s, cell)
         return 0
 
     cdef int _reduce(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
         cdef int64_t ri = self._report_for(b, ev, idx)
-        cdef int32_t s = self._target(b, ev, ri)
+        cdef int32_t cell
+        cdef int32_t s = self._target(b, ev, ri, &cell)
         cdef Report* r = &self.rep_buf[ri]
         cdef Order* o
         cdef int64_t newv
@@ -1217,7 +1255,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         r.cum_filled_lots = o.filled
         if ev.qty_lots >= o.qty:
             r.status = CANCELLED
-            self._drop_order(b, s)
+            self._drop_order(b, s, cell)
             return 0
         if o.state == STATE_RESTING:
             newv = _min64(o.visible, o.qty - ev.qty_lots)
@@ -1233,7 +1271,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
 
     cdef int _modify(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
         cdef int64_t ri = self._report_for(b, ev, idx)
-        cdef int32_t s, i, lv
+        cdef int32_t s, i, lv, cell
         cdef Report* r = &self.rep_buf[ri]
         cdef Order* o
         cdef Order keep
@@ -1242,7 +1280,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         if b.halted:
             r.reason = HALTED
             return 0
-        s = self._target(b, ev, ri)
+        s = self._target(b, ev, ri, &cell)
         if s == -1:
             return 0
         o = &b.pool[s]
@@ -1267,7 +1305,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         if ev.qty_lots <= o.filled:
             # FIX OrderQty semantics: a total at or below what has filled ends the order
             r.status = FILLED
-            self._drop_order(b, s)
+            self._drop_order(b, s, cell)
             return 0
         new_open = ev.qty_lots - o.filled
         if o.state == STATE_STOP:
@@ -1304,9 +1342,9 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             return 0
         # loses priority: take it out and enter it again as of now (may match at once)
         keep = o[0]
-        _remove_resting(b, s)
+        _remove_resting_at(b, s, cell)
         self._enter(b, ri, keep.order_id, keep.owner, keep.side, LIMIT, keep.tif, keep.flags, newp, new_open,
-                    keep.display, keep.filled, ev.ts_ns, idx)
+                    keep.display, keep.filled, ev.ts_ns, idx, NULL)
         self._release_stops(b, ev.ts_ns, idx)
         return 0
 
