@@ -55,6 +55,38 @@ SIZEOF_ORDER = sizeof(Order)
 # ----------------------------------------------------------------------------------------------------
 # Small helpers (hot leaves: cannot fail)
 # ----------------------------------------------------------------------------------------------------
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define LOB_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    #else
+    #define LOB_PREFETCH(p) ((void)(p))
+    #endif
+    """
+    void LOB_PREFETCH(const void* p) nogil
+
+
+cdef extern from *:
+    """
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    #include <stdint.h>
+    /* transparent huge pages for the 2 MB-aligned part of a large block (where the system leaves them to
+       madvise): a deep book's pool and id map are read at random, and 4 kB pages miss the TLB on most reads */
+    static void lob_advise_huge(void* p, size_t n) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        uintptr_t a = ((uintptr_t)p + 0x1FFFFF) & ~(uintptr_t)0x1FFFFF;
+        uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)0x1FFFFF;
+        if (e > a) (void)madvise((void*)a, e - a, MADV_HUGEPAGE);
+    #else
+        (void)p; (void)n;
+    #endif
+    }
+    """
+    void lob_advise_huge(void* p, size_t n) nogil
+
+
 cdef inline uint64_t _mix(uint64_t x) noexcept nogil:
     # splitmix64 finaliser: order ids are often sequential, so spread them before masking
     x ^= x >> 30
@@ -117,6 +149,8 @@ cdef void _book_free(BookC* b) noexcept nogil:
     free(b.trig_queue)
     free(b.lvmap[0])
     free(b.lvmap[1])
+    free(b.ladder[0])
+    free(b.ladder[1])
     free(b)
 
 
@@ -132,6 +166,8 @@ cdef void _book_clear(BookC* b) noexcept nogil:
     free(b.trig_queue)
     free(b.lvmap[0])
     free(b.lvmap[1])
+    free(b.ladder[0])
+    free(b.ladder[1])
     memset(b, 0, sizeof(BookC))
     b.spec = spec
     b.symbol = symbol
@@ -149,6 +185,7 @@ cdef int _pool_grow(BookC* b) except -1 nogil:
         with gil:
             raise MemoryError("order pool")
     b.pool = p
+    lob_advise_huge(p, new * sizeof(Order))
     for i in range(old, new):
         p[i].state = STATE_FREE
         p[i].next = i + 1 if i + 1 < new else b.pool_free
@@ -220,6 +257,7 @@ cdef int _id_rehash(BookC* b, int32_t new_cap) except -1 nogil:
     if m == NULL:
         with gil:
             raise MemoryError("order id map")
+    lob_advise_huge(m, new_cap * sizeof(IdEntry))
     memset(m, 0xff, new_cap * sizeof(IdEntry))
     for i in range(old_cap):
         if old[i].slot != -1:
@@ -360,6 +398,84 @@ cdef inline void _lv_delete(BookC* b, int side, int64_t price) noexcept nogil:
     b.lvmap_count[side] -= 1
 
 
+# --- the dense level index (ladder) ---------------------------------------------------------------
+# Where the levels are, a price finds its level with one read: ladder[side][price - lad_base]. The ladder of a
+# side starts LAD_MIN ticks wide around its first level and doubles to take in a new level outside it while
+# the span stays within LAD_PER_LEVEL ticks per level of the side (at most 2**20): a few far-away prices
+# cannot make it large, they go to the hash map lvmap. A level is in exactly one of the two.
+cdef enum:
+    LAD_MIN = 4096
+    LAD_PER_LEVEL = 16
+    LAD_MAX = 1048576
+
+
+cdef inline int32_t _lv_find(BookC* b, int side, int64_t price) noexcept nogil:
+    # level slot of price on side, or -1
+    cdef uint64_t off = <uint64_t>price - <uint64_t>b.lad_base[side]
+    cdef int32_t pos
+    if off < <uint64_t>b.lad_span[side]:
+        return b.ladder[side][off]
+    pos = _lv_find_pos(b, side, price)
+    return -1 if pos == -1 else b.lvmap[side][pos]
+
+
+cdef int _lad_rebuild(BookC* b, int side, int64_t base, int64_t span) except -1 nogil:
+    # a new ladder [base, base + span): every level of the side goes to it or, outside it, to a cleared lvmap
+    cdef int32_t* lad = <int32_t*>malloc(span * sizeof(int32_t))
+    cdef int32_t i, lv
+    cdef uint64_t off
+    if lad == NULL:
+        with gil:
+            raise MemoryError("level ladder")
+    memset(lad, 0xff, span * sizeof(int32_t))
+    free(b.ladder[side])
+    b.ladder[side] = lad
+    b.lad_base[side] = base
+    b.lad_span[side] = span
+    if b.lvmap_cap[side]:
+        memset(b.lvmap[side], 0xff, b.lvmap_cap[side] * sizeof(int32_t))
+    b.lvmap_count[side] = 0
+    for i in range(b.n_levels[side]):
+        lv = b.side_levels[side][i].level
+        off = <uint64_t>b.levels[lv].price - <uint64_t>base
+        if off < <uint64_t>span:
+            lad[off] = lv
+        else:
+            _lv_insert(b, side, lv)
+    return 0
+
+
+cdef int _lv_add(BookC* b, int side, int32_t lv) except -1 nogil:
+    # index a new level (already in the side's sorted index): in the ladder, grown to take it if it may, or lvmap
+    cdef int64_t price = b.levels[lv].price
+    cdef int64_t lo = b.lad_base[side], span = b.lad_span[side], hi, limit
+    cdef uint64_t off = <uint64_t>price - <uint64_t>lo
+    if off < <uint64_t>span:
+        b.ladder[side][off] = lv
+        return 0
+    if span == 0:
+        return _lad_rebuild(b, side, price - LAD_MIN // 2, LAD_MIN)
+    limit = <int64_t>b.n_levels[side] * LAD_PER_LEVEL
+    if limit > LAD_MAX:
+        limit = LAD_MAX
+    hi = lo + span
+    while price < lo or price >= hi:
+        lo -= span // 2
+        hi += span // 2
+        span = hi - lo
+        if span > limit:
+            return _lv_insert(b, side, lv)
+    return _lad_rebuild(b, side, lo, span)
+
+
+cdef inline void _lv_remove(BookC* b, int side, int64_t price) noexcept nogil:
+    cdef uint64_t off = <uint64_t>price - <uint64_t>b.lad_base[side]
+    if off < <uint64_t>b.lad_span[side]:
+        b.ladder[side][off] = -1
+    else:
+        _lv_delete(b, side, price)
+
+
 # --- levels ---------------------------------------------------------------------------------------
 cdef int32_t _level_alloc(BookC* b, int64_t price) except -1 nogil:
     cdef int32_t old, new, i, s
@@ -442,16 +558,13 @@ cdef int32_t _level_get(BookC* b, int side, int64_t price, bint create) except -
     cdef int64_t key = _key(side, price)
     cdef int32_t n = b.n_levels[side]
     cdef LevelRef* arr = b.side_levels[side]
-    cdef int32_t pos = _lv_find_pos(b, side, price)
-    cdef int32_t lv
+    cdef int32_t pos
+    cdef int32_t lv = _lv_find(b, side, price)
     cdef bint front
-    if pos != -1:
-        return b.lvmap[side][pos]
-    if not create:
-        return -1
+    if lv != -1 or not create:
+        return lv
     pos = _lower_bound(arr, n, key)
     lv = _level_alloc(b, price)
-    _lv_insert(b, side, lv)
     front = pos < n - pos
     if (b.side_off[side] == 0) if front else (b.side_off[side] + n == b.side_cap[side]):
         _side_regrow(b, side)
@@ -469,6 +582,7 @@ cdef int32_t _level_get(BookC* b, int side, int64_t price, bint create) except -
     arr[pos].level = lv
     arr[pos].reserved = 0
     b.n_levels[side] = n + 1
+    _lv_add(b, side, lv)
     return lv
 
 
@@ -490,7 +604,7 @@ cdef void _level_drop(BookC* b, int side, int32_t lv) noexcept nogil:
     elif pos < n - 1:
         memmove(&arr[pos], &arr[pos + 1], (n - 1 - pos) * sizeof(LevelRef))
     b.n_levels[side] = n - 1
-    _lv_delete(b, side, b.levels[lv].price)
+    _lv_remove(b, side, b.levels[lv].price)
     b.levels[lv].next_free = b.level_free
     b.level_free = lv
 
@@ -596,6 +710,55 @@ cdef inline bint _stop_triggered(int side, int64_t stop_ticks, int64_t last) noe
     if last == 0:
         return False
     return last >= stop_ticks if side == BUY else last <= stop_ticks
+
+
+# --- batch prefetch -------------------------------------------------------------------------------
+# A batch knows its next events: while event i is processed, the cache lines event i + PF_NEAR will touch are
+# requested (its id-map cell read, the order's pool slot or the add's level), and the cells those are found
+# through for event i + PF_FAR. Hints only: nothing is written, every read is inside the current allocations.
+cdef enum:
+    PF_FAR = 8
+    PF_NEAR = 4
+
+
+cdef inline void _prefetch_far(BookC** books, int32_t n_books, const Event* ev) noexcept nogil:
+    cdef BookC* b
+    cdef int32_t cap
+    cdef uint64_t off
+    if ev.symbol >= n_books:
+        return
+    b = books[ev.symbol]
+    cap = b.idmap_cap
+    if cap and ev.order_id:
+        LOB_PREFETCH(&b.idmap[<uint32_t>_mix(ev.order_id) & <uint32_t>(cap - 1)])
+    if ev.action == ADD and ev.side <= 1:
+        off = <uint64_t>ev.price_ticks - <uint64_t>b.lad_base[ev.side]
+        if off < <uint64_t>b.lad_span[ev.side]:
+            LOB_PREFETCH(&b.ladder[ev.side][off])
+
+
+cdef inline void _prefetch_near(BookC** books, int32_t n_books, const Event* ev) noexcept nogil:
+    cdef BookC* b
+    cdef int32_t cap, s
+    cdef uint32_t tag, i
+    cdef uint64_t off
+    if ev.symbol >= n_books:
+        return
+    b = books[ev.symbol]
+    cap = b.idmap_cap
+    if ev.action != ADD:
+        if cap and ev.order_id:
+            tag = <uint32_t>_mix(ev.order_id)
+            i = tag & <uint32_t>(cap - 1)
+            s = b.idmap[i].slot
+            if s >= 0 and b.idmap[i].tag == tag:
+                LOB_PREFETCH(&b.pool[s])
+    elif ev.side <= 1:
+        off = <uint64_t>ev.price_ticks - <uint64_t>b.lad_base[ev.side]
+        if off < <uint64_t>b.lad_span[ev.side]:
+            s = b.ladder[ev.side][off]
+            if s >= 0:
+                LOB_PREFETCH(&b.levels[s])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -1573,9 +1736,17 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         with nogil:
             if md == NULL:
                 for i in range(n):
+                    if i + PF_FAR < n:
+                        _prefetch_far(self.books, self.n_books, &ev[i + PF_FAR])
+                    if i + PF_NEAR < n:
+                        _prefetch_near(self.books, self.n_books, &ev[i + PF_NEAR])
                     self._process_one(&ev[i], i)
             else:
                 for i in range(n):
+                    if i + PF_FAR < n:
+                        _prefetch_far(self.books, self.n_books, &ev[i + PF_FAR])
+                    if i + PF_NEAR < n:
+                        _prefetch_near(self.books, self.n_books, &ev[i + PF_NEAR])
                     self._process_md(md, &ev[i], i)
         self._md_check()
         return self._take_outputs()
@@ -1906,7 +2077,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         """Counts and allocated bytes of one book."""
         cdef BookC* b = self._book(sym)
         cdef int64_t mem = (b.pool_cap * sizeof(Order) + b.idmap_cap * sizeof(IdEntry)
-                            + (b.lvmap_cap[0] + b.lvmap_cap[1]) * sizeof(int32_t)
+                            + (b.lvmap_cap[0] + b.lvmap_cap[1] + b.lad_span[0] + b.lad_span[1]) * sizeof(int32_t)
                             + b.levels_cap * sizeof(Level)
                             + (b.side_cap[0] + b.side_cap[1]) * sizeof(LevelRef)
                             + b.stops_cap * sizeof(StopEntry) + b.trig_cap * sizeof(StopEntry) + sizeof(BookC))
@@ -1962,6 +2133,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         cdef BookC* b = self._book(sym)
         cdef int side
         cdef int32_t j, s, prev, count, n_seen = 0, n_stops_seen = 0, i
+        cdef int64_t k
         cdef int64_t qty, total
         cdef Level* L
         cdef Order* o
@@ -1977,6 +2149,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
                     raise BookIntegrityError(f"symbol {b.symbol}: level key mismatch at price {L.price}")
                 if L.count <= 0:
                     raise BookIntegrityError(f"symbol {b.symbol}: empty level at price {L.price} still listed")
+                if _lv_find(b, side, L.price) != b.side_levels[side][j].level:
+                    raise BookIntegrityError(f"symbol {b.symbol}: level at price {L.price} not found by its price")
                 s = L.head
                 prev = -1
                 count = 0
@@ -2005,6 +2179,13 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
                         f"symbol {b.symbol}: level {L.price} totals (count {L.count}, qty {L.qty}, total "
                         f"{L.total}) differ from its orders (count {count}, qty {qty}, total {total})")
                 n_seen += count
+        for side in range(2):
+            count = b.lvmap_count[side]
+            for k in range(b.lad_span[side]):
+                count += b.ladder[side][k] != -1
+            if count != b.n_levels[side]:
+                raise BookIntegrityError(f"symbol {b.symbol}: side {side} has {b.n_levels[side]} levels, its ladder "
+                                         f"and level map index {count}")
         for i in range(b.n_stops):
             s = b.stops[i].slot
             if b.pool[s].state != STATE_STOP or _id_find(b, b.pool[s].order_id) != s:

@@ -333,3 +333,39 @@ def test_large_random_batches_agree_and_grow_cleanly():
         assert len(f1) > 100 and max(len(ref.orders(i)) for i in range(2)) > 300
         assert max(len(ref.books[i].bids) + len(ref.books[i].asks) for i in range(2)) > 64
         assert max(len(ref.books[i].stops) for i in range(2)) > 16
+
+
+def test_far_prices_and_a_growing_ladder_agree():
+    # prices near the touch, some thousands of ticks away and some near the top of the price range: the level
+    # index keeps the levels around the touch in its dense ladder, grows it as levels accumulate, and keeps the
+    # rest in its hash map; every path must agree with the reference and keep the book intact
+    for seed in (4, 5):
+        rng = np.random.default_rng(seed)
+        ex = lob.Exchange(marketdata=False)
+        ex.add_symbol("S0", tick_size=1)
+        ref = ReferenceBook(1, [dict()])
+        for k in range(3):
+            n = 2500
+            ev = lob.empty_events(n)
+            ev["ts_ns"] = np.arange(1, n + 1) + k * n
+            ev["action"] = rng.choice([ADD] * 12 + [CANCEL] * 4 + [MODIFY] * 2 + [REDUCE], n)
+            ev["side"] = rng.integers(0, 2, n)
+            ev["type"] = rng.choice([LIMIT] * 14 + [MARKET], n)
+            ev["owner"] = rng.integers(0, 4, n)
+            ev["order_id"] = np.where(ev["action"] == ADD, rng.integers(1, 6000, n), rng.integers(1, 6000, n))
+            mid = 3_000_000 + (np.arange(n) // 300) * 40 * (1 if k != 1 else -1)
+            away = np.select([rng.random(n) < 0.75, rng.random(n) < 0.8],
+                             [rng.integers(-5, 60, n), rng.integers(100, 40_000, n)], rng.integers(200_000, 2_900_000, n))
+            price = np.where(ev["side"] == 0, mid - away, mid + away)
+            price[rng.random(n) < 0.01] = 4_294_967_000       # near the largest valid price
+            ev["price_ticks"] = np.where(ev["action"] == MODIFY, rng.choice([0, 1], n), 1) * price
+            ev["qty_lots"] = np.where(ev["action"] == REDUCE, rng.integers(1, 5, n), rng.integers(1, 40, n))
+            r1, f1 = ex.apply(ev)
+            r2, f2 = ref.apply(ev)
+            assert np.array_equal(r1, r2) and np.array_equal(f1, f2), (seed, k)
+            assert np.array_equal(ex._engine.orders(0), ref.orders(0)), (seed, k)
+            ex.check_integrity()
+            for side, levels in ((0, ref.books[0].bids), (1, ref.books[0].asks)):
+                for p in levels:
+                    assert ex._engine.level(0, side, p) is not None
+        assert len(f1) > 50 and len(ref.books[0].bids) + len(ref.books[0].asks) > 300
