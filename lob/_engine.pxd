@@ -337,7 +337,7 @@ cdef class Engine:
     cdef inline Report* _new_report(self) except NULL nogil
     cdef inline int _emit_fill(self, BookC* b, int64_t ts, int64_t price, int64_t qty, Order* maker,
                                uint64_t taker_id, int64_t taker_owner, int aggressor) except -1 nogil
-    cdef int64_t _report_for(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef inline int64_t _report_for(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
     cdef int _report_order(self, BookC* b, int32_t s, int64_t ts, int64_t idx, int action, int status,
                            int reason) except -1 nogil
     cdef int64_t _available(self, BookC* b, int side, int64_t limit, int64_t owner, int64_t need) noexcept nogil

@@ -919,7 +919,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         p.reserved1 = 0
         return 0
 
-    cdef int64_t _report_for(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+    cdef inline int64_t _report_for(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
         # open a report that echoes the request; the caller fills in the outcome
         cdef Report* r = self._new_report()
         r.ts_ns = ev.ts_ns
@@ -1348,7 +1348,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             return 0
         self._enter(b, ri, oid, ev.owner, ev.side, MARKET if type == STOP else (LIMIT if type == STOP_LIMIT else type),
                     ev.tif, ev.flags, ev.price_ticks, ev.qty_lots, ev.display_lots, 0, ev.ts_ns, idx, &hint)
-        self._release_stops(b, ev.ts_ns, idx)
+        if b.n_stops:
+            self._release_stops(b, ev.ts_ns, idx)
         return 0
 
     cdef int32_t _target(self, BookC* b, const Event* ev, int64_t ri, int32_t* cell) noexcept nogil:
@@ -1482,7 +1483,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             r.price_ticks = b.stops[i].limit_ticks
             r.remaining_lots = o.qty
             r.status = NEW
-            self._release_stops(b, ev.ts_ns, idx)
+            if b.n_stops:
+                self._release_stops(b, ev.ts_ns, idx)
             return 0
         r.price_ticks = newp
         if newp == cur and new_open == o.qty:
@@ -1508,7 +1510,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         _remove_resting_at(b, s, cell)
         self._enter(b, ri, keep.order_id, keep.owner, keep.side, LIMIT, keep.tif, keep.flags, newp, new_open,
                     keep.display, keep.filled, ev.ts_ns, idx, NULL)
-        self._release_stops(b, ev.ts_ns, idx)
+        if b.n_stops:
+            self._release_stops(b, ev.ts_ns, idx)
         return 0
 
     cdef int _session_end(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
