@@ -713,52 +713,71 @@ cdef inline bint _stop_triggered(int side, int64_t stop_ticks, int64_t last) noe
 
 
 # --- batch prefetch -------------------------------------------------------------------------------
-# A batch knows its next events: while event i is processed, the cache lines event i + PF_NEAR will touch are
-# requested (its id-map cell read, the order's pool slot or the add's level), and the cells those are found
-# through for event i + PF_FAR. Hints only: nothing is written, every read is inside the current allocations.
+# A batch knows its next events. While event i is processed, the lines event i + PF_FAR will read first are
+# requested (its id-map cell; an add's ladder cell), for event i + PF_NEAR the lines those point to (the
+# order's pool slot, both of its lines; the add's level) and for event i + PF_CLOSE the lines after them (the
+# order's level and FIFO neighbours; the order an add queues behind). Hints only: nothing is written, and every
+# read is of the current allocations, at indexes they hold.
 cdef enum:
-    PF_FAR = 8
-    PF_NEAR = 4
+    PF_FAR = 12
+    PF_NEAR = 6
+    PF_CLOSE = 2
 
 
-cdef inline void _prefetch_far(BookC** books, int32_t n_books, const Event* ev) noexcept nogil:
+cdef inline void _prefetch_order(BookC* b, int32_t s) noexcept nogil:
+    LOB_PREFETCH(&b.pool[s])
+    LOB_PREFETCH(<char*>&b.pool[s] + sizeof(Order) - 1)
+
+
+cdef inline void _prefetch(BookC** books, int32_t n_books, const Event* ev, int stage) noexcept nogil:
     cdef BookC* b
-    cdef int32_t cap
-    cdef uint64_t off
-    if ev.symbol >= n_books:
-        return
-    b = books[ev.symbol]
-    cap = b.idmap_cap
-    if cap and ev.order_id:
-        LOB_PREFETCH(&b.idmap[<uint32_t>_mix(ev.order_id) & <uint32_t>(cap - 1)])
-    if ev.action == ADD and ev.side <= 1:
-        off = <uint64_t>ev.price_ticks - <uint64_t>b.lad_base[ev.side]
-        if off < <uint64_t>b.lad_span[ev.side]:
-            LOB_PREFETCH(&b.ladder[ev.side][off])
-
-
-cdef inline void _prefetch_near(BookC** books, int32_t n_books, const Event* ev) noexcept nogil:
-    cdef BookC* b
-    cdef int32_t cap, s
+    cdef int32_t cap, s, lv
     cdef uint32_t tag, i
     cdef uint64_t off
+    cdef Order* o
     if ev.symbol >= n_books:
         return
     b = books[ev.symbol]
-    cap = b.idmap_cap
-    if ev.action != ADD:
-        if cap and ev.order_id:
-            tag = <uint32_t>_mix(ev.order_id)
-            i = tag & <uint32_t>(cap - 1)
-            s = b.idmap[i].slot
-            if s >= 0 and b.idmap[i].tag == tag:
-                LOB_PREFETCH(&b.pool[s])
-    elif ev.side <= 1:
+    if ev.action == ADD:
+        if ev.side > 1:
+            return
+        if stage == PF_FAR and b.idmap_cap and ev.order_id:
+            LOB_PREFETCH(&b.idmap[<uint32_t>_mix(ev.order_id) & <uint32_t>(b.idmap_cap - 1)])
         off = <uint64_t>ev.price_ticks - <uint64_t>b.lad_base[ev.side]
-        if off < <uint64_t>b.lad_span[ev.side]:
-            s = b.ladder[ev.side][off]
-            if s >= 0:
-                LOB_PREFETCH(&b.levels[s])
+        if off >= <uint64_t>b.lad_span[ev.side]:
+            return
+        if stage == PF_FAR:
+            LOB_PREFETCH(&b.ladder[ev.side][off])
+            return
+        lv = b.ladder[ev.side][off]
+        if lv < 0:
+            return
+        if stage == PF_NEAR:
+            LOB_PREFETCH(&b.levels[lv])
+        elif b.levels[lv].tail >= 0:
+            _prefetch_order(b, b.levels[lv].tail)
+        return
+    cap = b.idmap_cap
+    if cap == 0 or ev.order_id == 0:
+        return
+    tag = <uint32_t>_mix(ev.order_id)
+    i = tag & <uint32_t>(cap - 1)
+    if stage == PF_FAR:
+        LOB_PREFETCH(&b.idmap[i])
+        return
+    s = b.idmap[i].slot
+    if s < 0 or b.idmap[i].tag != tag:
+        return
+    if stage == PF_NEAR:
+        _prefetch_order(b, s)
+        return
+    o = &b.pool[s]
+    if o.state == STATE_RESTING:
+        LOB_PREFETCH(&b.levels[o.level])
+        if o.prev >= 0:
+            _prefetch_order(b, o.prev)
+        if o.next >= 0:
+            _prefetch_order(b, o.next)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -1740,16 +1759,20 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             if md == NULL:
                 for i in range(n):
                     if i + PF_FAR < n:
-                        _prefetch_far(self.books, self.n_books, &ev[i + PF_FAR])
+                        _prefetch(self.books, self.n_books, &ev[i + PF_FAR], PF_FAR)
                     if i + PF_NEAR < n:
-                        _prefetch_near(self.books, self.n_books, &ev[i + PF_NEAR])
+                        _prefetch(self.books, self.n_books, &ev[i + PF_NEAR], PF_NEAR)
+                    if i + PF_CLOSE < n:
+                        _prefetch(self.books, self.n_books, &ev[i + PF_CLOSE], PF_CLOSE)
                     self._process_one(&ev[i], i)
             else:
                 for i in range(n):
                     if i + PF_FAR < n:
-                        _prefetch_far(self.books, self.n_books, &ev[i + PF_FAR])
+                        _prefetch(self.books, self.n_books, &ev[i + PF_FAR], PF_FAR)
                     if i + PF_NEAR < n:
-                        _prefetch_near(self.books, self.n_books, &ev[i + PF_NEAR])
+                        _prefetch(self.books, self.n_books, &ev[i + PF_NEAR], PF_NEAR)
+                    if i + PF_CLOSE < n:
+                        _prefetch(self.books, self.n_books, &ev[i + PF_CLOSE], PF_CLOSE)
                     self._process_md(md, &ev[i], i)
         self._md_check()
         return self._take_outputs()
