@@ -272,7 +272,7 @@ cdef struct BookC:            # one symbol's book; owned by Engine
     int64_t consistency_errors  # replay events rejected as inconsistent with the book
     int32_t* ladder[2]        # price -> level slot per side for prices in [lad_base, lad_base + lad_span) (-1 empty):
     int64_t lad_base[2]       # a dense index where the levels are (around the touch); levels outside it are in
-    int64_t lad_span[2]       # lvmap. Its span grows with the side's level count (see _lad_fits), never past 2**20
+    int64_t lad_span[2]       # lvmap. Its span grows with the side's level count (see _lv_add), never past 2**20
 
 
 cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book sees it (80 bytes)

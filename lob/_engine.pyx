@@ -66,27 +66,6 @@ cdef extern from *:
     void LOB_PREFETCH(const void* p) nogil
 
 
-cdef extern from *:
-    """
-    #if defined(__linux__)
-    #include <sys/mman.h>
-    #endif
-    #include <stdint.h>
-    /* transparent huge pages for the 2 MB-aligned part of a large block (where the system leaves them to
-       madvise): a deep book's pool and id map are read at random, and 4 kB pages miss the TLB on most reads */
-    static void lob_advise_huge(void* p, size_t n) {
-    #if defined(__linux__) && defined(MADV_HUGEPAGE)
-        uintptr_t a = ((uintptr_t)p + 0x1FFFFF) & ~(uintptr_t)0x1FFFFF;
-        uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)0x1FFFFF;
-        if (e > a) (void)madvise((void*)a, e - a, MADV_HUGEPAGE);
-    #else
-        (void)p; (void)n;
-    #endif
-    }
-    """
-    void lob_advise_huge(void* p, size_t n) nogil
-
-
 cdef inline uint64_t _mix(uint64_t x) noexcept nogil:
     # splitmix64 finaliser: order ids are often sequential, so spread them before masking
     x ^= x >> 30
@@ -185,7 +164,6 @@ cdef int _pool_grow(BookC* b) except -1 nogil:
         with gil:
             raise MemoryError("order pool")
     b.pool = p
-    lob_advise_huge(p, new * sizeof(Order))
     for i in range(old, new):
         p[i].state = STATE_FREE
         p[i].next = i + 1 if i + 1 < new else b.pool_free
@@ -257,7 +235,6 @@ cdef int _id_rehash(BookC* b, int32_t new_cap) except -1 nogil:
     if m == NULL:
         with gil:
             raise MemoryError("order id map")
-    lob_advise_huge(m, new_cap * sizeof(IdEntry))
     memset(m, 0xff, new_cap * sizeof(IdEntry))
     for i in range(old_cap):
         if old[i].slot != -1:
