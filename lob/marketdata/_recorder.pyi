@@ -8,7 +8,8 @@ touched, and, before the first event at or past the next multiple of the snapsho
 they stand then. Nothing here depends on how the events were batched.
 
 Every cache is a ring of fixed-size int64 records that grows by doubling up to its bound and then drops
-its oldest record:
+its oldest record (past 256 KB a ring has a mapping of its own, kept for the next recorder when this one is
+freed: see "ring memory" below):
 
 * tape: the newest ``tape_size`` fills of a symbol, whole ``Fill`` records (maker/taker ids and owners);
 * trades: (ts_ns, price_ticks, qty_lots) of every fill within ``retention_ns`` of the event clock, at most
@@ -52,3 +53,11 @@ class Recorder:
         """The event clock (largest ts_ns seen), or None before the first event."""
     @property
     def snapshot_capacity(self): ...
+
+
+def release_spare_rings():
+    """Unmap the ring memory kept from freed recorders for the next ones."""
+
+
+def spare_ring_bytes():
+    """Bytes of ring memory kept for the next recorders."""

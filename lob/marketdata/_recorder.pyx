@@ -7,7 +7,8 @@ touched, and, before the first event at or past the next multiple of the snapsho
 they stand then. Nothing here depends on how the events were batched.
 
 Every cache is a ring of fixed-size int64 records that grows by doubling up to its bound and then drops
-its oldest record:
+its oldest record (past 256 KB a ring has a mapping of its own, kept for the next recorder when this one is
+freed: see "ring memory" below):
 
 * tape: the newest ``tape_size`` fills of a symbol, whole ``Fill`` records (maker/taker ids and owners);
 * trades: (ts_ns, price_ticks, qty_lots) of every fill within ``retention_ns`` of the event clock, at most
@@ -24,6 +25,20 @@ from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
+cdef extern from "<sys/mman.h>" nogil:      # Python.h defines _GNU_SOURCE first: mremap is declared
+    void* mmap(void* addr, size_t length, int prot, int flags, int fd, long offset)
+    int munmap(void* addr, size_t length)
+    void* mremap(void* old, size_t old_size, size_t new_size, int flags, ...)
+    int PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE
+    void* MAP_FAILED
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_mutex_t:
+        pass
+    int pthread_mutex_init(pthread_mutex_t* m, const void* attr)
+    int pthread_mutex_lock(pthread_mutex_t* m)
+    int pthread_mutex_unlock(pthread_mutex_t* m)
+
 import numpy as np
 cimport numpy as cnp
 
@@ -34,6 +49,91 @@ cnp.import_array()
 FILL_WORDS = sizeof(Fill) // 8
 
 
+# --- ring memory ------------------------------------------------------------------------------------
+# A small ring lives in malloc'd memory. A ring of BIG bytes or more has a mapping of its own: it grows with
+# mremap, which moves its pages without copying them (a heap block of that size would be copied on every
+# doubling, since glibc serves blocks up to 32 MB from the heap once it has freed one that large).
+# Fresh pages are faulted in one by one as the ring first fills (on a VM, ~2 us per 4 KB page: more than the
+# recording itself), so the mappings of a recorder that is freed are kept, up to SPARE_BYTES in all, for
+# the next recorders (an exchange per run of a notebook cell or a parameter sweep): a ring growing past BIG
+# bytes takes the largest spare mapping within its bound. ``release_spare_rings()`` unmaps them.
+cdef enum:
+    SPARE_SLOTS = 32
+cdef size_t BIG = 256 * 1024
+cdef size_t PAGE = 4096
+cdef size_t SPARE_BYTES = 256 * 1024 * 1024
+cdef void* _spare[SPARE_SLOTS]
+cdef size_t _spare_size[SPARE_SLOTS]
+cdef int _n_spare = 0
+cdef size_t _spare_total = 0
+cdef pthread_mutex_t _spare_lock
+pthread_mutex_init(&_spare_lock, NULL)
+
+
+cdef inline size_t _pages(size_t n) noexcept nogil:
+    return (n + PAGE - 1) & ~(PAGE - 1)
+
+
+cdef void _block_free(void* p, size_t mapped) noexcept nogil:
+    # free a ring's memory: malloc'd (mapped == 0), or a mapping kept for the next ring or unmapped
+    global _n_spare, _spare_total
+    if p == NULL:
+        return
+    if mapped == 0:
+        free(p)
+        return
+    pthread_mutex_lock(&_spare_lock)
+    if _n_spare < SPARE_SLOTS and _spare_total + mapped <= SPARE_BYTES:
+        _spare[_n_spare] = p
+        _spare_size[_n_spare] = mapped
+        _n_spare += 1
+        _spare_total += mapped
+        p = NULL
+    pthread_mutex_unlock(&_spare_lock)
+    if p != NULL:
+        munmap(p, mapped)
+
+
+cdef void* _spare_take(size_t need, size_t most, size_t* size) noexcept nogil:
+    # the largest spare mapping of ``need`` to ``most`` bytes (its size in ``size``), or NULL: a ring takes
+    # all the room it may use at once, and never more than its bound (so that its memory is reported right)
+    global _n_spare, _spare_total
+    cdef int i, best = -1
+    cdef void* p = NULL
+    if _n_spare == 0:                   # read without the lock: a miss only means a fresh mapping
+        return NULL
+    pthread_mutex_lock(&_spare_lock)
+    for i in range(_n_spare):
+        if need <= _spare_size[i] <= most and (best < 0 or _spare_size[i] > _spare_size[best]):
+            best = i
+    if best >= 0:
+        p = _spare[best]
+        size[0] = _spare_size[best]
+        _spare_total -= _spare_size[best]
+        _n_spare -= 1
+        _spare[best] = _spare[_n_spare]
+        _spare_size[best] = _spare_size[_n_spare]
+    pthread_mutex_unlock(&_spare_lock)
+    return p
+
+
+def release_spare_rings():
+    """Unmap the ring memory kept from freed recorders for the next ones."""
+    global _n_spare, _spare_total
+    with nogil:
+        pthread_mutex_lock(&_spare_lock)
+        while _n_spare:
+            _n_spare -= 1
+            munmap(_spare[_n_spare], _spare_size[_n_spare])
+        _spare_total = 0
+        pthread_mutex_unlock(&_spare_lock)
+
+
+def spare_ring_bytes():
+    """Bytes of ring memory kept for the next recorders."""
+    return _spare_total
+
+
 cdef struct Ring:               # fixed-size int64 records, oldest first from head
     int64_t* data
     int64_t width               # int64 words per record
@@ -42,53 +142,88 @@ cdef struct Ring:               # fixed-size int64 records, oldest first from he
     int64_t head
     int64_t n
     int64_t dropped             # records dropped as the ring rolled
+    size_t mapped               # bytes of its own mapping, or 0: malloc'd
 
 
 cdef inline int64_t* _push(Ring* r) noexcept nogil:
     # the slot for a new newest record (the oldest is dropped when the ring is at its bound); NULL: no memory
     cdef int64_t k
-    if r.n < r.alloc:                    # the common case: room left (no division: the index wraps once)
+    if r.n < r.alloc:                    # room left (no division: the index wraps once)
         k = r.head + r.n
         if k >= r.alloc:
             k -= r.alloc
         r.n += 1
         return r.data + k * r.width
+    if r.alloc == r.cap:                 # at its bound: the oldest record's slot takes the newest
+        k = r.head
+        r.head += 1
+        if r.head == r.alloc:
+            r.head = 0
+        r.dropped += 1
+        return r.data + k * r.width
     return _push_full(r)
 
 
 cdef int64_t* _push_full(Ring* r) noexcept nogil:
+    # grow a full ring below its bound, then push (the ring may have wrapped: trades drop their oldest
+    # records by retention too)
     cdef int64_t na, first
-    cdef int64_t* p
-    if r.n == r.alloc:
-        if r.alloc >= r.cap:
-            p = r.data + r.head * r.width
-            r.head += 1
-            if r.head == r.alloc:
-                r.head = 0
-            r.dropped += 1
-            return p
-        na = r.alloc * 2 if r.alloc else 16
-        if na > r.cap:
-            na = r.cap
+    cdef size_t size, got = 0, w = r.width * sizeof(int64_t)
+    cdef void* p = NULL
+    cdef int64_t* q
+    na = r.alloc * 2 if r.alloc else 16
+    if na > r.cap:
+        na = r.cap
+    size = na * w
+    if size < BIG:
         if r.head == 0:
-            # in order already: realloc (a large block is remapped, not copied, and its pages stay mapped)
-            p = <int64_t*>realloc(r.data, na * r.width * sizeof(int64_t))
+            p = realloc(r.data, size)
             if p == NULL:
                 return NULL
         else:
-            p = <int64_t*>malloc(na * r.width * sizeof(int64_t))
+            p = malloc(size)
             if p == NULL:
                 return NULL
-            first = r.alloc - r.head          # unwrap: oldest first
-            memcpy(p, r.data + r.head * r.width, first * r.width * sizeof(int64_t))
-            memcpy(p + first * r.width, r.data, (r.n - first) * r.width * sizeof(int64_t))
+            _unwrap(r, <int64_t*>p)
             free(r.data)
-        r.data = p
-        r.alloc = na
-        r.head = 0
-    p = r.data + ((r.head + r.n) % r.alloc) * r.width
+    else:
+        p = _spare_take(size, _pages(r.cap * w), &got)
+        if p == NULL and r.mapped and r.head == 0:
+            got = _pages(size)
+            p = mremap(r.data, r.mapped, got, MREMAP_MAYMOVE)
+            if p == MAP_FAILED:
+                return NULL
+        else:
+            if p == NULL:
+                got = _pages(size)
+                p = mmap(NULL, got, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                if p == MAP_FAILED:
+                    return NULL
+            _unwrap(r, <int64_t*>p)
+            _block_free(r.data, r.mapped)
+        na = <int64_t>(got // w)           # the whole mapping (its last page rounded up)
+        if na > r.cap:
+            na = r.cap
+    r.data = <int64_t*>p
+    r.mapped = got
+    r.alloc = na
+    r.head = 0
+    q = r.data + r.n * r.width
     r.n += 1
-    return p
+    return q
+
+
+cdef void _unwrap(Ring* r, int64_t* p) noexcept nogil:
+    # copy a ring's records into p, oldest first
+    cdef int64_t first
+    cdef size_t w = r.width * sizeof(int64_t)
+    if r.n:
+        first = r.alloc - r.head
+        if first >= r.n:
+            memcpy(p, r.data + r.head * r.width, r.n * w)
+        else:
+            memcpy(p, r.data + r.head * r.width, first * w)
+            memcpy(p + first * r.width, r.data, (r.n - first) * w)
 
 
 cdef inline int64_t* _oldest(Ring* r) noexcept nogil:
@@ -106,15 +241,7 @@ cdef inline void _pop(Ring* r) noexcept nogil:
 cdef object _rows(Ring* r):
     # the records oldest first, as an (n, width) int64 array (a copy)
     out = np.empty((r.n, r.width), dtype=np.int64)
-    cdef int64_t first
-    cdef int64_t* o = <int64_t*>cnp.PyArray_DATA(out)
-    if r.n:
-        first = r.alloc - r.head
-        if first >= r.n:
-            memcpy(o, r.data + r.head * r.width, r.n * r.width * sizeof(int64_t))
-        else:
-            memcpy(o, r.data + r.head * r.width, first * r.width * sizeof(int64_t))
-            memcpy(o + first * r.width, r.data, (r.n - first) * r.width * sizeof(int64_t))
+    _unwrap(r, <int64_t*>cnp.PyArray_DATA(out))
     return out
 
 
@@ -181,6 +308,7 @@ cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
             p[k].tape.head = p[k].trades.head = p[k].bbo.head = p[k].snaps.head = 0
             p[k].tape.n = p[k].trades.n = p[k].bbo.n = p[k].snaps.n = 0
             p[k].tape.dropped = p[k].trades.dropped = p[k].bbo.dropped = p[k].snaps.dropped = 0
+            p[k].tape.mapped = p[k].trades.mapped = p[k].bbo.mapped = p[k].snaps.mapped = 0
             p[k].has_bbo = 0
             p[k].trim_at = INT64_MAX
             p[k].fills = 0
@@ -201,13 +329,12 @@ cdef inline void _best(const BookC* b, int side, int64_t* price, int64_t* qty) n
         qty[0] = L.qty
 
 
-cdef inline bint _may_move_top(Sym* S, const Event* ev, const Report* reports, int64_t n_reports,
-                               int64_t n_fills) noexcept nogil:
-    # False only when the event cannot have changed the best levels: reading them after every event costs
-    # cache misses on deep books. Anything not provably harmless reads them.
+cdef inline bint _may_move_top(Sym* S, const Event* ev, const Report* reports, int64_t n_reports) noexcept nogil:
+    # False only when an event without fills cannot have changed the best levels: reading them after every
+    # event costs cache misses on deep books. Anything not provably harmless reads them.
     cdef int64_t px
     cdef int side
-    if not S.has_bbo or n_fills or n_reports != 1:
+    if not S.has_bbo or n_reports != 1:
         return True
     if ev.action == ADD:
         if ev.type == MARKET:                   # no fill: it never rests
@@ -228,60 +355,74 @@ cdef inline bint _may_move_top(Sym* S, const Event* ev, const Report* reports, i
     return True
 
 
-cdef void _after(void* port, const Event* ev, const BookC* b, const Report* reports, int64_t n_reports,
-                 const Fill* fills, int64_t n_fills, uint64_t seq) noexcept nogil:
-    cdef State* st = <State*>port
-    cdef Sym* S = &st.syms[ev.symbol] if ev.symbol < st.n_syms else _sym(st, ev.symbol)
-    cdef int64_t k, bid, bq, ask, aq, horizon
+cdef int _fills(State* st, Sym* S, const Fill* fills, int64_t n_fills) noexcept nogil:
+    # the tape (whole records) and the trades for bars (ts, price, qty) of an event's fills; -1: no memory
+    cdef int64_t k, horizon
     cdef int64_t* w
-    if S == NULL:
-        st.port.error = 1
-        return
-    if ev.ts_ns > st.clock:
-        st.clock = ev.ts_ns
-    if n_fills:
-        if st.clock > S.trim_at:
-            horizon = st.clock - st.retention
-            while S.trades.n and _oldest(&S.trades)[0] < horizon:
-                _pop(&S.trades)
-            S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
-        for k in range(n_fills):
-            w = _push(&S.tape)
-            if w == NULL:
-                st.port.error = 1
-                return
-            memcpy(w, &fills[k], sizeof(Fill))
-            if S.trades.n == 0:
-                S.trim_at = _add_sat(fills[k].ts_ns, st.retention)
-            w = _push(&S.trades)
-            if w == NULL:
-                st.port.error = 1
-                return
-            w[0] = fills[k].ts_ns
-            w[1] = fills[k].price_ticks
-            w[2] = fills[k].qty_lots
-        S.fills += n_fills
-    if not _may_move_top(S, ev, reports, n_reports, n_fills):
-        return
+    if st.clock > S.trim_at:
+        horizon = st.clock - st.retention
+        while S.trades.n and _oldest(&S.trades)[0] < horizon:
+            _pop(&S.trades)
+        S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
+    for k in range(n_fills):
+        w = _push(&S.tape)
+        if w == NULL:
+            return -1
+        (<Fill*>w)[0] = fills[k]
+        if S.trades.n == 0:
+            S.trim_at = _add_sat(fills[k].ts_ns, st.retention)
+        w = _push(&S.trades)
+        if w == NULL:
+            return -1
+        w[0] = fills[k].ts_ns
+        w[1] = fills[k].price_ticks
+        w[2] = fills[k].qty_lots
+    S.fills += n_fills
+    return 0
+
+
+cdef int _bbo(Sym* S, const BookC* b, int64_t ts, uint64_t seq) noexcept nogil:
+    # a BBO row if the best prices or their displayed quantities changed; -1: no memory
+    cdef int64_t bid, bq, ask, aq
+    cdef int64_t* w
     _best(b, 0, &bid, &bq)
     _best(b, 1, &ask, &aq)
     if S.has_bbo and bid == S.last[0] and bq == S.last[1] and ask == S.last[2] and aq == S.last[3]:
-        return
+        return 0
     w = _push(&S.bbo)
     if w == NULL:
-        st.port.error = 1
-        return
-    w[0] = ev.ts_ns
+        return -1
+    w[0] = ts
     w[1] = <int64_t>seq
-    w[2] = bid
-    w[3] = bq
-    w[4] = ask
-    w[5] = aq
-    S.last[0] = bid
-    S.last[1] = bq
-    S.last[2] = ask
-    S.last[3] = aq
+    w[2] = S.last[0] = bid
+    w[3] = S.last[1] = bq
+    w[4] = S.last[2] = ask
+    w[5] = S.last[3] = aq
     S.has_bbo = 1
+    return 0
+
+
+cdef void _after(void* port, const Event* ev, const BookC* b, const Report* reports, int64_t n_reports,
+                 const Fill* fills, int64_t n_fills, uint64_t seq) noexcept nogil:
+    cdef State* st = <State*>port
+    cdef Sym* S
+    if ev.symbol < st.n_syms:
+        S = &st.syms[ev.symbol]
+    else:
+        S = _sym(st, ev.symbol)
+        if S == NULL:
+            st.port.error = 1
+            return
+    if ev.ts_ns > st.clock:
+        st.clock = ev.ts_ns
+    if n_fills:
+        if _fills(st, S, fills, n_fills) < 0:
+            st.port.error = 1
+            return
+    elif not _may_move_top(S, ev, reports, n_reports):
+        return
+    if _bbo(S, b, ev.ts_ns, seq) < 0:
+        st.port.error = 1
 
 
 cdef int _snapshot(State* st, Sym* S, const BookC* b, int64_t T, uint64_t seq) noexcept nogil:
@@ -333,7 +474,7 @@ cdef void _boundary(void* port, int64_t ts, BookC** books, int32_t n_books, uint
 
 
 cdef inline int64_t _ring_bytes(Ring* r) noexcept:
-    return r.alloc * r.width * sizeof(int64_t)
+    return r.mapped if r.mapped else r.alloc * r.width * sizeof(int64_t)
 
 
 @cython.final
@@ -362,10 +503,10 @@ cdef class Recorder:
         cdef int32_t i
         if self.st != NULL:
             for i in range(self.st.n_syms):
-                free(self.st.syms[i].tape.data)
-                free(self.st.syms[i].trades.data)
-                free(self.st.syms[i].bbo.data)
-                free(self.st.syms[i].snaps.data)
+                _block_free(self.st.syms[i].tape.data, self.st.syms[i].tape.mapped)
+                _block_free(self.st.syms[i].trades.data, self.st.syms[i].trades.mapped)
+                _block_free(self.st.syms[i].bbo.data, self.st.syms[i].bbo.mapped)
+                _block_free(self.st.syms[i].snaps.data, self.st.syms[i].snaps.mapped)
             free(self.st.syms)
             free(self.st)
 

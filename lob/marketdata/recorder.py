@@ -34,6 +34,9 @@ class MarketData:
     """Trade tape, bars, BBO changes and L2 snapshots for every symbol of an exchange.
 
     Every cache is bounded (a ring that drops its oldest records); :meth:`memory` reports what they hold.
+    When a recorder is freed, its rings of 256 KB or more are kept mapped (up to 256 MB in all) for the next
+    recorders, which then write to memory that is already paged in; ``lob.marketdata.spare_ring_bytes()``
+    reports them and ``lob.marketdata.release_spare_rings()`` returns them to the system.
 
     Parameters
     ----------
