@@ -46,7 +46,10 @@ from lob._engine cimport ADD, BUY, CANCEL, LIMIT, MARKET, REDUCE, SELL, BookC, E
 
 cnp.import_array()
 
-FILL_WORDS = sizeof(Fill) // 8
+cdef enum:
+    TAPE_W = sizeof(Fill) // 8          # int64 words of a tape record (a whole Fill)
+
+FILL_WORDS = TAPE_W
 
 
 # --- ring memory ------------------------------------------------------------------------------------
@@ -145,22 +148,23 @@ cdef struct Ring:               # fixed-size int64 records, oldest first from he
     size_t mapped               # bytes of its own mapping, or 0: malloc'd
 
 
-cdef inline int64_t* _push(Ring* r) noexcept nogil:
-    # the slot for a new newest record (the oldest is dropped when the ring is at its bound); NULL: no memory
+cdef inline int64_t* _push(Ring* r, int64_t width) noexcept nogil:
+    # the slot for a new newest record (the oldest is dropped when the ring is at its bound); NULL: no memory.
+    # ``width`` is r.width, passed as a constant where the caller knows it (a multiply the compiler folds)
     cdef int64_t k
     if r.n < r.alloc:                    # room left (no division: the index wraps once)
         k = r.head + r.n
         if k >= r.alloc:
             k -= r.alloc
         r.n += 1
-        return r.data + k * r.width
+        return r.data + k * width
     if r.alloc == r.cap:                 # at its bound: the oldest record's slot takes the newest
         k = r.head
         r.head += 1
         if r.head == r.alloc:
             r.head = 0
         r.dropped += 1
-        return r.data + k * r.width
+        return r.data + k * width
     return _push_full(r)
 
 
@@ -293,7 +297,7 @@ cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
             return NULL
         for k in range(st.n_syms, n):
             p[k].tape.data = NULL
-            p[k].tape.width = sizeof(Fill) // 8
+            p[k].tape.width = TAPE_W
             p[k].tape.cap = st.tape_size
             p[k].trades.data = NULL
             p[k].trades.width = 3
@@ -329,30 +333,31 @@ cdef inline void _best(const BookC* b, int side, int64_t* price, int64_t* qty) n
         qty[0] = L.qty
 
 
-cdef inline bint _may_move_top(Sym* S, const Event* ev, const Report* reports, int64_t n_reports) noexcept nogil:
-    # False only when an event without fills cannot have changed the best levels: reading them after every
-    # event costs cache misses on deep books. Anything not provably harmless reads them.
+cdef inline int _sides_moved(Sym* S, const Event* ev, const Report* reports, int64_t n_reports) noexcept nogil:
+    # the sides whose best level an event without fills may have changed (bit 0: bid, bit 1: ask): reading
+    # the best levels after every event costs cache misses on deep books. An event with side effects (more
+    # than one report: STP, triggered stops) or not provably harmless may have changed both.
     cdef int64_t px
     cdef int side
     if not S.has_bbo or n_reports != 1:
-        return True
+        return 3
     if ev.action == ADD:
         if ev.type == MARKET:                   # no fill: it never rests
-            return False
+            return 0
         if ev.type != LIMIT:
-            return True
-        px = ev.price_ticks
+            return 3
+        px = ev.price_ticks                     # rests on its own side (a post-only slide moves it away)
         side = ev.side
     elif ev.action == CANCEL or ev.action == REDUCE:
         px = reports[0].price_ticks             # the target's price and side, from the engine's report
         side = reports[0].side
     else:
-        return True                             # modify, session end, halt, resume
+        return 3                                # modify, session end, halt, resume
     if side == BUY:
-        return S.last[0] == 0 or px >= S.last[0]
+        return 1 if S.last[0] == 0 or px >= S.last[0] else 0
     if side == SELL:
-        return S.last[2] == 0 or px <= S.last[2]
-    return True
+        return 2 if S.last[2] == 0 or px <= S.last[2] else 0
+    return 3
 
 
 cdef int _fills(State* st, Sym* S, const Fill* fills, int64_t n_fills) noexcept nogil:
@@ -365,13 +370,13 @@ cdef int _fills(State* st, Sym* S, const Fill* fills, int64_t n_fills) noexcept 
             _pop(&S.trades)
         S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
     for k in range(n_fills):
-        w = _push(&S.tape)
+        w = _push(&S.tape, TAPE_W)
         if w == NULL:
             return -1
         (<Fill*>w)[0] = fills[k]
         if S.trades.n == 0:
             S.trim_at = _add_sat(fills[k].ts_ns, st.retention)
-        w = _push(&S.trades)
+        w = _push(&S.trades, 3)
         if w == NULL:
             return -1
         w[0] = fills[k].ts_ns
@@ -381,15 +386,18 @@ cdef int _fills(State* st, Sym* S, const Fill* fills, int64_t n_fills) noexcept 
     return 0
 
 
-cdef int _bbo(Sym* S, const BookC* b, int64_t ts, uint64_t seq) noexcept nogil:
-    # a BBO row if the best prices or their displayed quantities changed; -1: no memory
-    cdef int64_t bid, bq, ask, aq
+cdef int _bbo(Sym* S, const BookC* b, int sides, int64_t ts, uint64_t seq) noexcept nogil:
+    # a BBO row if the best prices or their displayed quantities changed (only ``sides`` can have: the
+    # other one is as last recorded); -1: no memory
+    cdef int64_t bid = S.last[0], bq = S.last[1], ask = S.last[2], aq = S.last[3]
     cdef int64_t* w
-    _best(b, 0, &bid, &bq)
-    _best(b, 1, &ask, &aq)
+    if sides & 1:
+        _best(b, 0, &bid, &bq)
+    if sides & 2:
+        _best(b, 1, &ask, &aq)
     if S.has_bbo and bid == S.last[0] and bq == S.last[1] and ask == S.last[2] and aq == S.last[3]:
         return 0
-    w = _push(&S.bbo)
+    w = _push(&S.bbo, 6)
     if w == NULL:
         return -1
     w[0] = ts
@@ -406,6 +414,7 @@ cdef void _after(void* port, const Event* ev, const BookC* b, const Report* repo
                  const Fill* fills, int64_t n_fills, uint64_t seq) noexcept nogil:
     cdef State* st = <State*>port
     cdef Sym* S
+    cdef int sides = 3
     if ev.symbol < st.n_syms:
         S = &st.syms[ev.symbol]
     else:
@@ -419,14 +428,16 @@ cdef void _after(void* port, const Event* ev, const BookC* b, const Report* repo
         if _fills(st, S, fills, n_fills) < 0:
             st.port.error = 1
             return
-    elif not _may_move_top(S, ev, reports, n_reports):
-        return
-    if _bbo(S, b, ev.ts_ns, seq) < 0:
+    else:
+        sides = _sides_moved(S, ev, reports, n_reports)
+        if sides == 0:
+            return
+    if _bbo(S, b, sides, ev.ts_ns, seq) < 0:
         st.port.error = 1
 
 
 cdef int _snapshot(State* st, Sym* S, const BookC* b, int64_t T, uint64_t seq) noexcept nogil:
-    cdef int64_t* w = _push(&S.snaps)
+    cdef int64_t* w = _push(&S.snaps, S.snaps.width)
     cdef int64_t* row
     cdef int side, i, k
     cdef int32_t n
