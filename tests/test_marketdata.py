@@ -252,3 +252,27 @@ def test_spare_ring_memory_is_reused_bounded_and_released():
     assert 0 < _recorder.spare_ring_bytes() <= 256 * 2 ** 20
     _recorder.release_spare_rings()
     assert _recorder.spare_ring_bytes() == 0
+
+
+@pytest.mark.parametrize("opts", [{"tape_size": 50, "retention_ns": 5_000},
+                                  {"tape_size": 300, "max_trades": 20},
+                                  {"tape_size": 7, "max_trades": 1_000, "retention_ns": 10 ** 12}])
+def test_the_tape_is_the_engines_fill_records_whatever_the_retention_and_max_trades(opts):
+    # a tape row is written as two records (its trade's ts/price/qty and the rest): the tape is the newest
+    # tape_size fill records exactly, even when the retention or max_trades keep fewer trades for bars
+    rng = np.random.default_rng(3)
+    ts = np.cumsum(rng.integers(0, 3_000, 2_000))
+    ev = _crossing_pairs(ts)
+    ev["owner"] = rng.integers(0, 4, len(ev))
+    ev["qty_lots"][0::2] = rng.integers(1, 9, len(ts))
+    ev["qty_lots"][1::2] = ev["qty_lots"][0::2]
+    ev["price_ticks"] = np.repeat(1_000 + rng.integers(-5, 6, len(ts)), 2)
+    ex = lob.Exchange(symbols=["A"], marketdata=opts)
+    fills = np.concatenate([ex.apply(c)[1] for c in np.array_split(ev, 9)])
+    md = ex.marketdata
+    np.testing.assert_array_equal(md.tape_array("A"), fills[-opts["tape_size"]:])
+    t = md.all_trades("A")
+    keep = fills[fills["ts_ns"] >= ts[-1] - opts.get("retention_ns", 24 * 3600 * 10 ** 9)]
+    keep = keep[-opts.get("max_trades", 10 ** 6):]
+    assert t["ts_ns"].tolist() == keep["ts_ns"].tolist() and t["qty"].tolist() == keep["qty_lots"].tolist()
+    assert len(md.trades("A")) == opts["tape_size"] and len(t) < len(fills)

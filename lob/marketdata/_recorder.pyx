@@ -10,9 +10,11 @@ Every cache is a ring of fixed-size int64 records that grows by doubling up to i
 its oldest record (past 256 KB a ring has a mapping of its own, kept for the next recorder when this one is
 freed: see "ring memory" below):
 
-* tape: the newest ``tape_size`` fills of a symbol, whole ``Fill`` records (maker/taker ids and owners);
 * trades: (ts_ns, price_ticks, qty_lots) of every fill within ``retention_ns`` of the event clock, at most
-  ``max_trades`` (bars are computed from these);
+  ``max_trades`` (bars are computed from these), and of the newest ``tape_size`` fills whatever their age;
+* tape: the rest of the newest ``tape_size`` fills' ``Fill`` records (seq, maker/taker order ids and owners,
+  symbol and aggressor): a tape row is this record with the ts, price and qty of its trade, the trade ring's
+  newest records being the same fills (so a fill is written once, as 72 bytes in all);
 * bbo: (ts_ns, seq, bid, bid_qty, ask, ask_qty) after every event that changed the best prices or their
   displayed quantities, at most ``bbo_size``;
 * snapshots: at every multiple T of the interval crossed by the event clock, for every symbol, the best
@@ -47,9 +49,9 @@ from lob._engine cimport ADD, BUY, CANCEL, LIMIT, MARKET, REDUCE, SELL, BookC, E
 cnp.import_array()
 
 cdef enum:
-    TAPE_W = sizeof(Fill) // 8          # int64 words of a tape record (a whole Fill)
+    TAPE_W = 6                          # a tape record: seq, maker/taker order ids and owners, symbol+aggressor
 
-FILL_WORDS = TAPE_W
+FILL_WORDS = sizeof(Fill) // 8
 
 
 # --- ring memory ------------------------------------------------------------------------------------
@@ -219,15 +221,24 @@ cdef int64_t* _push_full(Ring* r) noexcept nogil:
 
 cdef void _unwrap(Ring* r, int64_t* p) noexcept nogil:
     # copy a ring's records into p, oldest first
-    cdef int64_t first
+    _copy_out(r, 0, r.n, p)
+
+
+cdef void _copy_out(Ring* r, int64_t skip, int64_t count, int64_t* p) noexcept nogil:
+    # copy ``count`` records into p, oldest first, from the ``skip``-th oldest on
+    cdef int64_t start, first
     cdef size_t w = r.width * sizeof(int64_t)
-    if r.n:
-        first = r.alloc - r.head
-        if first >= r.n:
-            memcpy(p, r.data + r.head * r.width, r.n * w)
-        else:
-            memcpy(p, r.data + r.head * r.width, first * w)
-            memcpy(p + first * r.width, r.data, (r.n - first) * w)
+    if count <= 0:
+        return
+    start = r.head + skip
+    if start >= r.alloc:
+        start -= r.alloc
+    first = r.alloc - start
+    if first >= count:
+        memcpy(p, r.data + start * r.width, count * w)
+    else:
+        memcpy(p, r.data + start * r.width, first * w)
+        memcpy(p + first * r.width, r.data, (count - first) * w)
 
 
 cdef inline int64_t* _oldest(Ring* r) noexcept nogil:
@@ -301,7 +312,7 @@ cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
             p[k].tape.cap = st.tape_size
             p[k].trades.data = NULL
             p[k].trades.width = 3
-            p[k].trades.cap = st.max_trades
+            p[k].trades.cap = st.max_trades if st.max_trades > st.tape_size else st.tape_size
             p[k].bbo.data = NULL
             p[k].bbo.width = 6
             p[k].bbo.cap = st.bbo_size
@@ -361,23 +372,29 @@ cdef inline int _sides_moved(Sym* S, const Event* ev, const Report* reports, int
 
 
 cdef int _fills(State* st, Sym* S, const Fill* fills, int64_t n_fills) noexcept nogil:
-    # the tape (whole records) and the trades for bars (ts, price, qty) of an event's fills; -1: no memory
+    # the tape and the trades (ts, price, qty) of an event's fills, one record each per fill; -1: no memory
     cdef int64_t k, horizon
     cdef int64_t* w
     if st.clock > S.trim_at:
         horizon = st.clock - st.retention
-        while S.trades.n and _oldest(&S.trades)[0] < horizon:
-            _pop(&S.trades)
+        while S.trades.n > st.tape_size and _oldest(&S.trades)[0] < horizon:
+            _pop(&S.trades)                     # the newest tape_size stay: the tape's own columns
         S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
     for k in range(n_fills):
         w = _push(&S.tape, TAPE_W)
         if w == NULL:
             return -1
-        (<Fill*>w)[0] = fills[k]
+        w[0] = <int64_t>fills[k].seq
+        w[1] = <int64_t>fills[k].maker_order_id
+        w[2] = <int64_t>fills[k].taker_order_id
+        w[3] = fills[k].maker_owner
+        w[4] = fills[k].taker_owner
+        w[5] = (<const int64_t*>&fills[k])[8]     # symbol, aggressor (and the reserved bytes) as they are
         if S.trades.n == 0:
             S.trim_at = _add_sat(fills[k].ts_ns, st.retention)
         w = _push(&S.trades, 3)
         if w == NULL:
+            S.tape.n -= 1                       # the tape drops the fill it just took: the two stay paired
             return -1
         w[0] = fills[k].ts_ns
         w[1] = fills[k].price_ticks
@@ -544,13 +561,27 @@ cdef class Recorder:
 
     def tape(self, int32_t i):
         """The rolling tape of symbol ``i``: (n, FILL_WORDS) int64 rows of ``Fill`` records, oldest first."""
-        return _rows(&self._s(i).tape)
+        cdef Sym* S = self._s(i)
+        cdef int64_t n = S.tape.n
+        extra = _rows(&S.tape)
+        cols = np.empty((n, 3), dtype=np.int64)          # the newest n trades: the same fills (see _fills)
+        _copy_out(&S.trades, S.trades.n - n, n, <int64_t*>cnp.PyArray_DATA(cols))
+        out = np.empty((n, FILL_WORDS), dtype=np.int64)
+        out[:, 0] = cols[:, 0]
+        out[:, 1] = extra[:, 0]
+        out[:, 2:4] = cols[:, 1:3]
+        out[:, 4:8] = extra[:, 1:5]
+        out[:, 8] = extra[:, 5]
+        return out
 
     def trades(self, int32_t i):
-        """(n, 3) int64 rows (ts_ns, price_ticks, qty_lots) of the fills within retention, oldest first."""
+        """(n, 3) int64 rows (ts_ns, price_ticks, qty_lots) of the fills within retention, at most
+        ``max_trades``, oldest first."""
         cdef Sym* S = self._s(i)
-        rows = _rows(&S.trades)
-        if S.trades.n and rows[0, 0] < self.st.clock - self.st.retention:
+        cdef int64_t skip = S.trades.n - self.st.max_trades if S.trades.n > self.st.max_trades else 0
+        rows = np.empty((S.trades.n - skip, 3), dtype=np.int64)
+        _copy_out(&S.trades, skip, S.trades.n - skip, <int64_t*>cnp.PyArray_DATA(rows))
+        if len(rows) and rows[0, 0] < self.st.clock - self.st.retention:
             rows = rows[rows[:, 0] >= self.st.clock - self.st.retention]
         return rows
 
