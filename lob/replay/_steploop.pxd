@@ -16,6 +16,8 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, 
 from lob._engine cimport BookC, Engine, Event, Fill, Report
 from lob.queue._compiled cimport CompiledQueueModel, QueueState
 
+cdef void* grow_buffer(void* p, int64_t* cap, int64_t need, size_t item) except NULL nogil
+
 cdef enum:
     INTENT_SUBMIT = 0
     INTENT_CANCEL = 1

@@ -50,7 +50,8 @@ cdef enum:
     DEPTH_LEVELS = 1000          # levels an 'off' aggressor may walk
 
 
-cdef void* _grow(void* p, int64_t* cap, int64_t need, size_t item) except NULL nogil:
+cdef void* grow_buffer(void* p, int64_t* cap, int64_t need, size_t item) except NULL nogil:
+    # p resized to hold at least need items of item bytes (capacity doubles from 64); cap is updated
     cdef int64_t c = cap[0]
     cdef void* q
     if need <= c and p != NULL:
@@ -292,7 +293,7 @@ cdef class StepLoop:
     # --- the latency queue (binary heap) --------------------------------------------------------
     cdef int _push(self, Pending* p) except -1 nogil:
         cdef int64_t i, parent
-        self.heap = <Pending*>_grow(self.heap, &self.cap_heap, self.n_pending + 1, sizeof(Pending))
+        self.heap = <Pending*>grow_buffer(self.heap, &self.cap_heap, self.n_pending + 1, sizeof(Pending))
         self.seq += 1
         p.seq = self.seq
         i = self.n_pending
@@ -407,7 +408,7 @@ cdef class StepLoop:
         cdef Fill* f
         self._apply(ev, n, &reps, &nr, &fs, &nf)
         if nf:
-            self.scratch = <Fill*>_grow(self.scratch, &self.cap_scratch, nf, sizeof(Fill))
+            self.scratch = <Fill*>grow_buffer(self.scratch, &self.cap_scratch, nf, sizeof(Fill))
             memcpy(self.scratch, fs, nf * sizeof(Fill))
             for i in range(nf):
                 f = &self.scratch[i]
@@ -440,7 +441,7 @@ cdef class StepLoop:
     # --- sending intents ------------------------------------------------------------------------
     cdef int64_t _record_order(self, Pending* it) except -1 nogil:
         cdef OrderRec* r
-        self.orders = <OrderRec*>_grow(self.orders, &self.cap_orders, self.n_orders + 1, sizeof(OrderRec))
+        self.orders = <OrderRec*>grow_buffer(self.orders, &self.cap_orders, self.n_orders + 1, sizeof(OrderRec))
         r = &self.orders[self.n_orders]
         r.order_id = it.order_id
         r.ts_ns = self.now
@@ -496,7 +497,7 @@ cdef class StepLoop:
                     total = core_order_total(self.book, it.order_id)
                     e.qty_lots = total if total >= 0 else 1
                 self._apply(&e, 1, &reps, &nr, &fs, &nf)
-                self.scratch = <Fill*>_grow(self.scratch, &self.cap_scratch, nf, sizeof(Fill))
+                self.scratch = <Fill*>grow_buffer(self.scratch, &self.cap_scratch, nf, sizeof(Fill))
                 memcpy(self.scratch, fs, nf * sizeof(Fill))
                 if reps[0].status != REJECTED:
                     self.open_orders[i].price = reps[0].price_ticks
@@ -555,7 +556,7 @@ cdef class StepLoop:
         self._apply(&e, 1, &reps, &nr, &fs, &nf)
         self.orders[ri].status = reps[0].status
         left = reps[0].remaining_lots
-        self.scratch = <Fill*>_grow(self.scratch, &self.cap_scratch, nf, sizeof(Fill))
+        self.scratch = <Fill*>grow_buffer(self.scratch, &self.cap_scratch, nf, sizeof(Fill))
         memcpy(self.scratch, fs, nf * sizeof(Fill))
         for k in range(nf):
             f = &self.scratch[k]
@@ -655,7 +656,7 @@ cdef class StepLoop:
         self.position += sign * qty
         self.cash -= sign * notional + fee
         self.fees_paid += fee
-        self.fills = <FillRec*>_grow(self.fills, &self.cap_fills, self.n_fills + 1, sizeof(FillRec))
+        self.fills = <FillRec*>grow_buffer(self.fills, &self.cap_fills, self.n_fills + 1, sizeof(FillRec))
         r = &self.fills[self.n_fills]
         r.ts_ns = ts
         r.order_id = oid
@@ -801,7 +802,7 @@ cdef class StepLoop:
     # --- open orders ----------------------------------------------------------------------------
     cdef int _open_add(self, OpenOrder* o) except -1 nogil:
         cdef int64_t cap = self.cap_open
-        self.open_orders = <OpenOrder*>_grow(self.open_orders, &cap, self.n_open + 1, sizeof(OpenOrder))
+        self.open_orders = <OpenOrder*>grow_buffer(self.open_orders, &cap, self.n_open + 1, sizeof(OpenOrder))
         self.cap_open = <int32_t>cap
         self.open_orders[self.n_open] = o[0]
         self.n_open += 1
@@ -827,7 +828,7 @@ cdef class StepLoop:
             return 0
         mid = <double>(bid + ask) / 2 * self.tick
         pos = <double>self.position * self.lot
-        self.marks = <MarkRec*>_grow(self.marks, &self.cap_marks, self.n_marks + 1, sizeof(MarkRec))
+        self.marks = <MarkRec*>grow_buffer(self.marks, &self.cap_marks, self.n_marks + 1, sizeof(MarkRec))
         m = &self.marks[self.n_marks]
         m.ts_ns = self.now
         m.mid = mid
@@ -1212,7 +1213,7 @@ cdef class CFuncStrategy(CompiledStrategy):
             for i in range(n):
                 self.book_buf[N_BOOK * i + 2 * k] = self.depth_p[i]
                 self.book_buf[N_BOOK * i + 2 * k + 1] = self.depth_q[i]
-        self.open_buf = <int64_t*>_grow(self.open_buf, &self.cap_open_buf, N_OPEN * (loop.n_open + 1),
+        self.open_buf = <int64_t*>grow_buffer(self.open_buf, &self.cap_open_buf, N_OPEN * (loop.n_open + 1),
                                          sizeof(int64_t))
         for i in range(loop.n_open):
             o = &loop.open_orders[i]

@@ -28,7 +28,7 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 import numpy as np
 
 from lob._engine cimport BookC, Engine, Event, Fill, Report, core_apply, core_best, core_book, core_order_total
-from lob.replay._steploop cimport CompiledStrategy, FillRec, OpenOrder, Pending, StepLoop
+from lob.replay._steploop cimport CompiledStrategy, FillRec, OpenOrder, Pending, StepLoop, grow_buffer
 
 cdef enum:
     ADD = 0
@@ -53,23 +53,6 @@ cdef enum:
 cdef int64_t NONE = -1          # a limit that is not set
 
 cdef int64_t NS = 1000000000
-
-
-# --- growable arrays ----------------------------------------------------------------------------
-cdef void* _grow(void* p, int64_t* cap, int64_t need, size_t item) except NULL:
-    cdef int64_t c = cap[0]
-    cdef void* q
-    if need <= c and p != NULL:
-        return p
-    if c < 16:
-        c = 16
-    while c < need:
-        c *= 2
-    q = realloc(p, c * item)
-    if q == NULL:
-        raise MemoryError()
-    cap[0] = c
-    return q
 
 
 # --- the random generator: xoshiro256** --------------------------------------------------------------
@@ -348,8 +331,8 @@ cdef class _ZiPop(_Pop):
     cdef int _live_add(self, int32_t i, uint64_t oid, int64_t q) except -1:
         cdef int64_t cap = self.cap_live[i]
         cdef int64_t cap2 = cap
-        self.live_id[i] = <uint64_t*>_grow(self.live_id[i], &cap, self.n_live[i] + 1, sizeof(uint64_t))
-        self.live_qty[i] = <int64_t*>_grow(self.live_qty[i], &cap2, self.n_live[i] + 1, sizeof(int64_t))
+        self.live_id[i] = <uint64_t*>grow_buffer(self.live_id[i], &cap, self.n_live[i] + 1, sizeof(uint64_t))
+        self.live_qty[i] = <int64_t*>grow_buffer(self.live_qty[i], &cap2, self.n_live[i] + 1, sizeof(int64_t))
         self.cap_live[i] = cap
         self.live_id[i][self.n_live[i]] = oid
         self.live_qty[i][self.n_live[i]] = q
@@ -405,7 +388,7 @@ cdef class _ZiPop(_Pop):
                 continue
             if n_cancel > nl:
                 n_cancel = nl
-            self.scratch = <int64_t*>_grow(self.scratch, &self.cap_scratch, nl + 1, sizeof(int64_t))
+            self.scratch = <int64_t*>grow_buffer(self.scratch, &self.cap_scratch, nl + 1, sizeof(int64_t))
             idx = self.scratch
             for k in range(nl):
                 idx[k] = k
@@ -606,8 +589,8 @@ cdef class _MomoPop(_Pop):
 
     cdef int _push(self, int32_t i, int64_t t, double m) except -1:
         cdef int64_t cap = self.h_cap[i], cap2 = self.h_cap[i]
-        self.h_ts[i] = <int64_t*>_grow(self.h_ts[i], &cap, self.h_n[i] + 1, sizeof(int64_t))
-        self.h_mid[i] = <double*>_grow(self.h_mid[i], &cap2, self.h_n[i] + 1, sizeof(double))
+        self.h_ts[i] = <int64_t*>grow_buffer(self.h_ts[i], &cap, self.h_n[i] + 1, sizeof(int64_t))
+        self.h_mid[i] = <double*>grow_buffer(self.h_mid[i], &cap2, self.h_n[i] + 1, sizeof(double))
         self.h_cap[i] = cap
         self.h_ts[i][self.h_n[i]] = t
         self.h_mid[i][self.h_n[i]] = m
@@ -716,7 +699,7 @@ cdef class _Maker:
             self.on_trade(&f)
         cdef FillRec* x
         for ts, oid, side, price, qty, maker in fills:
-            self.fills = <FillRec*>_grow(self.fills, &self.cap_fills, self.n_fills + 1, sizeof(FillRec))
+            self.fills = <FillRec*>grow_buffer(self.fills, &self.cap_fills, self.n_fills + 1, sizeof(FillRec))
             x = &self.fills[self.n_fills]
             memset(x, 0, sizeof(FillRec))
             x.ts_ns, x.order_id, x.side, x.price, x.qty, x.maker = ts, oid, side, price, qty, maker
@@ -778,7 +761,7 @@ cdef class _Maker:
         self.cash -= sign * f.price_ticks * f.qty_lots
         if f.symbol != self.sym:
             return 0
-        self.fills = <FillRec*>_grow(self.fills, &self.cap_fills, self.n_fills + 1, sizeof(FillRec))
+        self.fills = <FillRec*>grow_buffer(self.fills, &self.cap_fills, self.n_fills + 1, sizeof(FillRec))
         x = &self.fills[self.n_fills]
         memset(x, 0, sizeof(FillRec))
         x.ts_ns = f.ts_ns
@@ -793,7 +776,7 @@ cdef class _Maker:
 
     cdef int on_trade(self, const Fill* f) except -1:
         cdef Trade* t
-        self.trades = <Trade*>_grow(self.trades, &self.cap_trades, self.n_trades + 1, sizeof(Trade))
+        self.trades = <Trade*>grow_buffer(self.trades, &self.cap_trades, self.n_trades + 1, sizeof(Trade))
         t = &self.trades[self.n_trades]
         t.ts, t.price, t.qty, t.aggressor = f.ts_ns, f.price_ticks, f.qty_lots, f.aggressor
         self.n_trades += 1
@@ -1219,7 +1202,7 @@ cdef class SimLoop:
     # --- the block ----------------------------------------------------------------------------------
     cdef inline Event* _new_event(self) except NULL:
         cdef Event* e
-        self.batch = <Event*>_grow(self.batch, &self.cap_batch, self.n_batch + 1, sizeof(Event))
+        self.batch = <Event*>grow_buffer(self.batch, &self.cap_batch, self.n_batch + 1, sizeof(Event))
         e = &self.batch[self.n_batch]
         memset(e, 0, sizeof(Event))
         self.n_batch += 1
@@ -1284,7 +1267,7 @@ cdef class SimLoop:
         cdef _Maker m
         # the fundamental path (a Gaussian random walk in log), else the references at the block's start
         if self.has_fund:
-            self.values = <int64_t*>_grow(self.values, &self.cap_values, steps * self.n_sym, sizeof(int64_t))
+            self.values = <int64_t*>grow_buffer(self.values, &self.cap_values, steps * self.n_sym, sizeof(int64_t))
             for j in range(steps):
                 for s in range(self.n_sym):
                     self.fund[s] *= exp(self.fund_sd * rng_normal(&self.rng))
@@ -1389,16 +1372,16 @@ cdef class SimLoop:
         if n and ev[n - 1].ts_ns > 0:
             self.last_ts = ev[n - 1].ts_ns
         if self.keep_outputs:
-            self.out_ev = <Event*>_grow(self.out_ev, &self.cap_out_ev, self.n_out_ev + n, sizeof(Event))
+            self.out_ev = <Event*>grow_buffer(self.out_ev, &self.cap_out_ev, self.n_out_ev + n, sizeof(Event))
             memcpy(&self.out_ev[self.n_out_ev], ev, n * sizeof(Event))
             self.n_out_ev += n
-            self.out_rep = <Report*>_grow(self.out_rep, &self.cap_out_rep, self.n_out_rep + nr, sizeof(Report))
+            self.out_rep = <Report*>grow_buffer(self.out_rep, &self.cap_out_rep, self.n_out_rep + nr, sizeof(Report))
             memcpy(&self.out_rep[self.n_out_rep], reps, nr * sizeof(Report))
             for i in range(self.n_out_rep, self.n_out_rep + nr):
                 self.out_rep[i].event_index += base
             self.n_out_rep += nr
             if nf:
-                self.out_fill = <Fill*>_grow(self.out_fill, &self.cap_out_fill, self.n_out_fill + nf, sizeof(Fill))
+                self.out_fill = <Fill*>grow_buffer(self.out_fill, &self.cap_out_fill, self.n_out_fill + nf, sizeof(Fill))
                 memcpy(&self.out_fill[self.n_out_fill], fs, nf * sizeof(Fill))
                 self.n_out_fill += nf
         for i in range(n):
@@ -1425,7 +1408,7 @@ cdef class SimLoop:
                     if (r.action == ADD and r.status != REJECTED and o and
                             (self.rec_all or (0 <= o < self.n_lut and self.rec_own[o])) and
                             r.filled_lots == r.cum_filled_lots):
-                        self.rorders = <RecOrder*>_grow(self.rorders, &self.cap_rorders, self.n_rorders + 1,
+                        self.rorders = <RecOrder*>grow_buffer(self.rorders, &self.cap_rorders, self.n_rorders + 1,
                                                         sizeof(RecOrder))
                         self.rorders[self.n_rorders].ts = r.ts_ns
                         self.rorders[self.n_rorders].seq = r.seq
@@ -1456,7 +1439,7 @@ cdef class SimLoop:
                     mid = (b + a) / 2.0
                     if mid != self.rec_last_mid[i]:
                         self.rec_last_mid[i] = mid
-                        self.rmids = <RecMid*>_grow(self.rmids, &self.cap_rmids, self.n_rmids + 1, sizeof(RecMid))
+                        self.rmids = <RecMid*>grow_buffer(self.rmids, &self.cap_rmids, self.n_rmids + 1, sizeof(RecMid))
                         self.rmids[self.n_rmids].ts = last_ts
                         self.rmids[self.n_rmids].seq = last_seq
                         self.rmids[self.n_rmids].sym = i
@@ -1501,7 +1484,7 @@ cdef class SimLoop:
 
     cdef int _rec_fill(self, const Fill* f, int64_t owner, int64_t sign, bint maker) except -1:
         cdef RecFill* x
-        self.rfills = <RecFill*>_grow(self.rfills, &self.cap_rfills, self.n_rfills + 1, sizeof(RecFill))
+        self.rfills = <RecFill*>grow_buffer(self.rfills, &self.cap_rfills, self.n_rfills + 1, sizeof(RecFill))
         x = &self.rfills[self.n_rfills]
         x.ts, x.seq, x.sym, x.owner, x.sign = f.ts_ns, f.seq, f.symbol, owner, sign
         x.price, x.qty, x.maker = f.price_ticks, f.qty_lots, maker
@@ -1522,7 +1505,7 @@ cdef class SimLoop:
         r = self._decide(e.symbol, e.side, e.qty_lots, e.price_ticks, e.owner, e.type, e.ts_ns)
         if self.measure:
             clock_gettime(CLOCK_MONOTONIC, &t1)
-            self.lat = <int64_t*>_grow(self.lat, &self.cap_lat, self.n_lat + 1, sizeof(int64_t))
+            self.lat = <int64_t*>grow_buffer(self.lat, &self.cap_lat, self.n_lat + 1, sizeof(int64_t))
             self.lat[self.n_lat] = (t1.tv_sec - t0.tv_sec) * NS + (t1.tv_nsec - t0.tv_nsec)
             self.n_lat += 1
         if r:
