@@ -208,6 +208,7 @@ def _crossing_pairs(ts):
 
 
 def test_trades_survive_growing_into_their_own_mapping_wrapped_or_in_order():
+    import gc
     # past 256 KB a ring lives in a mapping of its own: it grows by copying its records (wrapped by the
     # retention or taken from a spare mapping) or by remapping them (in order); every trade within the
     # retention survives each way
@@ -224,12 +225,13 @@ def test_trades_survive_growing_into_their_own_mapping_wrapped_or_in_order():
         mem = ex.marketdata.memory()
         assert len(got) * 24 <= mem["trades"] <= 200_000 * 24 + 4096        # within its bound, page-rounded
         del ex
-        import gc
         gc.collect()
 
 
 def test_spare_ring_memory_is_reused_bounded_and_released():
+    import gc
     from lob.marketdata import _recorder
+    gc.collect()                    # recorders of earlier tests left in cycles: freed now, not mid-test
     _recorder.release_spare_rings()
     assert _recorder.spare_ring_bytes() == 0
     ts = np.arange(30_000) * 1_000
@@ -239,7 +241,6 @@ def test_spare_ring_memory_is_reused_bounded_and_released():
     kept = ex.marketdata.memory()["trades"]
     assert kept >= 30_000 * 24
     del ex
-    import gc
     gc.collect()
     assert _recorder.spare_ring_bytes() == kept           # the big trades ring is kept; bbo (48 KB) is freed
     again = lob.Exchange(symbols=["A"])
