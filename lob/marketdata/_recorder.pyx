@@ -61,7 +61,7 @@ FILL_WORDS = sizeof(Fill) // 8
 # Fresh pages are faulted in one by one as the ring first fills (on a VM, ~2 us per 4 KB page: more than the
 # recording itself), so the mappings of a recorder that is freed are kept, up to SPARE_BYTES in all, for
 # the next recorders (an exchange per run of a notebook cell or a parameter sweep): a ring growing past BIG
-# bytes takes the largest spare mapping within its bound. ``release_spare_rings()`` unmaps them.
+# bytes takes the smallest spare mapping that fits, within its bound. ``release_spare_rings()`` unmaps them.
 cdef enum:
     SPARE_SLOTS = 32
 cdef size_t BIG = 256 * 1024
@@ -100,8 +100,8 @@ cdef void _block_free(void* p, size_t mapped) noexcept nogil:
 
 
 cdef void* _spare_take(size_t need, size_t most, size_t* size) noexcept nogil:
-    # the largest spare mapping of ``need`` to ``most`` bytes (its size in ``size``), or NULL: a ring takes
-    # all the room it may use at once, and never more than its bound (so that its memory is reported right)
+    # the smallest spare mapping of ``need`` to ``most`` bytes (its size in ``size``), or NULL: never more
+    # than the ring's bound (so that its memory is reported right), and no more room than it needs to grow
     global _n_spare, _spare_total
     cdef int i, best = -1
     cdef void* p = NULL
@@ -109,7 +109,7 @@ cdef void* _spare_take(size_t need, size_t most, size_t* size) noexcept nogil:
         return NULL
     pthread_mutex_lock(&_spare_lock)
     for i in range(_n_spare):
-        if need <= _spare_size[i] <= most and (best < 0 or _spare_size[i] > _spare_size[best]):
+        if need <= _spare_size[i] <= most and (best < 0 or _spare_size[i] < _spare_size[best]):
             best = i
     if best >= 0:
         p = _spare[best]
