@@ -193,3 +193,87 @@ def test_trades_within_retention_survive_the_ring_rolling_and_growing():
     got = ex.marketdata.all_trades("A")
     assert list(zip(got["ts_ns"].tolist(), got["qty"].tolist())) == want and len(want) > 2_000
     assert ex.marketdata.memory()["symbols"]["A"]["trades_dropped"] > 0
+
+
+def _crossing_pairs(ts):
+    """A resting sell then a buy crossing it at every ``ts``: one fill of qty 1 per pair."""
+    ev = np.zeros(2 * len(ts), dtype=lob.EVENT_DTYPE)
+    ev["ts_ns"] = np.repeat(ts, 2)
+    ev["side"][0::2] = lob.Side.SELL
+    ev["side"][1::2] = lob.Side.BUY
+    ev["price_ticks"] = 1_000
+    ev["qty_lots"] = 1
+    ev["order_id"] = np.arange(1, len(ev) + 1)
+    return ev
+
+
+def test_trades_survive_growing_into_their_own_mapping_wrapped_or_in_order():
+    import gc
+    # past 256 KB a ring lives in a mapping of its own: it grows by copying its records (wrapped by the
+    # retention or taken from a spare mapping) or by remapping them (in order); every trade within the
+    # retention survives each way
+    gaps = np.concatenate([np.full(12_000, 1_000), np.full(18_000, 10), np.zeros(60_000, dtype=np.int64)])
+    ts = np.cumsum(gaps)
+    for round in range(2):                 # the second exchange takes the first one's spare mappings
+        ex = lob.Exchange(symbols=["A"], marketdata={"retention_ns": 6_000_000, "max_trades": 200_000})
+        for chunk in np.array_split(_crossing_pairs(ts), 7):
+            ex.apply(chunk)
+        got = ex.marketdata.all_trades("A")["ts_ns"].to_numpy()
+        np.testing.assert_array_equal(got, ts[ts >= ts[-1] - 6_000_000])
+        counts = ex.marketdata.memory()["symbols"]["A"]
+        assert counts["trades_dropped"] == len(ts) - len(got) > 5_000 and counts["fills"] == len(ts)
+        mem = ex.marketdata.memory()
+        assert len(got) * 24 <= mem["trades"] <= 200_000 * 24 + 4096        # within its bound, page-rounded
+        del ex
+        gc.collect()
+
+
+def test_spare_ring_memory_is_reused_bounded_and_released():
+    import gc
+    from lob.marketdata import _recorder
+    gc.collect()                    # recorders of earlier tests left in cycles: freed now, not mid-test
+    _recorder.release_spare_rings()
+    assert _recorder.spare_ring_bytes() == 0
+    ts = np.arange(30_000) * 1_000
+    ex = lob.Exchange(symbols=["A", "B"], marketdata={"bbo_size": 1_000})
+    ex.apply(_crossing_pairs(ts))
+    first = ex.marketdata.all_trades("A")
+    kept = ex.marketdata.memory()["trades"]
+    assert kept >= 30_000 * 24
+    del ex
+    gc.collect()
+    assert _recorder.spare_ring_bytes() == kept           # the big trades ring is kept; bbo (48 KB) is freed
+    again = lob.Exchange(symbols=["A"])
+    again.apply(_crossing_pairs(ts))
+    assert _recorder.spare_ring_bytes() == 0               # taken by the new trades ring
+    pd.testing.assert_frame_equal(again.marketdata.all_trades("A"), first)
+    assert again.marketdata.memory()["trades"] == kept      # the whole spare mapping, reported
+    del again
+    gc.collect()
+    assert 0 < _recorder.spare_ring_bytes() <= 256 * 2 ** 20
+    _recorder.release_spare_rings()
+    assert _recorder.spare_ring_bytes() == 0
+
+
+@pytest.mark.parametrize("opts", [{"tape_size": 50, "retention_ns": 5_000},
+                                  {"tape_size": 300, "max_trades": 20},
+                                  {"tape_size": 7, "max_trades": 1_000, "retention_ns": 10 ** 12}])
+def test_the_tape_is_the_engines_fill_records_whatever_the_retention_and_max_trades(opts):
+    # a tape row is written as two records (its trade's ts/price/qty and the rest): the tape is the newest
+    # tape_size fill records exactly, even when the retention or max_trades keep fewer trades for bars
+    rng = np.random.default_rng(3)
+    ts = np.cumsum(rng.integers(0, 3_000, 2_000))
+    ev = _crossing_pairs(ts)
+    ev["owner"] = rng.integers(0, 4, len(ev))
+    ev["qty_lots"][0::2] = rng.integers(1, 9, len(ts))
+    ev["qty_lots"][1::2] = ev["qty_lots"][0::2]
+    ev["price_ticks"] = np.repeat(1_000 + rng.integers(-5, 6, len(ts)), 2)
+    ex = lob.Exchange(symbols=["A"], marketdata=opts)
+    fills = np.concatenate([ex.apply(c)[1] for c in np.array_split(ev, 9)])
+    md = ex.marketdata
+    np.testing.assert_array_equal(md.tape_array("A"), fills[-opts["tape_size"]:])
+    t = md.all_trades("A")
+    keep = fills[fills["ts_ns"] >= ts[-1] - opts.get("retention_ns", 24 * 3600 * 10 ** 9)]
+    keep = keep[-opts.get("max_trades", 10 ** 6):]
+    assert t["ts_ns"].tolist() == keep["ts_ns"].tolist() and t["qty"].tolist() == keep["qty_lots"].tolist()
+    assert len(md.trades("A")) == opts["tape_size"] and len(t) < len(fills)

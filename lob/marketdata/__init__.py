@@ -5,7 +5,8 @@ A :class:`MarketData` is an ``Exchange`` listener: ``MarketData(ex)`` attaches i
 batch and per-call request. Everything is keyed by the event clock (``ts_ns`` of the events), so a replay
 produces the same bars and snapshots as the live run did.
 """
+from lob.marketdata._recorder import release_spare_rings, spare_ring_bytes
 from lob.marketdata.feed import L2Feed, BookBuilder
 from lob.marketdata.recorder import MarketData
 
-__all__ = ["MarketData", "L2Feed", "BookBuilder"]
+__all__ = ["MarketData", "L2Feed", "BookBuilder", "release_spare_rings", "spare_ring_bytes"]

@@ -8,11 +8,14 @@ touched, and, before the first event at or past the next multiple of the snapsho
 they stand then. Nothing here depends on how the events were batched.
 
 Every cache is a ring of fixed-size int64 records that grows by doubling up to its bound and then drops
-its oldest record:
+its oldest record (past 256 KB a ring has a mapping of its own, kept for the next recorder when this one is
+freed: see "ring memory" below):
 
-* tape: the newest ``tape_size`` fills of a symbol, whole ``Fill`` records (maker/taker ids and owners);
 * trades: (ts_ns, price_ticks, qty_lots) of every fill within ``retention_ns`` of the event clock, at most
-  ``max_trades`` (bars are computed from these);
+  ``max_trades`` (bars are computed from these), and of the newest ``tape_size`` fills whatever their age;
+* tape: the rest of the newest ``tape_size`` fills' ``Fill`` records (seq, maker/taker order ids and owners,
+  symbol and aggressor): a tape row is this record with the ts, price and qty of its trade, the trade ring's
+  newest records being the same fills (so a fill is written once, as 72 bytes in all);
 * bbo: (ts_ns, seq, bid, bid_qty, ask, ask_qty) after every event that changed the best prices or their
   displayed quantities, at most ``bbo_size``;
 * snapshots: at every multiple T of the interval crossed by the event clock, for every symbol, the best
@@ -36,7 +39,9 @@ class Recorder:
     def tape(self, i: int):
         """The rolling tape of symbol ``i``: (n, FILL_WORDS) int64 rows of ``Fill`` records, oldest first."""
     def trades(self, i: int):
-        """(n, 3) int64 rows (ts_ns, price_ticks, qty_lots) of the fills within retention, oldest first."""
+        """(n, 3) int64 rows (ts_ns, price_ticks, qty_lots) of the fills within retention, at most
+        ``max_trades``, oldest first.
+        """
     def bbo(self, i: int):
         """(n, 6) int64 rows (ts_ns, seq, bid, bid_qty, ask, ask_qty) of the BBO changes, oldest first."""
     def snapshots(self, i: int):
@@ -52,3 +57,11 @@ class Recorder:
         """The event clock (largest ts_ns seen), or None before the first event."""
     @property
     def snapshot_capacity(self): ...
+
+
+def release_spare_rings():
+    """Unmap the ring memory kept from freed recorders for the next ones."""
+
+
+def spare_ring_bytes():
+    """Bytes of ring memory kept for the next recorders."""

@@ -7,11 +7,14 @@ touched, and, before the first event at or past the next multiple of the snapsho
 they stand then. Nothing here depends on how the events were batched.
 
 Every cache is a ring of fixed-size int64 records that grows by doubling up to its bound and then drops
-its oldest record:
+its oldest record (past 256 KB a ring has a mapping of its own, kept for the next recorder when this one is
+freed: see "ring memory" below):
 
-* tape: the newest ``tape_size`` fills of a symbol, whole ``Fill`` records (maker/taker ids and owners);
 * trades: (ts_ns, price_ticks, qty_lots) of every fill within ``retention_ns`` of the event clock, at most
-  ``max_trades`` (bars are computed from these);
+  ``max_trades`` (bars are computed from these), and of the newest ``tape_size`` fills whatever their age;
+* tape: the rest of the newest ``tape_size`` fills' ``Fill`` records (seq, maker/taker order ids and owners,
+  symbol and aggressor): a tape row is this record with the ts, price and qty of its trade, the trade ring's
+  newest records being the same fills (so a fill is written once, as 72 bytes in all);
 * bbo: (ts_ns, seq, bid, bid_qty, ask, ask_qty) after every event that changed the best prices or their
   displayed quantities, at most ``bbo_size``;
 * snapshots: at every multiple T of the interval crossed by the event clock, for every symbol, the best
@@ -24,6 +27,20 @@ from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
+cdef extern from "<sys/mman.h>" nogil:      # Python.h defines _GNU_SOURCE first: mremap is declared
+    void* mmap(void* addr, size_t length, int prot, int flags, int fd, long offset)
+    int munmap(void* addr, size_t length)
+    void* mremap(void* old, size_t old_size, size_t new_size, int flags, ...)
+    int PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE
+    void* MAP_FAILED
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_mutex_t:
+        pass
+    int pthread_mutex_init(pthread_mutex_t* m, const void* attr)
+    int pthread_mutex_lock(pthread_mutex_t* m)
+    int pthread_mutex_unlock(pthread_mutex_t* m)
+
 import numpy as np
 cimport numpy as cnp
 
@@ -31,7 +48,95 @@ from lob._engine cimport ADD, BUY, CANCEL, LIMIT, MARKET, REDUCE, SELL, BookC, E
 
 cnp.import_array()
 
+cdef enum:
+    TAPE_W = 6                          # a tape record: seq, maker/taker order ids and owners, symbol+aggressor
+
 FILL_WORDS = sizeof(Fill) // 8
+
+
+# --- ring memory ------------------------------------------------------------------------------------
+# A small ring lives in malloc'd memory. A ring of BIG bytes or more has a mapping of its own: it grows with
+# mremap, which moves its pages without copying them (a heap block of that size would be copied on every
+# doubling, since glibc serves blocks up to 32 MB from the heap once it has freed one that large).
+# Fresh pages are faulted in one by one as the ring first fills (on a VM, ~2 us per 4 KB page: more than the
+# recording itself), so the mappings of a recorder that is freed are kept, up to SPARE_BYTES in all, for
+# the next recorders (an exchange per run of a notebook cell or a parameter sweep): a ring growing past BIG
+# bytes takes the smallest spare mapping that fits, within its bound. ``release_spare_rings()`` unmaps them.
+cdef enum:
+    SPARE_SLOTS = 32
+cdef size_t BIG = 256 * 1024
+cdef size_t PAGE = 4096
+cdef size_t SPARE_BYTES = 256 * 1024 * 1024
+cdef void* _spare[SPARE_SLOTS]
+cdef size_t _spare_size[SPARE_SLOTS]
+cdef int _n_spare = 0
+cdef size_t _spare_total = 0
+cdef pthread_mutex_t _spare_lock
+pthread_mutex_init(&_spare_lock, NULL)
+
+
+cdef inline size_t _pages(size_t n) noexcept nogil:
+    return (n + PAGE - 1) & ~(PAGE - 1)
+
+
+cdef void _block_free(void* p, size_t mapped) noexcept nogil:
+    # free a ring's memory: malloc'd (mapped == 0), or a mapping kept for the next ring or unmapped
+    global _n_spare, _spare_total
+    if p == NULL:
+        return
+    if mapped == 0:
+        free(p)
+        return
+    pthread_mutex_lock(&_spare_lock)
+    if _n_spare < SPARE_SLOTS and _spare_total + mapped <= SPARE_BYTES:
+        _spare[_n_spare] = p
+        _spare_size[_n_spare] = mapped
+        _n_spare += 1
+        _spare_total += mapped
+        p = NULL
+    pthread_mutex_unlock(&_spare_lock)
+    if p != NULL:
+        munmap(p, mapped)
+
+
+cdef void* _spare_take(size_t need, size_t most, size_t* size) noexcept nogil:
+    # the smallest spare mapping of ``need`` to ``most`` bytes (its size in ``size``), or NULL: never more
+    # than the ring's bound (so that its memory is reported right), and no more room than it needs to grow
+    global _n_spare, _spare_total
+    cdef int i, best = -1
+    cdef void* p = NULL
+    if _n_spare == 0:                   # read without the lock: a miss only means a fresh mapping
+        return NULL
+    pthread_mutex_lock(&_spare_lock)
+    for i in range(_n_spare):
+        if need <= _spare_size[i] <= most and (best < 0 or _spare_size[i] < _spare_size[best]):
+            best = i
+    if best >= 0:
+        p = _spare[best]
+        size[0] = _spare_size[best]
+        _spare_total -= _spare_size[best]
+        _n_spare -= 1
+        _spare[best] = _spare[_n_spare]
+        _spare_size[best] = _spare_size[_n_spare]
+    pthread_mutex_unlock(&_spare_lock)
+    return p
+
+
+def release_spare_rings():
+    """Unmap the ring memory kept from freed recorders for the next ones."""
+    global _n_spare, _spare_total
+    with nogil:
+        pthread_mutex_lock(&_spare_lock)
+        while _n_spare:
+            _n_spare -= 1
+            munmap(_spare[_n_spare], _spare_size[_n_spare])
+        _spare_total = 0
+        pthread_mutex_unlock(&_spare_lock)
+
+
+def spare_ring_bytes():
+    """Bytes of ring memory kept for the next recorders."""
+    return _spare_total
 
 
 cdef struct Ring:               # fixed-size int64 records, oldest first from head
@@ -42,53 +147,98 @@ cdef struct Ring:               # fixed-size int64 records, oldest first from he
     int64_t head
     int64_t n
     int64_t dropped             # records dropped as the ring rolled
+    size_t mapped               # bytes of its own mapping, or 0: malloc'd
 
 
-cdef inline int64_t* _push(Ring* r) noexcept nogil:
-    # the slot for a new newest record (the oldest is dropped when the ring is at its bound); NULL: no memory
+cdef inline int64_t* _push(Ring* r, int64_t width) noexcept nogil:
+    # the slot for a new newest record (the oldest is dropped when the ring is at its bound); NULL: no memory.
+    # ``width`` is r.width, passed as a constant where the caller knows it (a multiply the compiler folds)
     cdef int64_t k
-    if r.n < r.alloc:                    # the common case: room left (no division: the index wraps once)
+    if r.n < r.alloc:                    # room left (no division: the index wraps once)
         k = r.head + r.n
         if k >= r.alloc:
             k -= r.alloc
         r.n += 1
-        return r.data + k * r.width
+        return r.data + k * width
+    if r.alloc == r.cap:                 # at its bound: the oldest record's slot takes the newest
+        k = r.head
+        r.head += 1
+        if r.head == r.alloc:
+            r.head = 0
+        r.dropped += 1
+        return r.data + k * width
     return _push_full(r)
 
 
 cdef int64_t* _push_full(Ring* r) noexcept nogil:
+    # grow a full ring below its bound, then push (the ring may have wrapped: trades drop their oldest
+    # records by retention too)
     cdef int64_t na, first
-    cdef int64_t* p
-    if r.n == r.alloc:
-        if r.alloc >= r.cap:
-            p = r.data + r.head * r.width
-            r.head += 1
-            if r.head == r.alloc:
-                r.head = 0
-            r.dropped += 1
-            return p
-        na = r.alloc * 2 if r.alloc else 16
-        if na > r.cap:
-            na = r.cap
+    cdef size_t size, got = 0, w = r.width * sizeof(int64_t)
+    cdef void* p = NULL
+    cdef int64_t* q
+    na = r.alloc * 2 if r.alloc else 16
+    if na > r.cap:
+        na = r.cap
+    size = na * w
+    if size < BIG:
         if r.head == 0:
-            # in order already: realloc (a large block is remapped, not copied, and its pages stay mapped)
-            p = <int64_t*>realloc(r.data, na * r.width * sizeof(int64_t))
+            p = realloc(r.data, size)
             if p == NULL:
                 return NULL
         else:
-            p = <int64_t*>malloc(na * r.width * sizeof(int64_t))
+            p = malloc(size)
             if p == NULL:
                 return NULL
-            first = r.alloc - r.head          # unwrap: oldest first
-            memcpy(p, r.data + r.head * r.width, first * r.width * sizeof(int64_t))
-            memcpy(p + first * r.width, r.data, (r.n - first) * r.width * sizeof(int64_t))
+            _unwrap(r, <int64_t*>p)
             free(r.data)
-        r.data = p
-        r.alloc = na
-        r.head = 0
-    p = r.data + ((r.head + r.n) % r.alloc) * r.width
+    else:
+        p = _spare_take(size, _pages(r.cap * w), &got)
+        if p == NULL and r.mapped and r.head == 0:
+            got = _pages(size)
+            p = mremap(r.data, r.mapped, got, MREMAP_MAYMOVE)
+            if p == MAP_FAILED:
+                return NULL
+        else:
+            if p == NULL:
+                got = _pages(size)
+                p = mmap(NULL, got, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                if p == MAP_FAILED:
+                    return NULL
+            _unwrap(r, <int64_t*>p)
+            _block_free(r.data, r.mapped)
+        na = <int64_t>(got // w)           # the whole mapping (its last page rounded up)
+        if na > r.cap:
+            na = r.cap
+    r.data = <int64_t*>p
+    r.mapped = got
+    r.alloc = na
+    r.head = 0
+    q = r.data + r.n * r.width
     r.n += 1
-    return p
+    return q
+
+
+cdef void _unwrap(Ring* r, int64_t* p) noexcept nogil:
+    # copy a ring's records into p, oldest first
+    _copy_out(r, 0, r.n, p)
+
+
+cdef void _copy_out(Ring* r, int64_t skip, int64_t count, int64_t* p) noexcept nogil:
+    # copy ``count`` records into p, oldest first, from the ``skip``-th oldest on
+    cdef int64_t start, first
+    cdef size_t w = r.width * sizeof(int64_t)
+    if count <= 0:
+        return
+    start = r.head + skip
+    if start >= r.alloc:
+        start -= r.alloc
+    first = r.alloc - start
+    if first >= count:
+        memcpy(p, r.data + start * r.width, count * w)
+    else:
+        memcpy(p, r.data + start * r.width, first * w)
+        memcpy(p + first * r.width, r.data, (count - first) * w)
 
 
 cdef inline int64_t* _oldest(Ring* r) noexcept nogil:
@@ -106,15 +256,7 @@ cdef inline void _pop(Ring* r) noexcept nogil:
 cdef object _rows(Ring* r):
     # the records oldest first, as an (n, width) int64 array (a copy)
     out = np.empty((r.n, r.width), dtype=np.int64)
-    cdef int64_t first
-    cdef int64_t* o = <int64_t*>cnp.PyArray_DATA(out)
-    if r.n:
-        first = r.alloc - r.head
-        if first >= r.n:
-            memcpy(o, r.data + r.head * r.width, r.n * r.width * sizeof(int64_t))
-        else:
-            memcpy(o, r.data + r.head * r.width, first * r.width * sizeof(int64_t))
-            memcpy(o + first * r.width, r.data, (r.n - first) * r.width * sizeof(int64_t))
+    _unwrap(r, <int64_t*>cnp.PyArray_DATA(out))
     return out
 
 
@@ -166,11 +308,11 @@ cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
             return NULL
         for k in range(st.n_syms, n):
             p[k].tape.data = NULL
-            p[k].tape.width = sizeof(Fill) // 8
+            p[k].tape.width = TAPE_W
             p[k].tape.cap = st.tape_size
             p[k].trades.data = NULL
             p[k].trades.width = 3
-            p[k].trades.cap = st.max_trades
+            p[k].trades.cap = st.max_trades if st.max_trades > st.tape_size else st.tape_size
             p[k].bbo.data = NULL
             p[k].bbo.width = 6
             p[k].bbo.cap = st.bbo_size
@@ -181,6 +323,7 @@ cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
             p[k].tape.head = p[k].trades.head = p[k].bbo.head = p[k].snaps.head = 0
             p[k].tape.n = p[k].trades.n = p[k].bbo.n = p[k].snaps.n = 0
             p[k].tape.dropped = p[k].trades.dropped = p[k].bbo.dropped = p[k].snaps.dropped = 0
+            p[k].tape.mapped = p[k].trades.mapped = p[k].bbo.mapped = p[k].snaps.mapped = 0
             p[k].has_bbo = 0
             p[k].trim_at = INT64_MAX
             p[k].fills = 0
@@ -201,91 +344,117 @@ cdef inline void _best(const BookC* b, int side, int64_t* price, int64_t* qty) n
         qty[0] = L.qty
 
 
-cdef inline bint _may_move_top(Sym* S, const Event* ev, const Report* reports, int64_t n_reports,
-                               int64_t n_fills) noexcept nogil:
-    # False only when the event cannot have changed the best levels: reading them after every event costs
-    # cache misses on deep books. Anything not provably harmless reads them.
+cdef inline int _sides_moved(Sym* S, const Event* ev, const Report* reports, int64_t n_reports) noexcept nogil:
+    # the sides whose best level an event without fills may have changed (bit 0: bid, bit 1: ask): reading
+    # the best levels after every event costs cache misses on deep books. An event with side effects (more
+    # than one report: STP, triggered stops) or not provably harmless may have changed both.
     cdef int64_t px
     cdef int side
-    if not S.has_bbo or n_fills or n_reports != 1:
-        return True
+    if not S.has_bbo or n_reports != 1:
+        return 3
     if ev.action == ADD:
         if ev.type == MARKET:                   # no fill: it never rests
-            return False
+            return 0
         if ev.type != LIMIT:
-            return True
-        px = ev.price_ticks
+            return 3
+        px = ev.price_ticks                     # rests on its own side (a post-only slide moves it away)
         side = ev.side
     elif ev.action == CANCEL or ev.action == REDUCE:
         px = reports[0].price_ticks             # the target's price and side, from the engine's report
         side = reports[0].side
     else:
-        return True                             # modify, session end, halt, resume
+        return 3                                # modify, session end, halt, resume
     if side == BUY:
-        return S.last[0] == 0 or px >= S.last[0]
+        return 1 if S.last[0] == 0 or px >= S.last[0] else 0
     if side == SELL:
-        return S.last[2] == 0 or px <= S.last[2]
-    return True
+        return 2 if S.last[2] == 0 or px <= S.last[2] else 0
+    return 3
+
+
+cdef int _fills(State* st, Sym* S, const Fill* fills, int64_t n_fills) noexcept nogil:
+    # the tape and the trades (ts, price, qty) of an event's fills, one record each per fill; -1: no memory
+    cdef int64_t k, horizon
+    cdef int64_t* w
+    if st.clock > S.trim_at:
+        horizon = st.clock - st.retention
+        while S.trades.n > st.tape_size and _oldest(&S.trades)[0] < horizon:
+            _pop(&S.trades)                     # the newest tape_size stay: the tape's own columns
+        S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
+    for k in range(n_fills):
+        w = _push(&S.tape, TAPE_W)
+        if w == NULL:
+            return -1
+        w[0] = <int64_t>fills[k].seq
+        w[1] = <int64_t>fills[k].maker_order_id
+        w[2] = <int64_t>fills[k].taker_order_id
+        w[3] = fills[k].maker_owner
+        w[4] = fills[k].taker_owner
+        w[5] = (<const int64_t*>&fills[k])[8]     # symbol, aggressor (and the reserved bytes) as they are
+        if S.trades.n == 0:
+            S.trim_at = _add_sat(fills[k].ts_ns, st.retention)
+        w = _push(&S.trades, 3)
+        if w == NULL:
+            S.tape.n -= 1                       # the tape drops the fill it just took: the two stay paired
+            return -1
+        w[0] = fills[k].ts_ns
+        w[1] = fills[k].price_ticks
+        w[2] = fills[k].qty_lots
+    S.fills += n_fills
+    return 0
+
+
+cdef int _bbo(Sym* S, const BookC* b, int sides, int64_t ts, uint64_t seq) noexcept nogil:
+    # a BBO row if the best prices or their displayed quantities changed (only ``sides`` can have: the
+    # other one is as last recorded); -1: no memory
+    cdef int64_t bid = S.last[0], bq = S.last[1], ask = S.last[2], aq = S.last[3]
+    cdef int64_t* w
+    if sides & 1:
+        _best(b, 0, &bid, &bq)
+    if sides & 2:
+        _best(b, 1, &ask, &aq)
+    if S.has_bbo and bid == S.last[0] and bq == S.last[1] and ask == S.last[2] and aq == S.last[3]:
+        return 0
+    w = _push(&S.bbo, 6)
+    if w == NULL:
+        return -1
+    w[0] = ts
+    w[1] = <int64_t>seq
+    w[2] = S.last[0] = bid
+    w[3] = S.last[1] = bq
+    w[4] = S.last[2] = ask
+    w[5] = S.last[3] = aq
+    S.has_bbo = 1
+    return 0
 
 
 cdef void _after(void* port, const Event* ev, const BookC* b, const Report* reports, int64_t n_reports,
                  const Fill* fills, int64_t n_fills, uint64_t seq) noexcept nogil:
     cdef State* st = <State*>port
-    cdef Sym* S = &st.syms[ev.symbol] if ev.symbol < st.n_syms else _sym(st, ev.symbol)
-    cdef int64_t k, bid, bq, ask, aq, horizon
-    cdef int64_t* w
-    if S == NULL:
-        st.port.error = 1
-        return
+    cdef Sym* S
+    cdef int sides = 3
+    if ev.symbol < st.n_syms:
+        S = &st.syms[ev.symbol]
+    else:
+        S = _sym(st, ev.symbol)
+        if S == NULL:
+            st.port.error = 1
+            return
     if ev.ts_ns > st.clock:
         st.clock = ev.ts_ns
     if n_fills:
-        if st.clock > S.trim_at:
-            horizon = st.clock - st.retention
-            while S.trades.n and _oldest(&S.trades)[0] < horizon:
-                _pop(&S.trades)
-            S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
-        for k in range(n_fills):
-            w = _push(&S.tape)
-            if w == NULL:
-                st.port.error = 1
-                return
-            memcpy(w, &fills[k], sizeof(Fill))
-            if S.trades.n == 0:
-                S.trim_at = _add_sat(fills[k].ts_ns, st.retention)
-            w = _push(&S.trades)
-            if w == NULL:
-                st.port.error = 1
-                return
-            w[0] = fills[k].ts_ns
-            w[1] = fills[k].price_ticks
-            w[2] = fills[k].qty_lots
-        S.fills += n_fills
-    if not _may_move_top(S, ev, reports, n_reports, n_fills):
-        return
-    _best(b, 0, &bid, &bq)
-    _best(b, 1, &ask, &aq)
-    if S.has_bbo and bid == S.last[0] and bq == S.last[1] and ask == S.last[2] and aq == S.last[3]:
-        return
-    w = _push(&S.bbo)
-    if w == NULL:
+        if _fills(st, S, fills, n_fills) < 0:
+            st.port.error = 1
+            return
+    else:
+        sides = _sides_moved(S, ev, reports, n_reports)
+        if sides == 0:
+            return
+    if _bbo(S, b, sides, ev.ts_ns, seq) < 0:
         st.port.error = 1
-        return
-    w[0] = ev.ts_ns
-    w[1] = <int64_t>seq
-    w[2] = bid
-    w[3] = bq
-    w[4] = ask
-    w[5] = aq
-    S.last[0] = bid
-    S.last[1] = bq
-    S.last[2] = ask
-    S.last[3] = aq
-    S.has_bbo = 1
 
 
 cdef int _snapshot(State* st, Sym* S, const BookC* b, int64_t T, uint64_t seq) noexcept nogil:
-    cdef int64_t* w = _push(&S.snaps)
+    cdef int64_t* w = _push(&S.snaps, S.snaps.width)
     cdef int64_t* row
     cdef int side, i, k
     cdef int32_t n
@@ -333,7 +502,7 @@ cdef void _boundary(void* port, int64_t ts, BookC** books, int32_t n_books, uint
 
 
 cdef inline int64_t _ring_bytes(Ring* r) noexcept:
-    return r.alloc * r.width * sizeof(int64_t)
+    return r.mapped if r.mapped else r.alloc * r.width * sizeof(int64_t)
 
 
 @cython.final
@@ -362,10 +531,10 @@ cdef class Recorder:
         cdef int32_t i
         if self.st != NULL:
             for i in range(self.st.n_syms):
-                free(self.st.syms[i].tape.data)
-                free(self.st.syms[i].trades.data)
-                free(self.st.syms[i].bbo.data)
-                free(self.st.syms[i].snaps.data)
+                _block_free(self.st.syms[i].tape.data, self.st.syms[i].tape.mapped)
+                _block_free(self.st.syms[i].trades.data, self.st.syms[i].trades.mapped)
+                _block_free(self.st.syms[i].bbo.data, self.st.syms[i].bbo.mapped)
+                _block_free(self.st.syms[i].snaps.data, self.st.syms[i].snaps.mapped)
             free(self.st.syms)
             free(self.st)
 
@@ -392,13 +561,27 @@ cdef class Recorder:
 
     def tape(self, int32_t i):
         """The rolling tape of symbol ``i``: (n, FILL_WORDS) int64 rows of ``Fill`` records, oldest first."""
-        return _rows(&self._s(i).tape)
+        cdef Sym* S = self._s(i)
+        cdef int64_t n = S.tape.n
+        extra = _rows(&S.tape)
+        cols = np.empty((n, 3), dtype=np.int64)          # the newest n trades: the same fills (see _fills)
+        _copy_out(&S.trades, S.trades.n - n, n, <int64_t*>cnp.PyArray_DATA(cols))
+        out = np.empty((n, FILL_WORDS), dtype=np.int64)
+        out[:, 0] = cols[:, 0]
+        out[:, 1] = extra[:, 0]
+        out[:, 2:4] = cols[:, 1:3]
+        out[:, 4:8] = extra[:, 1:5]
+        out[:, 8] = extra[:, 5]
+        return out
 
     def trades(self, int32_t i):
-        """(n, 3) int64 rows (ts_ns, price_ticks, qty_lots) of the fills within retention, oldest first."""
+        """(n, 3) int64 rows (ts_ns, price_ticks, qty_lots) of the fills within retention, at most
+        ``max_trades``, oldest first."""
         cdef Sym* S = self._s(i)
-        rows = _rows(&S.trades)
-        if S.trades.n and rows[0, 0] < self.st.clock - self.st.retention:
+        cdef int64_t skip = S.trades.n - self.st.max_trades if S.trades.n > self.st.max_trades else 0
+        rows = np.empty((S.trades.n - skip, 3), dtype=np.int64)
+        _copy_out(&S.trades, skip, S.trades.n - skip, <int64_t*>cnp.PyArray_DATA(rows))
+        if len(rows) and rows[0, 0] < self.st.clock - self.st.retention:
             rows = rows[rows[:, 0] >= self.st.clock - self.st.retention]
         return rows
 

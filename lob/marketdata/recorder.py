@@ -34,6 +34,9 @@ class MarketData:
     """Trade tape, bars, BBO changes and L2 snapshots for every symbol of an exchange.
 
     Every cache is bounded (a ring that drops its oldest records); :meth:`memory` reports what they hold.
+    When a recorder is freed, its rings of 256 KB or more are kept mapped (up to 256 MB in all) for the next
+    recorders, which then write to memory that is already paged in; ``lob.marketdata.spare_ring_bytes()``
+    reports them and ``lob.marketdata.release_spare_rings()`` returns them to the system.
 
     Parameters
     ----------
@@ -50,7 +53,9 @@ class MarketData:
     retention_ns : int
         Trades (for bars) and snapshots older than this on the event clock are dropped (default 24 h).
     max_trades : int
-        Trades kept per symbol for bars at most (default 1,000,000: 24 MB).
+        Trades kept per symbol for bars at most (default 1,000,000: 24 MB). The trade ring also holds the
+        newest ``tape_size`` trades whatever their age (the tape's prices and quantities): it is bounded by
+        ``max(max_trades, tape_size)`` records of 24 bytes, the tape by ``tape_size`` records of 48 bytes.
     bbo_size : int
         BBO changes kept per symbol (default 100,000: 4.8 MB).
     max_snapshots : int
