@@ -4,7 +4,9 @@
 The engine feeds it through its ``MdPort`` (``lob/_engine.pxd``) from the output records it writes, on the
 batch path and on the per-call path alike, one event at a time: the fills an event produced, the book it
 touched, and, before the first event at or past the next multiple of the snapshot interval, the books as
-they stand then. Nothing here depends on how the events were batched.
+they stand then. Nothing here depends on how the events were batched. Once a symbol is ``primed`` (its
+best levels recorded), the engine leaves out the events that provably changed neither fills nor best levels
+there (most adds and cancels away from the best): they would record nothing; it moves the clock on itself.
 
 Every cache is a ring of fixed-size int64 records that grows by doubling up to its bound and then drops
 its oldest record (past 256 KB a ring has a mapping of its own, kept for the next recorder when this one is
@@ -23,7 +25,7 @@ freed: see "ring memory" below):
 """
 cimport cython
 from cpython.pycapsule cimport PyCapsule_New
-from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
@@ -277,10 +279,10 @@ cdef struct State:
     Sym* syms
     int32_t n_syms
     int32_t started
+    uint8_t* primed             # port.primed: 1 for a symbol once its has_bbo is (n_syms bytes)
     int64_t interval
     int64_t depth
     int64_t retention
-    int64_t clock               # the event clock: the largest ts_ns seen
     int64_t tape_size
     int64_t max_trades
     int64_t bbo_size
@@ -300,9 +302,15 @@ cdef inline int64_t _floor_to(int64_t ts, int64_t step) noexcept nogil:
 
 cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
     cdef Sym* p
+    cdef uint8_t* q
     cdef int32_t n, k
     if i >= st.n_syms:
         n = i + 1 if i + 1 > 2 * st.n_syms else 2 * st.n_syms
+        q = <uint8_t*>realloc(st.primed, n)
+        if q == NULL:
+            return NULL
+        st.primed = q
+        st.port.primed = q
         p = <Sym*>realloc(st.syms, n * sizeof(Sym))
         if p == NULL:
             return NULL
@@ -325,10 +333,12 @@ cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
             p[k].tape.dropped = p[k].trades.dropped = p[k].bbo.dropped = p[k].snaps.dropped = 0
             p[k].tape.mapped = p[k].trades.mapped = p[k].bbo.mapped = p[k].snaps.mapped = 0
             p[k].has_bbo = 0
+            q[k] = 0
             p[k].trim_at = INT64_MAX
             p[k].fills = 0
         st.syms = p
         st.n_syms = n
+        st.port.n_primed = n
     return &st.syms[i]
 
 
@@ -375,8 +385,8 @@ cdef int _fills(State* st, Sym* S, const Fill* fills, int64_t n_fills) noexcept 
     # the tape and the trades (ts, price, qty) of an event's fills, one record each per fill; -1: no memory
     cdef int64_t k, horizon
     cdef int64_t* w
-    if st.clock > S.trim_at:
-        horizon = st.clock - st.retention
+    if st.port.clock > S.trim_at:
+        horizon = st.port.clock - st.retention
         while S.trades.n > st.tape_size and _oldest(&S.trades)[0] < horizon:
             _pop(&S.trades)                     # the newest tape_size stay: the tape's own columns
         S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
@@ -439,8 +449,8 @@ cdef void _after(void* port, const Event* ev, const BookC* b, const Report* repo
         if S == NULL:
             st.port.error = 1
             return
-    if ev.ts_ns > st.clock:
-        st.clock = ev.ts_ns
+    if ev.ts_ns > st.port.clock:
+        st.port.clock = ev.ts_ns
     if n_fills:
         if _fills(st, S, fills, n_fills) < 0:
             st.port.error = 1
@@ -451,6 +461,8 @@ cdef void _after(void* port, const Event* ev, const BookC* b, const Report* repo
             return
     if _bbo(S, b, sides, ev.ts_ns, seq) < 0:
         st.port.error = 1
+    else:
+        st.primed[ev.symbol] = 1               # S.last holds the book's best levels from now on
 
 
 cdef int _snapshot(State* st, Sym* S, const BookC* b, int64_t T, uint64_t seq) noexcept nogil:
@@ -521,7 +533,7 @@ cdef class Recorder:
         self.st.interval = interval_ns
         self.st.depth = depth
         self.st.retention = retention_ns
-        self.st.clock = INT64_MIN
+        self.st.port.clock = INT64_MIN
         self.st.tape_size = tape_size
         self.st.max_trades = max_trades
         self.st.bbo_size = bbo_size
@@ -536,6 +548,7 @@ cdef class Recorder:
                 _block_free(self.st.syms[i].bbo.data, self.st.syms[i].bbo.mapped)
                 _block_free(self.st.syms[i].snaps.data, self.st.syms[i].snaps.mapped)
             free(self.st.syms)
+            free(self.st.primed)
             free(self.st)
 
     def port(self):
@@ -553,7 +566,7 @@ cdef class Recorder:
     @property
     def clock(self):
         """The event clock (largest ts_ns seen), or None before the first event."""
-        return None if self.st.clock == INT64_MIN else self.st.clock
+        return None if self.st.port.clock == INT64_MIN else self.st.port.clock
 
     @property
     def snapshot_capacity(self):
@@ -581,8 +594,8 @@ cdef class Recorder:
         cdef int64_t skip = S.trades.n - self.st.max_trades if S.trades.n > self.st.max_trades else 0
         rows = np.empty((S.trades.n - skip, 3), dtype=np.int64)
         _copy_out(&S.trades, skip, S.trades.n - skip, <int64_t*>cnp.PyArray_DATA(rows))
-        if len(rows) and rows[0, 0] < self.st.clock - self.st.retention:
-            rows = rows[rows[:, 0] >= self.st.clock - self.st.retention]
+        if len(rows) and rows[0, 0] < self.st.port.clock - self.st.retention:
+            rows = rows[rows[:, 0] >= self.st.port.clock - self.st.retention]
         return rows
 
     def bbo(self, int32_t i):
