@@ -654,31 +654,36 @@ cdef inline int64_t _best_price(BookC* b, int side) noexcept nogil:
     return b.levels[b.side_levels[side][n - 1].level].price
 
 
-cdef inline bint _md_unmoved(const BookC* b, const Event* ev, const Report* r) noexcept nogil:
+cdef inline bint _md_unmoved(BookC** books, int32_t n_books, const MdPort* md, const Event* ev,
+                             const Report* r) noexcept nogil:
     # whether an event without fills and with a single report (no side effect: no STP cancel or decrement of
-    # a resting order, no triggered stop, no expiry) left the best level of both sides of b as it was, price
-    # and displayed qty, so that a market-data consumer need not look (see MdPort). True only for a market
-    # order (it never rests) and for a limit add, a cancel or a reduce at a price strictly behind its side's
-    # best after the event: a level it created, changed or dropped is at or ahead of that best otherwise (a
-    # dropped best leaves a worse one or none); the other side is untouched without fills (an add that could
-    # take from it crosses it, so it is not behind its own side's best in an uncrossed book, and one that
-    # meets its own owner there reports the resting order it cancels or decrements). Anything else (modify,
-    # session end, halt, resume, replay actions, stop orders): False. When unsure, False.
+    # a resting order, no triggered stop, no expiry) left the best level of both sides of its book as it
+    # was, price and displayed qty, on a symbol the consumer holds the best levels of (primed), so that it
+    # need not look (see MdPort). True only for a market order (it never rests) and for a limit add, a cancel
+    # or a reduce at a price strictly behind its side's best after the event: a level it created, changed or
+    # dropped is at or ahead of that best otherwise (a dropped best leaves a worse one or none); the other
+    # side is untouched without fills (an add that could take from it crosses it, so it is not behind its
+    # own side's best in an uncrossed book, and one that meets its own owner there reports the resting order
+    # it cancels or decrements). Anything else (modify, session end, halt, resume, replay actions, stop
+    # orders): False. When unsure, False.
     cdef int a = ev.action
-    cdef int side = r.side
+    cdef uint32_t side = r.side
+    cdef int32_t sym = ev.symbol
     cdef int32_t n
+    cdef const BookC* b
+    cdef int64_t px
     if a == ADD:
-        if ev.type == MARKET:
-            return True
         if ev.type != LIMIT:
-            return False
+            return ev.type == MARKET and sym < md.n_primed and md.primed[sym] != 0
     elif a != CANCEL and a != REDUCE:
         return False
-    if side != BUY and side != SELL:
+    if side > SELL or sym >= md.n_primed or not md.primed[sym] or sym >= n_books:
         return False
+    b = books[sym]
     n = b.n_levels[side]
     # the report carries the order's price (after a post-only slide) and side (the target's, for a cancel)
-    return n != 0 and b.side_levels[side][n - 1].key > _key(side, r.price_ticks)
+    px = r.price_ticks
+    return n != 0 and b.side_levels[side][n - 1].key > (px if side == BUY else -px)
 
 
 cdef inline bint _crosses(int side, int64_t price, int64_t opp_best) noexcept nogil:
@@ -1815,12 +1820,11 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         # provably changed nothing the consumer keeps (no fills, one report, best levels as they were) on a
         # book whose best levels the consumer holds (primed): then only the consumer's clock moves on
         cdef int64_t f0 = self.fill_n, r0 = self.rep_n
-        cdef int32_t sym = ev.symbol
         if ev.ts_ns >= md.next_ts:
             md.boundary(md, ev.ts_ns, self.books, self.n_books, self.seq)
         self._process_one(ev, idx)
-        if (self.fill_n == f0 and self.rep_n == r0 + 1 and sym < md.n_primed and sym < self.n_books
-                and md.primed[sym] and _md_unmoved(self.books[sym], ev, self.rep_buf + r0)):
+        if (self.fill_n == f0 and self.rep_n == r0 + 1 and _md_unmoved(self.books, self.n_books, md, ev,
+                                                                      self.rep_buf + r0)):
             if ev.ts_ns > md.clock:
                 md.clock = ev.ts_ns
             return 0
