@@ -820,6 +820,16 @@ cdef bint _worth_prefetching(BookC** books, int32_t n_books) noexcept nogil:
     return total >= PF_MIN_BYTES
 
 
+cdef inline void _prefetch_step(BookC** books, int32_t n_books, const Event* ev, int64_t i, int64_t n,
+                                bint* on) noexcept nogil:
+    # in a batch's loop before event i: every 1024 events, whether to prefetch (on); then, if so, the prefetches
+    # of the events ahead
+    if i & 1023 == 0:
+        on[0] = _worth_prefetching(books, n_books)
+    if on[0]:
+        _prefetch_ahead(books, n_books, ev, i, n)
+
+
 # ----------------------------------------------------------------------------------------------------
 # The engine
 # ----------------------------------------------------------------------------------------------------
@@ -1799,17 +1809,11 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         with nogil:
             if md == NULL:
                 for i in range(n):
-                    if i & 1023 == 0:
-                        pf = _worth_prefetching(self.books, self.n_books)
-                    if pf:
-                        _prefetch_ahead(self.books, self.n_books, ev, i, n)
+                    _prefetch_step(self.books, self.n_books, ev, i, n, &pf)
                     self._process_one(&ev[i], i)
             else:
                 for i in range(n):
-                    if i & 1023 == 0:
-                        pf = _worth_prefetching(self.books, self.n_books)
-                    if pf:
-                        _prefetch_ahead(self.books, self.n_books, ev, i, n)
+                    _prefetch_step(self.books, self.n_books, ev, i, n, &pf)
                     self._process_md(md, &ev[i], i)
         self._md_check()
         return self._take_outputs()
