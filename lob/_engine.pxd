@@ -297,22 +297,24 @@ cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book
 # The market-data port: a consumer written in C (lob.marketdata._recorder) that the engine feeds from its own
 # output records, on the batch path and the per-call path alike, so that what it records does not depend on
 # how the events were batched. The engine calls ``boundary`` before the first event whose ts_ns reaches
-# ``next_ts`` (the consumer then moves next_ts on), and ``after`` after every event with the book it touched
-# and the reports and fills it produced, except after an event that provably changed neither the fills nor
-# the best level (price, displayed qty) of either side of a book whose symbol the consumer marked in
-# ``primed`` (a byte per symbol, ``n_primed`` of them: 1 once it holds that book's current best levels); the
-# engine then only moves ``clock`` (the largest ts_ns seen, which ``after`` keeps too) on. Hooks cannot fail:
-# a consumer that runs out of memory sets ``error``.
+# ``next_ts`` (the consumer then moves next_ts on). After every event it moves ``clock`` (the largest ts_ns
+# seen) on and reads the best level of both sides of the book the event touched, ``top``: (bid, bid_qty, ask,
+# ask_qty), price and displayed qty, 0 for an empty side. It calls ``after`` only when the event made fills
+# or ``top`` differs from the consumer's last recorded one of that symbol, ``tops[4 * symbol:4 * symbol + 4]``
+# (``n_tops`` symbols have one: -1 before the first record, never a book's; a symbol without one always
+# differs), with ``moved`` set in the second case: the consumer records a BBO row and copies ``top`` into its
+# ``tops``. That is the only rule deciding what is left out. Hooks cannot fail: a consumer that runs out of
+# memory sets ``error``.
 ctypedef void (*md_boundary_fn)(void* port, int64_t ts, BookC** books, int32_t n_books, uint64_t seq) noexcept nogil
-ctypedef void (*md_after_fn)(void* port, const Event* ev, const BookC* b, const Report* reports, int64_t n_reports,
-                             const Fill* fills, int64_t n_fills, uint64_t seq) noexcept nogil
+ctypedef void (*md_after_fn)(void* port, const Event* ev, const int64_t* top, int moved, const Fill* fills,
+                             int64_t n_fills, uint64_t seq) noexcept nogil
 
 cdef struct MdPort:
     int64_t next_ts
-    int32_t error
-    int32_t n_primed
     int64_t clock
-    const uint8_t* primed
+    int64_t* tops
+    int32_t n_tops
+    int32_t error
     md_boundary_fn boundary
     md_after_fn after
 

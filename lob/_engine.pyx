@@ -654,36 +654,20 @@ cdef inline int64_t _best_price(BookC* b, int side) noexcept nogil:
     return b.levels[b.side_levels[side][n - 1].level].price
 
 
-cdef inline bint _md_unmoved(BookC** books, int32_t n_books, const MdPort* md, const Event* ev,
-                             const Report* r) noexcept nogil:
-    # whether an event without fills and with a single report (no side effect: no STP cancel or decrement of
-    # a resting order, no triggered stop, no expiry) left the best level of both sides of its book as it
-    # was, price and displayed qty, on a symbol the consumer holds the best levels of (primed), so that it
-    # need not look (see MdPort). True only for a market order (it never rests) and for a limit add, a cancel
-    # or a reduce at a price strictly behind its side's best after the event: a level it created, changed or
-    # dropped is at or ahead of that best otherwise (a dropped best leaves a worse one or none); the other
-    # side is untouched without fills (an add that could take from it crosses it, so it is not behind its
-    # own side's best in an uncrossed book, and one that meets its own owner there reports the resting order
-    # it cancels or decrements). Anything else (modify, session end, halt, resume, replay actions, stop
-    # orders): False. When unsure, False.
-    cdef int a = ev.action
-    cdef uint32_t side = r.side
-    cdef int32_t sym = ev.symbol
-    cdef int32_t n
-    cdef const BookC* b
-    cdef int64_t px
-    if a == ADD:
-        if ev.type != LIMIT:
-            return ev.type == MARKET and sym < md.n_primed and md.primed[sym] != 0
-    elif a != CANCEL and a != REDUCE:
-        return False
-    if side > SELL or sym >= md.n_primed or not md.primed[sym] or sym >= n_books:
-        return False
-    b = books[sym]
-    n = b.n_levels[side]
-    # the report carries the order's price (after a post-only slide) and side (the target's, for a cancel)
-    px = r.price_ticks
-    return n != 0 and b.side_levels[side][n - 1].key > (px if side == BUY else -px)
+cdef inline void _md_top(const BookC* b, int64_t* top) noexcept nogil:
+    # the best level of both sides of a book for the market-data port (see MdPort): bid, bid_qty, ask, ask_qty
+    cdef int32_t n = b.n_levels[0]
+    cdef const Level* L
+    top[0] = top[1] = top[2] = top[3] = 0
+    if n:
+        L = &b.levels[b.side_levels[0][n - 1].level]
+        top[0] = L.price
+        top[1] = L.qty
+    n = b.n_levels[1]
+    if n:
+        L = &b.levels[b.side_levels[1][n - 1].level]
+        top[2] = L.price
+        top[3] = L.qty
 
 
 cdef inline bint _crosses(int side, int64_t price, int64_t opp_best) noexcept nogil:
@@ -1820,20 +1804,27 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
 
     # --- the market-data port -------------------------------------------------------------------
     cdef inline int _process_md(self, MdPort* md, const Event* ev, int64_t idx) except -1 nogil:
-        # one event with the consumer around it: snapshots due before it, then what it changed, unless it
-        # provably changed nothing the consumer keeps (no fills, one report, best levels as they were) on a
-        # book whose best levels the consumer holds (primed): then only the consumer's clock moves on
-        cdef int64_t f0 = self.fill_n, r0 = self.rep_n
+        # one event with the consumer around it (see MdPort): snapshots due before it, then the clock, and the
+        # consumer only if the event made fills or moved the best levels from those it last recorded
+        cdef int64_t f0 = self.fill_n
+        cdef int64_t top[4]
+        cdef const int64_t* last
+        cdef uint64_t moved = 1
+        cdef uint32_t sym = ev.symbol
         if ev.ts_ns >= md.next_ts:
             md.boundary(md, ev.ts_ns, self.books, self.n_books, self.seq)
         self._process_one(ev, idx)
-        if (self.fill_n == f0 and self.rep_n == r0 + 1 and _md_unmoved(self.books, self.n_books, md, ev,
-                                                                      self.rep_buf + r0)):
-            if ev.ts_ns > md.clock:
-                md.clock = ev.ts_ns
+        md.clock = ev.ts_ns if ev.ts_ns > md.clock else md.clock
+        if sym >= <uint32_t>self.n_books:
+            return 0                        # rejected: no book to record
+        _md_top(self.books[sym], top)
+        if sym < <uint32_t>md.n_tops:
+            last = md.tops + 4 * sym
+            moved = (<uint64_t>(top[0] ^ last[0]) | <uint64_t>(top[1] ^ last[1]) | <uint64_t>(top[2] ^ last[2])
+                     | <uint64_t>(top[3] ^ last[3]))
+        if (moved | <uint64_t>(self.fill_n - f0)) == 0:
             return 0
-        md.after(md, ev, self.books[ev.symbol], self.rep_buf + r0, self.rep_n - r0, self.fill_buf + f0,
-                 self.fill_n - f0, self.seq)
+        md.after(md, ev, top, moved != 0, self.fill_buf + f0, self.fill_n - f0, self.seq)
         return 0
 
     cdef int _md_check(self) except -1:

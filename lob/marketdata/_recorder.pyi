@@ -5,9 +5,10 @@
 The engine feeds it through its ``MdPort`` (``lob/_engine.pxd``) from the output records it writes, on the
 batch path and on the per-call path alike, one event at a time: the fills an event produced, the book it
 touched, and, before the first event at or past the next multiple of the snapshot interval, the books as
-they stand then. Nothing here depends on how the events were batched. Once a symbol is ``primed`` (its
-best levels recorded), the engine leaves out the events that provably changed neither fills nor best levels
-there (most adds and cancels away from the best): they would record nothing; it moves the clock on itself.
+they stand then. Nothing here depends on how the events were batched. The engine moves the event clock
+on itself and calls the recorder only after an event that made fills or moved the book's best levels from
+those last recorded (``MdPort.tops``, kept here): the other events (most adds and cancels away from the
+best) would record nothing.
 
 Every cache is a ring of fixed-size int64 records that grows by doubling up to its bound and then drops
 its oldest record (past 256 KB a ring has a mapping of its own, kept for the next recorder when this one is

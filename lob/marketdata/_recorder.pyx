@@ -4,9 +4,10 @@
 The engine feeds it through its ``MdPort`` (``lob/_engine.pxd``) from the output records it writes, on the
 batch path and on the per-call path alike, one event at a time: the fills an event produced, the book it
 touched, and, before the first event at or past the next multiple of the snapshot interval, the books as
-they stand then. Nothing here depends on how the events were batched. Once a symbol is ``primed`` (its
-best levels recorded), the engine leaves out the events that provably changed neither fills nor best levels
-there (most adds and cancels away from the best): they would record nothing; it moves the clock on itself.
+they stand then. Nothing here depends on how the events were batched. The engine moves the event clock
+on itself and calls the recorder only after an event that made fills or moved the book's best levels from
+those last recorded (``MdPort.tops``, kept here): the other events (most adds and cancels away from the
+best) would record nothing.
 
 Every cache is a ring of fixed-size int64 records that grows by doubling up to its bound and then drops
 its oldest record (past 256 KB a ring has a mapping of its own, kept for the next recorder when this one is
@@ -25,7 +26,7 @@ freed: see "ring memory" below):
 """
 cimport cython
 from cpython.pycapsule cimport PyCapsule_New
-from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
@@ -46,12 +47,24 @@ cdef extern from "<pthread.h>" nogil:
 import numpy as np
 cimport numpy as cnp
 
-from lob._engine cimport ADD, BUY, CANCEL, LIMIT, MARKET, REDUCE, SELL, BookC, Event, Fill, Level, MdPort, Report
+from lob._engine cimport BookC, Event, Fill, Level, MdPort
 
 cnp.import_array()
 
+cdef struct TapeRec:            # a tape record: the Fill's fields other than the trade's ts, price and qty
+    uint64_t seq
+    uint64_t maker_order_id
+    uint64_t taker_order_id
+    int64_t  maker_owner
+    int64_t  taker_owner
+    uint16_t symbol             # the Fill's last word as it is (Recorder.tape puts it back in place)
+    uint8_t  aggressor
+    uint8_t  reserved0
+    uint32_t reserved1
+
 cdef enum:
-    TAPE_W = 6                          # a tape record: seq, maker/taker order ids and owners, symbol+aggressor
+    TAPE_W = 6                  # int64 words of a TapeRec
+assert sizeof(TapeRec) == TAPE_W * 8
 
 FILL_WORDS = sizeof(Fill) // 8
 
@@ -267,11 +280,9 @@ cdef struct Sym:
     Ring trades
     Ring bbo
     Ring snaps
-    int64_t last[4]             # bid, bid_qty, ask, ask_qty last recorded
     int64_t trim_at             # the clock past which the oldest trade may be out of retention (a lower
                                 # bound: reading the oldest record per fill would miss the cache)
     int64_t fills               # fills seen
-    int32_t has_bbo
 
 
 cdef struct State:
@@ -279,7 +290,7 @@ cdef struct State:
     Sym* syms
     int32_t n_syms
     int32_t started
-    uint8_t* primed             # port.primed: 1 for a symbol once its has_bbo is (n_syms bytes)
+    int64_t* tops               # port.tops: bid, bid_qty, ask, ask_qty last recorded per symbol (4 * n_syms)
     int64_t interval
     int64_t depth
     int64_t retention
@@ -302,15 +313,17 @@ cdef inline int64_t _floor_to(int64_t ts, int64_t step) noexcept nogil:
 
 cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
     cdef Sym* p
-    cdef uint8_t* q
+    cdef int64_t* q
     cdef int32_t n, k
     if i >= st.n_syms:
         n = i + 1 if i + 1 > 2 * st.n_syms else 2 * st.n_syms
-        q = <uint8_t*>realloc(st.primed, n)
+        q = <int64_t*>realloc(st.tops, 4 * n * sizeof(int64_t))
         if q == NULL:
             return NULL
-        st.primed = q
-        st.port.primed = q
+        for k in range(4 * st.n_syms, 4 * n):
+            q[k] = -1                       # nothing recorded yet: differs from any book's best levels
+        st.tops = q
+        st.port.tops = q
         p = <Sym*>realloc(st.syms, n * sizeof(Sym))
         if p == NULL:
             return NULL
@@ -332,74 +345,37 @@ cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
             p[k].tape.n = p[k].trades.n = p[k].bbo.n = p[k].snaps.n = 0
             p[k].tape.dropped = p[k].trades.dropped = p[k].bbo.dropped = p[k].snaps.dropped = 0
             p[k].tape.mapped = p[k].trades.mapped = p[k].bbo.mapped = p[k].snaps.mapped = 0
-            p[k].has_bbo = 0
-            q[k] = 0
             p[k].trim_at = INT64_MAX
             p[k].fills = 0
         st.syms = p
         st.n_syms = n
-        st.port.n_primed = n
+        st.port.n_tops = n
     return &st.syms[i]
-
-
-cdef inline void _best(const BookC* b, int side, int64_t* price, int64_t* qty) noexcept nogil:
-    cdef int32_t n = b.n_levels[side]
-    cdef const Level* L
-    if n == 0:
-        price[0] = 0
-        qty[0] = 0
-    else:
-        L = &b.levels[b.side_levels[side][n - 1].level]
-        price[0] = L.price
-        qty[0] = L.qty
-
-
-cdef inline int _sides_moved(Sym* S, const Event* ev, const Report* reports, int64_t n_reports) noexcept nogil:
-    # the sides whose best level an event without fills may have changed (bit 0: bid, bit 1: ask): reading
-    # the best levels after every event costs cache misses on deep books. An event with side effects (more
-    # than one report: STP, triggered stops) or not provably harmless may have changed both.
-    cdef int64_t px
-    cdef int side
-    if not S.has_bbo or n_reports != 1:
-        return 3
-    if ev.action == ADD:
-        if ev.type == MARKET:                   # no fill: it never rests
-            return 0
-        if ev.type != LIMIT:
-            return 3
-        px = ev.price_ticks                     # rests on its own side (a post-only slide moves it away)
-        side = ev.side
-    elif ev.action == CANCEL or ev.action == REDUCE:
-        px = reports[0].price_ticks             # the target's price and side, from the engine's report
-        side = reports[0].side
-    else:
-        return 3                                # modify, session end, halt, resume
-    if side == BUY:
-        return 1 if S.last[0] == 0 or px >= S.last[0] else 0
-    if side == SELL:
-        return 2 if S.last[2] == 0 or px <= S.last[2] else 0
-    return 3
 
 
 cdef int _fills(State* st, Sym* S, const Fill* fills, int64_t n_fills) noexcept nogil:
     # the tape and the trades (ts, price, qty) of an event's fills, one record each per fill; -1: no memory
     cdef int64_t k, horizon
     cdef int64_t* w
+    cdef TapeRec* t
     if st.port.clock > S.trim_at:
         horizon = st.port.clock - st.retention
         while S.trades.n > st.tape_size and _oldest(&S.trades)[0] < horizon:
             _pop(&S.trades)                     # the newest tape_size stay: the tape's own columns
         S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
     for k in range(n_fills):
-        w = _push(&S.tape, TAPE_W)
-        if w == NULL:
+        t = <TapeRec*>_push(&S.tape, TAPE_W)
+        if t == NULL:
             return -1
-        w[0] = <int64_t>fills[k].seq
-        w[1] = <int64_t>fills[k].maker_order_id
-        w[2] = <int64_t>fills[k].taker_order_id
-        w[3] = fills[k].maker_owner
-        w[4] = fills[k].taker_owner
-        w[5] = (<const int64_t*>&fills[k])[8]     # symbol, aggressor (and the reserved bytes) as they are
+        t.seq = fills[k].seq
+        t.maker_order_id = fills[k].maker_order_id
+        t.taker_order_id = fills[k].taker_order_id
+        t.maker_owner = fills[k].maker_owner
+        t.taker_owner = fills[k].taker_owner
+        t.symbol = fills[k].symbol
+        t.aggressor = fills[k].aggressor
+        t.reserved0 = fills[k].reserved0
+        t.reserved1 = fills[k].reserved1
         if S.trades.n == 0:
             S.trim_at = _add_sat(fills[k].ts_ns, st.retention)
         w = _push(&S.trades, 3)
@@ -413,56 +389,28 @@ cdef int _fills(State* st, Sym* S, const Fill* fills, int64_t n_fills) noexcept 
     return 0
 
 
-cdef int _bbo(Sym* S, const BookC* b, int sides, int64_t ts, uint64_t seq) noexcept nogil:
-    # a BBO row if the best prices or their displayed quantities changed (only ``sides`` can have: the
-    # other one is as last recorded); -1: no memory
-    cdef int64_t bid = S.last[0], bq = S.last[1], ask = S.last[2], aq = S.last[3]
-    cdef int64_t* w
-    if sides & 1:
-        _best(b, 0, &bid, &bq)
-    if sides & 2:
-        _best(b, 1, &ask, &aq)
-    if S.has_bbo and bid == S.last[0] and bq == S.last[1] and ask == S.last[2] and aq == S.last[3]:
-        return 0
-    w = _push(&S.bbo, 6)
-    if w == NULL:
-        return -1
-    w[0] = ts
-    w[1] = <int64_t>seq
-    w[2] = S.last[0] = bid
-    w[3] = S.last[1] = bq
-    w[4] = S.last[2] = ask
-    w[5] = S.last[3] = aq
-    S.has_bbo = 1
-    return 0
-
-
-cdef void _after(void* port, const Event* ev, const BookC* b, const Report* reports, int64_t n_reports,
-                 const Fill* fills, int64_t n_fills, uint64_t seq) noexcept nogil:
+cdef void _after(void* port, const Event* ev, const int64_t* top, int moved, const Fill* fills, int64_t n_fills,
+                 uint64_t seq) noexcept nogil:
+    # an event that made fills or moved the best levels (see MdPort): its trades, and a BBO row if moved
     cdef State* st = <State*>port
-    cdef Sym* S
-    cdef int sides = 3
-    if ev.symbol < st.n_syms:
-        S = &st.syms[ev.symbol]
-    else:
-        S = _sym(st, ev.symbol)
-        if S == NULL:
-            st.port.error = 1
-            return
-    if ev.ts_ns > st.port.clock:
-        st.port.clock = ev.ts_ns
-    if n_fills:
-        if _fills(st, S, fills, n_fills) < 0:
-            st.port.error = 1
-            return
-    else:
-        sides = _sides_moved(S, ev, reports, n_reports)
-        if sides == 0:
-            return
-    if _bbo(S, b, sides, ev.ts_ns, seq) < 0:
+    cdef Sym* S = &st.syms[ev.symbol] if ev.symbol < st.n_syms else _sym(st, ev.symbol)
+    cdef int64_t* w
+    cdef int64_t* last
+    if S == NULL or (n_fills and _fills(st, S, fills, n_fills) < 0):
         st.port.error = 1
-    else:
-        st.primed[ev.symbol] = 1               # S.last holds the book's best levels from now on
+        return
+    if moved:
+        w = _push(&S.bbo, 6)
+        if w == NULL:
+            st.port.error = 1
+            return
+        last = st.tops + 4 * ev.symbol      # after the push: a row missed for want of memory is retried
+        w[0] = ev.ts_ns
+        w[1] = <int64_t>seq
+        w[2] = last[0] = top[0]
+        w[3] = last[1] = top[1]
+        w[4] = last[2] = top[2]
+        w[5] = last[3] = top[3]
 
 
 cdef int _snapshot(State* st, Sym* S, const BookC* b, int64_t T, uint64_t seq) noexcept nogil:
@@ -548,7 +496,7 @@ cdef class Recorder:
                 _block_free(self.st.syms[i].bbo.data, self.st.syms[i].bbo.mapped)
                 _block_free(self.st.syms[i].snaps.data, self.st.syms[i].snaps.mapped)
             free(self.st.syms)
-            free(self.st.primed)
+            free(self.st.tops)
             free(self.st)
 
     def port(self):
