@@ -298,25 +298,39 @@ cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book
 # output records, on the batch path and the per-call path alike, so that what it records does not depend on
 # how the events were batched. The engine calls ``boundary`` before the first event whose ts_ns reaches
 # ``next_ts`` (the consumer then moves next_ts on). After every event it moves ``clock`` (the largest ts_ns
-# seen) on and reads the best level of both sides of the book the event touched, ``top``: (bid, bid_qty, ask,
-# ask_qty), price and displayed qty, 0 for an empty side. It calls ``after`` only when the event made fills
-# or ``top`` differs from the consumer's last recorded one of that symbol, ``tops[4 * symbol:4 * symbol + 4]``
-# (``n_tops`` symbols have one: -1 before the first record, never a book's; a symbol without one always
-# differs), with ``moved`` set in the second case: the consumer records a BBO row and copies ``top`` into its
-# ``tops``. That is the only rule deciding what is left out. Hooks cannot fail: a consumer that runs out of
-# memory sets ``error``.
+# seen) on and reads the best level of both sides of the book the event touched (bid, bid_qty, ask, ask_qty;
+# price and displayed qty, 0 for an empty side): a BBO row (ts_ns, seq, bid, bid_qty, ask, ask_qty) is due
+# when they differ from the symbol's last row, ``syms[symbol].top`` (-1 before the first: never a book's).
+# The engine writes it at ``syms[symbol].next`` and moves next on by a row and ``room`` down by one (the
+# consumer counts the rows written into its ring by the pointer's move), branch-free: a row not due goes
+# to ``scratch``; it calls ``after`` instead (the consumer makes room and writes the row) when room is 0 or
+# the symbol has no MdSym yet (``n_syms`` have). It calls ``fills`` with the fills of the batch so far once
+# MD_FILLS_AT_ONCE of them are past ``fills_done`` (the consumer records them and moves fills_done on), and
+# at the end of every batch and call, before its output buffers are handed over (then sets fills_done to
+# 0). Hooks cannot fail: a consumer that runs out of memory sets ``error``.
+cdef enum:
+    MD_FILLS_AT_ONCE = 128
+
+cdef struct MdSym:
+    int64_t top[4]
+    int64_t* next
+    int64_t room
+
 ctypedef void (*md_boundary_fn)(void* port, int64_t ts, BookC** books, int32_t n_books, uint64_t seq) noexcept nogil
-ctypedef void (*md_after_fn)(void* port, const Event* ev, const int64_t* top, int moved, const Fill* fills,
-                             int64_t n_fills, uint64_t seq) noexcept nogil
+ctypedef void (*md_after_fn)(void* port, const Event* ev, const int64_t* top, uint64_t seq) noexcept nogil
+ctypedef void (*md_fills_fn)(void* port, const Fill* fills, int64_t n_fills) noexcept nogil
 
 cdef struct MdPort:
     int64_t next_ts
     int64_t clock
-    int64_t* tops
-    int32_t n_tops
+    MdSym* syms
+    int32_t n_syms
     int32_t error
+    int64_t fills_done
+    int64_t scratch[6]
     md_boundary_fn boundary
     md_after_fn after
+    md_fills_fn fills
 
 
 # --- The engine ------------------------------------------------------------------------------------
@@ -373,7 +387,7 @@ cdef class Engine:
     cdef int _replay_execute(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
     cdef int _replay_delete(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
     cdef inline int _process_md(self, MdPort* md, const Event* ev, int64_t idx) except -1 nogil
-    cdef int _md_check(self) except -1
+    cdef int _md_end(self) except -1
     cdef int _reset_outputs(self, int64_t rep_hint, int64_t fill_hint) except -1
     cdef object _take_outputs(self)
     cdef int process_single(self, Event* ev) except -1

@@ -18,7 +18,7 @@ Nothing here holds a Python object; every routine that touches a book runs witho
 """
 cimport cython
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint16_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint16_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset
 from cython.view cimport array as cvarray
@@ -652,22 +652,6 @@ cdef inline int64_t _best_price(BookC* b, int side) noexcept nogil:
     if n == 0:
         return 0
     return b.levels[b.side_levels[side][n - 1].level].price
-
-
-cdef inline void _md_top(const BookC* b, int64_t* top) noexcept nogil:
-    # the best level of both sides of a book for the market-data port (see MdPort): bid, bid_qty, ask, ask_qty
-    cdef int32_t n = b.n_levels[0]
-    cdef const Level* L
-    top[0] = top[1] = top[2] = top[3] = 0
-    if n:
-        L = &b.levels[b.side_levels[0][n - 1].level]
-        top[0] = L.price
-        top[1] = L.qty
-    n = b.n_levels[1]
-    if n:
-        L = &b.levels[b.side_levels[1][n - 1].level]
-        top[2] = L.price
-        top[3] = L.qty
 
 
 cdef inline bint _crosses(int side, int64_t price, int64_t opp_best) noexcept nogil:
@@ -1799,38 +1783,72 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
                 for i in range(n):
                     _prefetch_step(self.books, self.n_books, ev, i, n, &pf)
                     self._process_md(md, &ev[i], i)
-        self._md_check()
+        self._md_end()
         return self._take_outputs()
 
     # --- the market-data port -------------------------------------------------------------------
     cdef inline int _process_md(self, MdPort* md, const Event* ev, int64_t idx) except -1 nogil:
-        # one event with the consumer around it (see MdPort): snapshots due before it, then the clock, and the
-        # consumer only if the event made fills or moved the best levels from those it last recorded
-        cdef int64_t f0 = self.fill_n
-        cdef int64_t top[4]
-        cdef const int64_t* last
-        cdef uint64_t moved = 1
+        # one event with the consumer around it (see MdPort): snapshots due before it, then the clock, the
+        # fills once enough wait, and the BBO row, written branch-free whether it is due or not
         cdef uint32_t sym = ev.symbol
+        cdef const BookC* b
+        cdef const Level* L
+        cdef MdSym* S
+        cdef int32_t n
+        cdef int64_t bid = 0, bq = 0, ask = 0, aq = 0, m
+        cdef int64_t top[4]
+        cdef uint64_t moved
+        cdef int64_t* w
         if ev.ts_ns >= md.next_ts:
             md.boundary(md, ev.ts_ns, self.books, self.n_books, self.seq)
         self._process_one(ev, idx)
         md.clock = ev.ts_ns if ev.ts_ns > md.clock else md.clock
+        if <uint64_t>(self.fill_n - md.fills_done) >= MD_FILLS_AT_ONCE:   # (negative after a batch given up)
+            md.fills(md, self.fill_buf, self.fill_n)
         if sym >= <uint32_t>self.n_books:
-            return 0                        # rejected: no book to record
-        _md_top(self.books[sym], top)
-        if sym < <uint32_t>md.n_tops:
-            last = md.tops + 4 * sym
-            moved = (<uint64_t>(top[0] ^ last[0]) | <uint64_t>(top[1] ^ last[1]) | <uint64_t>(top[2] ^ last[2])
-                     | <uint64_t>(top[3] ^ last[3]))
-        if (moved | <uint64_t>(self.fill_n - f0)) == 0:
-            return 0
-        md.after(md, ev, top, moved != 0, self.fill_buf + f0, self.fill_n - f0, self.seq)
+            return 0                        # rejected: no book
+        b = self.books[sym]
+        n = b.n_levels[0]
+        if n:
+            L = &b.levels[b.side_levels[0][n - 1].level]
+            bid = L.price
+            bq = L.qty
+        n = b.n_levels[1]
+        if n:
+            L = &b.levels[b.side_levels[1][n - 1].level]
+            ask = L.price
+            aq = L.qty
+        if sym < <uint32_t>md.n_syms:
+            S = &md.syms[sym]
+            moved = (<uint64_t>(bid ^ S.top[0]) | <uint64_t>(bq ^ S.top[1]) | <uint64_t>(ask ^ S.top[2])
+                     | <uint64_t>(aq ^ S.top[3]))
+            if S.room != 0 or moved == 0:
+                m = <int64_t>(moved != 0)
+                w = <int64_t*>((<uintptr_t>S.next & <uintptr_t>(-m)) | (<uintptr_t>md.scratch & <uintptr_t>(m - 1)))
+                w[0] = ev.ts_ns
+                w[1] = <int64_t>self.seq
+                w[2] = S.top[0] = bid
+                w[3] = S.top[1] = bq
+                w[4] = S.top[2] = ask
+                w[5] = S.top[3] = aq
+                S.next += 6 * m
+                S.room -= m
+                return 0
+        top[0] = bid
+        top[1] = bq
+        top[2] = ask
+        top[3] = aq
+        md.after(md, ev, top, self.seq)
         return 0
 
-    cdef int _md_check(self) except -1:
-        if self.md != NULL and self.md.error:
-            self.md.error = 0
-            raise MemoryError("market data: out of memory (the recorder missed part of the last request)")
+    cdef int _md_end(self) except -1:
+        # the end of a batch or call: the consumer records the fills it has not yet, before they are handed over
+        if self.md != NULL:
+            self.md.fills(self.md, self.fill_buf, self.fill_n)
+            self.md.fills_done = 0
+            if self.md.error:
+                self.md.error = 0
+                raise MemoryError("market data: out of memory (the recorder missed part of the last request)")
         return 0
 
     def set_md_port(self, owner, port):
@@ -1944,7 +1962,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             self._process_one(ev, 0)
         else:
             self._process_md(self.md, ev, 0)
-            self._md_check()
+            self._md_end()
         return 0
 
     cdef int reject_single(self, Event* ev, int reason) except -1:
@@ -2307,7 +2325,7 @@ cdef int core_apply(Engine engine, const Event* events, int64_t n, Report** repo
         else:                               # a market-data consumer sees these events as any batch
             for i in range(n):
                 e._process_md(md, &events[i], i)
-    e._md_check()
+    e._md_end()
     reports[0] = e.rep_buf
     n_reports[0] = e.rep_n
     fills[0] = e.fill_buf

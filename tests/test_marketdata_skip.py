@@ -1,9 +1,9 @@
-"""The engine leaves the market-data recorder out after events that provably changed neither fills nor the best
-levels (issue #12: adds and cancels behind the best): the BBO changes recorded must still be every change of
-the book's best levels, event by event. Checked against a recomputation from the book after every event, on
-a stream dense in the cases a wrong skip would miss: cancels and reduces at, just behind and far behind the
-best (the last order of a best level, one of several), icebergs refreshed by fills, modifies, post-only
-slides, STP (decrement and cancels), markets, IOCs, stops, unknown ids, halts and session ends."""
+"""The BBO rows are every change of the books' best levels, event by event (issue #12: the engine compares
+the best levels with the last row after every event and writes a row only when they differ, branch-free).
+Checked against a recomputation from the book after every event, on a stream dense in the cases a wrong
+comparison would miss: cancels and reduces at, just behind and far behind the best (the last order of a best
+level, one of several), icebergs refreshed by fills, modifies, post-only slides, STP (decrement and cancels),
+markets, IOCs, stops, unknown ids, halts and session ends."""
 import numpy as np
 import pytest
 
@@ -145,3 +145,24 @@ def test_the_clock_moves_on_events_left_out():
     ex.cancel("X", 2, ts_ns=3_000)                                        # behind the best: left out
     assert ex.marketdata._rec.clock == 3_000
     assert [r[0] for r in ex.marketdata._rec.bbo(0).tolist()] == [1_000]
+
+
+@pytest.mark.parametrize("bbo_size", [1, 16, 50, 100])
+def test_a_bounded_bbo_ring_keeps_the_newest_rows_read_at_any_point(bbo_size):
+    # the engine writes BBO rows into the ring's free slots itself and the recorder counts them in when it is
+    # read or out of room: reading between batches (mid-region), rolling at the bound and growing by doubling
+    # keep exactly the newest bbo_size rows, in order, and count the ones dropped
+    ev = _stream()
+    full = lob.Exchange(symbols=["A", "B"], marketdata=MD)
+    small = lob.Exchange(symbols=["A", "B"], marketdata=dict(MD, bbo_size=bbo_size))
+    for j in range(0, len(ev), 37):
+        full.apply(ev[j:j + 37])
+        small.apply(ev[j:j + 37])
+        if j % 111 == 0 or j + 37 >= len(ev):
+            for k in range(2):
+                want = full.marketdata._rec.bbo(k)
+                got = small.marketdata._rec.bbo(k)
+                np.testing.assert_array_equal(got, want[-bbo_size:])
+                c = small.marketdata._rec.counts(k)
+                assert c["bbo"] == len(got) and c["bbo_dropped"] == len(want) - len(got)
+    assert min(len(full.marketdata._rec.bbo(k)) for k in range(2)) > 150

@@ -3,12 +3,12 @@
 """The market-data recorder in C: trade tape, trade columns (for bars), BBO changes and L2 snapshots.
 
 The engine feeds it through its ``MdPort`` (``lob/_engine.pxd``) from the output records it writes, on the
-batch path and on the per-call path alike, one event at a time: the fills an event produced, the book it
-touched, and, before the first event at or past the next multiple of the snapshot interval, the books as
-they stand then. Nothing here depends on how the events were batched. The engine moves the event clock
-on itself and calls the recorder only after an event that made fills or moved the book's best levels from
-those last recorded (``MdPort.tops``, kept here): the other events (most adds and cancels away from the
-best) would record nothing.
+batch path and on the per-call path alike: before the first event at or past the next multiple of the
+snapshot interval, the books as they stand then (``_boundary``); after every event, the event clock and a
+BBO row when the best levels of the book it touched moved from the last row, which the engine writes into
+this recorder's ring itself, branch-free (``MdSym``; ``_after`` only makes room); the fills, a hundred or
+so at a time and at the end of every batch and call (``_fills``). Nothing here depends on how the events
+were batched.
 
 Every cache is a ring of fixed-size int64 records that grows by doubling up to its bound and then drops
 its oldest record (past 256 KB a ring has a mapping of its own, kept for the next recorder when this one is

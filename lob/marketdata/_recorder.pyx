@@ -2,12 +2,12 @@
 """The market-data recorder in C: trade tape, trade columns (for bars), BBO changes and L2 snapshots.
 
 The engine feeds it through its ``MdPort`` (``lob/_engine.pxd``) from the output records it writes, on the
-batch path and on the per-call path alike, one event at a time: the fills an event produced, the book it
-touched, and, before the first event at or past the next multiple of the snapshot interval, the books as
-they stand then. Nothing here depends on how the events were batched. The engine moves the event clock
-on itself and calls the recorder only after an event that made fills or moved the book's best levels from
-those last recorded (``MdPort.tops``, kept here): the other events (most adds and cancels away from the
-best) would record nothing.
+batch path and on the per-call path alike: before the first event at or past the next multiple of the
+snapshot interval, the books as they stand then (``_boundary``); after every event, the event clock and a
+BBO row when the best levels of the book it touched moved from the last row, which the engine writes into
+this recorder's ring itself, branch-free (``MdSym``; ``_after`` only makes room); the fills, a hundred or
+so at a time and at the end of every batch and call (``_fills``). Nothing here depends on how the events
+were batched.
 
 Every cache is a ring of fixed-size int64 records that grows by doubling up to its bound and then drops
 its oldest record (past 256 KB a ring has a mapping of its own, kept for the next recorder when this one is
@@ -26,7 +26,7 @@ freed: see "ring memory" below):
 """
 cimport cython
 from cpython.pycapsule cimport PyCapsule_New
-from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
@@ -47,7 +47,7 @@ cdef extern from "<pthread.h>" nogil:
 import numpy as np
 cimport numpy as cnp
 
-from lob._engine cimport BookC, Event, Fill, Level, MdPort
+from lob._engine cimport MD_FILLS_AT_ONCE, BookC, Event, Fill, Level, MdPort, MdSym
 
 cnp.import_array()
 
@@ -186,12 +186,21 @@ cdef inline int64_t* _push(Ring* r, int64_t width) noexcept nogil:
 
 
 cdef int64_t* _push_full(Ring* r) noexcept nogil:
-    # grow a full ring below its bound, then push (the ring may have wrapped: trades drop their oldest
-    # records by retention too)
-    cdef int64_t na, first
+    # grow a full ring below its bound, then push
+    cdef int64_t* q
+    if _grow(r) < 0:
+        return NULL
+    q = r.data + r.n * r.width
+    r.n += 1
+    return q
+
+
+cdef int _grow(Ring* r) noexcept nogil:
+    # grow a full ring below its bound (it may have wrapped: trades drop their oldest records by retention
+    # too); -1: no memory
+    cdef int64_t na
     cdef size_t size, got = 0, w = r.width * sizeof(int64_t)
     cdef void* p = NULL
-    cdef int64_t* q
     na = r.alloc * 2 if r.alloc else 16
     if na > r.cap:
         na = r.cap
@@ -200,11 +209,11 @@ cdef int64_t* _push_full(Ring* r) noexcept nogil:
         if r.head == 0:
             p = realloc(r.data, size)
             if p == NULL:
-                return NULL
+                return -1
         else:
             p = malloc(size)
             if p == NULL:
-                return NULL
+                return -1
             _unwrap(r, <int64_t*>p)
             free(r.data)
     else:
@@ -213,13 +222,13 @@ cdef int64_t* _push_full(Ring* r) noexcept nogil:
             got = _pages(size)
             p = mremap(r.data, r.mapped, got, MREMAP_MAYMOVE)
             if p == MAP_FAILED:
-                return NULL
+                return -1
         else:
             if p == NULL:
                 got = _pages(size)
                 p = mmap(NULL, got, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
                 if p == MAP_FAILED:
-                    return NULL
+                    return -1
             _unwrap(r, <int64_t*>p)
             _block_free(r.data, r.mapped)
         na = <int64_t>(got // w)           # the whole mapping (its last page rounded up)
@@ -229,9 +238,7 @@ cdef int64_t* _push_full(Ring* r) noexcept nogil:
     r.mapped = got
     r.alloc = na
     r.head = 0
-    q = r.data + r.n * r.width
-    r.n += 1
-    return q
+    return 0
 
 
 cdef void _unwrap(Ring* r, int64_t* p) noexcept nogil:
@@ -280,7 +287,8 @@ cdef struct Sym:
     Ring trades
     Ring bbo
     Ring snaps
-    int64_t trim_at             # the clock past which the oldest trade may be out of retention (a lower
+    int64_t* bbo_mark           # the engine writes BBO rows from here on (port.syms[i].next: the next one)
+    int64_t trim_at             # the trade clock past which the oldest trade may be out of retention (a lower
                                 # bound: reading the oldest record per fill would miss the cache)
     int64_t fills               # fills seen
 
@@ -290,7 +298,7 @@ cdef struct State:
     Sym* syms
     int32_t n_syms
     int32_t started
-    int64_t* tops               # port.tops: bid, bid_qty, ask, ask_qty last recorded per symbol (4 * n_syms)
+    int64_t trade_clock         # the largest ts_ns of the fills recorded
     int64_t interval
     int64_t depth
     int64_t retention
@@ -313,17 +321,18 @@ cdef inline int64_t _floor_to(int64_t ts, int64_t step) noexcept nogil:
 
 cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
     cdef Sym* p
-    cdef int64_t* q
+    cdef MdSym* q
     cdef int32_t n, k
     if i >= st.n_syms:
         n = i + 1 if i + 1 > 2 * st.n_syms else 2 * st.n_syms
-        q = <int64_t*>realloc(st.tops, 4 * n * sizeof(int64_t))
+        q = <MdSym*>realloc(st.port.syms, n * sizeof(MdSym))
         if q == NULL:
             return NULL
-        for k in range(4 * st.n_syms, 4 * n):
-            q[k] = -1                       # nothing recorded yet: differs from any book's best levels
-        st.tops = q
-        st.port.tops = q
+        for k in range(st.n_syms, n):
+            q[k].top[0] = q[k].top[1] = q[k].top[2] = q[k].top[3] = -1    # differs from any book's
+            q[k].next = NULL
+            q[k].room = 0
+        st.port.syms = q
         p = <Sym*>realloc(st.syms, n * sizeof(Sym))
         if p == NULL:
             return NULL
@@ -345,72 +354,135 @@ cdef Sym* _sym(State* st, int32_t i) noexcept nogil:
             p[k].tape.n = p[k].trades.n = p[k].bbo.n = p[k].snaps.n = 0
             p[k].tape.dropped = p[k].trades.dropped = p[k].bbo.dropped = p[k].snaps.dropped = 0
             p[k].tape.mapped = p[k].trades.mapped = p[k].bbo.mapped = p[k].snaps.mapped = 0
+            p[k].bbo_mark = NULL
             p[k].trim_at = INT64_MAX
             p[k].fills = 0
         st.syms = p
         st.n_syms = n
-        st.port.n_tops = n
+        st.port.n_syms = n
     return &st.syms[i]
 
 
-cdef int _fills(State* st, Sym* S, const Fill* fills, int64_t n_fills) noexcept nogil:
-    # the tape and the trades (ts, price, qty) of an event's fills, one record each per fill; -1: no memory
+cdef int _record_fills(State* st, const Fill* fills, int64_t n) noexcept nogil:
+    # the tape and the trades (ts, price, qty) of the batch's fills not recorded yet (``fills_done`` on), one
+    # record each per fill, in one loop; -1: no memory. The trades of a symbol older than ``retention`` on the
+    # trade clock are dropped before each fill (the newest ``tape_size`` stay: the tape's own columns).
     cdef int64_t k, horizon
     cdef int64_t* w
     cdef TapeRec* t
-    if st.port.clock > S.trim_at:
-        horizon = st.port.clock - st.retention
-        while S.trades.n > st.tape_size and _oldest(&S.trades)[0] < horizon:
-            _pop(&S.trades)                     # the newest tape_size stay: the tape's own columns
-        S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
-    for k in range(n_fills):
+    cdef const Fill* f
+    cdef Sym* S
+    if n < st.port.fills_done:
+        st.port.fills_done = 0                   # a batch the engine gave up (out of memory) left them undone
+    for k in range(st.port.fills_done, n):
+        f = &fills[k]
+        S = &st.syms[f.symbol] if f.symbol < st.n_syms else _sym(st, f.symbol)
+        if S == NULL:
+            st.port.fills_done = k
+            return -1
+        st.trade_clock = f.ts_ns if f.ts_ns > st.trade_clock else st.trade_clock
+        if st.trade_clock > S.trim_at:
+            horizon = st.trade_clock - st.retention
+            while S.trades.n > st.tape_size and _oldest(&S.trades)[0] < horizon:
+                _pop(&S.trades)
+            S.trim_at = _add_sat(_oldest(&S.trades)[0], st.retention) if S.trades.n else INT64_MAX
         t = <TapeRec*>_push(&S.tape, TAPE_W)
         if t == NULL:
+            st.port.fills_done = k
             return -1
-        t.seq = fills[k].seq
-        t.maker_order_id = fills[k].maker_order_id
-        t.taker_order_id = fills[k].taker_order_id
-        t.maker_owner = fills[k].maker_owner
-        t.taker_owner = fills[k].taker_owner
-        t.symbol = fills[k].symbol
-        t.aggressor = fills[k].aggressor
-        t.reserved0 = fills[k].reserved0
-        t.reserved1 = fills[k].reserved1
+        t.seq = f.seq
+        t.maker_order_id = f.maker_order_id
+        t.taker_order_id = f.taker_order_id
+        t.maker_owner = f.maker_owner
+        t.taker_owner = f.taker_owner
+        t.symbol = f.symbol
+        t.aggressor = f.aggressor
+        t.reserved0 = f.reserved0
+        t.reserved1 = f.reserved1
         if S.trades.n == 0:
-            S.trim_at = _add_sat(fills[k].ts_ns, st.retention)
+            S.trim_at = _add_sat(f.ts_ns, st.retention)
         w = _push(&S.trades, 3)
         if w == NULL:
-            S.tape.n -= 1                       # the tape drops the fill it just took: the two stay paired
+            S.tape.n -= 1                   # the tape drops the fill it just took: the two stay paired
+            st.port.fills_done = k
             return -1
-        w[0] = fills[k].ts_ns
-        w[1] = fills[k].price_ticks
-        w[2] = fills[k].qty_lots
-    S.fills += n_fills
+        w[0] = f.ts_ns
+        w[1] = f.price_ticks
+        w[2] = f.qty_lots
+        S.fills += 1
+    st.port.fills_done = n
     return 0
 
 
-cdef void _after(void* port, const Event* ev, const int64_t* top, int moved, const Fill* fills, int64_t n_fills,
-                 uint64_t seq) noexcept nogil:
-    # an event that made fills or moved the best levels (see MdPort): its trades, and a BBO row if moved
+cdef void _bbo_commit(State* st, int32_t i) noexcept nogil:
+    # count the BBO rows the engine wrote since the last commit into the ring (a push each: see _bbo_room)
+    cdef Sym* S = &st.syms[i]
+    cdef Ring* r = &S.bbo
+    cdef int64_t k = (st.port.syms[i].next - S.bbo_mark) // 6
+    S.bbo_mark = st.port.syms[i].next
+    if k == 0:
+        return
+    if r.n < r.alloc:                       # filling: the rows went after the newest
+        r.n += k
+    else:                                   # at its bound: each row took the oldest one's slot
+        r.head += k
+        if r.head == r.alloc:
+            r.head = 0
+        r.dropped += k
+
+
+cdef int _bbo_room(State* st, int32_t i) noexcept nogil:
+    # commit, then make room for the next BBO rows: the contiguous slots a push would take one by one (after
+    # the newest while the ring fills, growing it when full below its bound; from the oldest on at its
+    # bound); -1: no memory
+    cdef Ring* r = &st.syms[i].bbo
+    cdef MdSym* M = &st.port.syms[i]
+    cdef int64_t pos
+    _bbo_commit(st, i)
+    if r.n == r.alloc and r.alloc < r.cap:
+        if _grow(r) < 0:
+            return -1
+    if r.n < r.alloc:
+        pos = r.head + r.n
+        if pos >= r.alloc:
+            pos -= r.alloc
+        M.room = r.alloc - r.n if r.alloc - r.n < r.alloc - pos else r.alloc - pos
+    else:
+        pos = r.head
+        M.room = r.alloc - r.head
+    M.next = st.syms[i].bbo_mark = r.data + pos * 6
+    return 0
+
+
+cdef void _after(void* port, const Event* ev, const int64_t* top, uint64_t seq) noexcept nogil:
+    # the engine's slow path for a BBO row (see MdPort): a symbol without an MdSym yet, or no room left
     cdef State* st = <State*>port
-    cdef Sym* S = &st.syms[ev.symbol] if ev.symbol < st.n_syms else _sym(st, ev.symbol)
-    cdef int64_t* w
-    cdef int64_t* last
-    if S == NULL or (n_fills and _fills(st, S, fills, n_fills) < 0):
+    cdef int32_t i = ev.symbol
+    cdef MdSym* M
+    if i >= st.n_syms and _sym(st, i) == NULL:
         st.port.error = 1
         return
-    if moved:
-        w = _push(&S.bbo, 6)
-        if w == NULL:
-            st.port.error = 1
-            return
-        last = st.tops + 4 * ev.symbol      # after the push: a row missed for want of memory is retried
-        w[0] = ev.ts_ns
-        w[1] = <int64_t>seq
-        w[2] = last[0] = top[0]
-        w[3] = last[1] = top[1]
-        w[4] = last[2] = top[2]
-        w[5] = last[3] = top[3]
+    M = &st.port.syms[i]
+    if top[0] == M.top[0] and top[1] == M.top[1] and top[2] == M.top[2] and top[3] == M.top[3]:
+        return
+    if M.room == 0 and _bbo_room(st, i) < 0:
+        st.port.error = 1                   # the row is retried at the next event (top is not updated)
+        return
+    M.next[0] = ev.ts_ns
+    M.next[1] = <int64_t>seq
+    M.next[2] = M.top[0] = top[0]
+    M.next[3] = M.top[1] = top[1]
+    M.next[4] = M.top[2] = top[2]
+    M.next[5] = M.top[3] = top[3]
+    M.next += 6
+    M.room -= 1
+
+
+cdef void _fills(void* port, const Fill* fills, int64_t n_fills) noexcept nogil:
+    # the fills of the engine's batch so far: those not recorded yet
+    cdef State* st = <State*>port
+    if _record_fills(st, fills, n_fills) < 0:
+        st.port.error = 1
 
 
 cdef int _snapshot(State* st, Sym* S, const BookC* b, int64_t T, uint64_t seq) noexcept nogil:
@@ -478,10 +550,12 @@ cdef class Recorder:
         self.st.port.next_ts = INT64_MIN       # the first event starts the grid
         self.st.port.boundary = _boundary
         self.st.port.after = _after
+        self.st.port.fills = _fills
         self.st.interval = interval_ns
         self.st.depth = depth
         self.st.retention = retention_ns
         self.st.port.clock = INT64_MIN
+        self.st.trade_clock = INT64_MIN
         self.st.tape_size = tape_size
         self.st.max_trades = max_trades
         self.st.bbo_size = bbo_size
@@ -496,7 +570,7 @@ cdef class Recorder:
                 _block_free(self.st.syms[i].bbo.data, self.st.syms[i].bbo.mapped)
                 _block_free(self.st.syms[i].snaps.data, self.st.syms[i].snaps.mapped)
             free(self.st.syms)
-            free(self.st.tops)
+            free(self.st.port.syms)
             free(self.st)
 
     def port(self):
@@ -548,7 +622,9 @@ cdef class Recorder:
 
     def bbo(self, int32_t i):
         """(n, 6) int64 rows (ts_ns, seq, bid, bid_qty, ask, ask_qty) of the BBO changes, oldest first."""
-        return _rows(&self._s(i).bbo)
+        cdef Sym* S = self._s(i)
+        _bbo_commit(self.st, i)
+        return _rows(&S.bbo)
 
     def snapshots(self, int32_t i):
         """(n, 4 + 6 * depth) int64 rows: ts_ns, seq, n_bids, n_asks, then depth x (price, qty, orders) for
@@ -558,6 +634,7 @@ cdef class Recorder:
     def counts(self, int32_t i):
         """Records held and dropped per cache of symbol ``i`` and the fills seen."""
         cdef Sym* S = self._s(i)
+        _bbo_commit(self.st, i)
         return dict(fills=S.fills, tape=S.tape.n, trades=S.trades.n, trades_dropped=S.trades.dropped,
                     bbo=S.bbo.n, bbo_dropped=S.bbo.dropped, snapshots=S.snaps.n, snapshots_dropped=S.snaps.dropped)
 
