@@ -303,8 +303,8 @@ cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book
 # when they differ from the symbol's last row, ``syms[symbol].top`` (-1 before the first: never a book's).
 # The engine writes it at ``syms[symbol].next`` and moves next on by a row and ``room`` down by one (the
 # consumer counts the rows written into its ring by the pointer's move), branch-free: a row not due goes
-# to ``scratch``; it calls ``after`` instead (the consumer makes room and writes the row) when room is 0 or
-# the symbol has no MdSym yet (``n_syms`` have). It calls ``fills`` with the fills of the batch so far once
+# to ``scratch``. It calls ``after`` instead (the consumer makes room and writes the row if due) when a row
+# is due and room is 0, or when the symbol has no MdSym yet (``n_syms`` have one). It calls ``fills`` with the fills of the batch so far once
 # MD_FILLS_AT_ONCE of them are past ``fills_done`` (the consumer records them and moves fills_done on), and
 # at the end of every batch and call, before its output buffers are handed over (then sets fills_done to
 # 0). Hooks cannot fail: a consumer that runs out of memory sets ``error``.

@@ -14,7 +14,9 @@ its oldest record (past 256 KB a ring has a mapping of its own, kept for the nex
 freed: see "ring memory" below):
 
 * trades: (ts_ns, price_ticks, qty_lots) of every fill within ``retention_ns`` of the event clock, at most
-  ``max_trades`` (bars are computed from these), and of the newest ``tape_size`` fills whatever their age;
+  ``max_trades`` (bars are computed from these), and of the newest ``tape_size`` fills whatever their age
+  (older ones are dropped as fills come, on the trade clock: the largest fill ts_ns, never past the event
+  clock; ``trades()`` filters on the event clock);
 * tape: the rest of the newest ``tape_size`` fills' ``Fill`` records (seq, maker/taker order ids and owners,
   symbol and aggressor): a tape row is this record with the ts, price and qty of its trade, the trade ring's
   newest records being the same fills (so a fill is written once, as 72 bytes in all);
