@@ -1806,6 +1806,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         cdef MdPort* md = self.md
         cdef bint pf = False
         self._reset_outputs(n + 16, n // 2 + 16)
+        if md != NULL:
+            md.fills_done = 0               # (a batch given up on an error may have left it set)
         with nogil:
             if md == NULL:
                 for i in range(n):
@@ -1876,7 +1878,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
     cdef int _md_end(self) except -1:
         # the end of a batch or call: the consumer records the fills it has not yet, before they are handed over
         if self.md != NULL:
-            self.md.fills(self.md, self.fill_buf, self.fill_n)
+            if self.fill_n != self.md.fills_done:
+                self.md.fills(self.md, self.fill_buf, self.fill_n)
             self.md.fills_done = 0
             if self.md.error:
                 self.md.error = 0
@@ -1984,6 +1987,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         if self.md == NULL:
             self._process_one(ev, 0)
         else:
+            self.md.fills_done = 0
             self._process_md(self.md, ev, 0)
             self._md_end()
         return 0
@@ -2341,6 +2345,8 @@ cdef int core_apply(Engine engine, const Event* events, int64_t n, Report** repo
     e.fill_n = 0
     if e.rep_cap < 64 or e.fill_cap < 64:
         e._reset_outputs(64, 64)
+    if md != NULL:
+        md.fills_done = 0
     with nogil:
         if md == NULL:
             for i in range(n):
