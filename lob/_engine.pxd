@@ -302,8 +302,7 @@ cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book
 # price and displayed qty, 0 for an empty side): a BBO row (ts_ns, seq, bid, bid_qty, ask, ask_qty) is due
 # when they differ from the symbol's last row, ``syms[symbol].top`` (-1 before the first: never a book's).
 # The engine writes it at ``syms[symbol].next`` and moves next on by a row and ``room`` down by one (the
-# consumer counts the rows written into its ring by the pointer's move), branch-free: a row not due goes
-# to ``scratch``. It calls ``after`` instead (the consumer makes room and writes the row if due) when a row
+# consumer counts the rows written into its ring by the pointer's move). It calls ``after`` instead (the consumer makes room and writes the row if due) when a row
 # is due and room is 0, or when the symbol has no MdSym yet (``n_syms`` have one). It calls ``fills`` with the fills of the batch so far once
 # MD_FILLS_AT_ONCE of them are past ``fills_done`` (the consumer records them and moves fills_done on), and
 # at the end of every batch and call, before its output buffers are handed over (then sets fills_done to
@@ -327,7 +326,6 @@ cdef struct MdPort:
     int32_t n_syms
     int32_t error
     int64_t fills_done
-    int64_t scratch[6]
     md_boundary_fn boundary
     md_after_fn after
     md_fills_fn fills

@@ -1823,13 +1823,13 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
     # --- the market-data port -------------------------------------------------------------------
     cdef inline int _process_md(self, MdPort* md, const Event* ev, int64_t idx) except -1 nogil:
         # one event with the consumer around it (see MdPort): snapshots due before it, then the clock, the
-        # fills once enough wait, and the BBO row, written branch-free whether it is due or not
+        # fills once enough wait, and the BBO row if the best levels moved (one branch, on that alone)
         cdef uint32_t sym = ev.symbol
         cdef const BookC* b
         cdef const Level* L
         cdef MdSym* S
         cdef int32_t n
-        cdef int64_t bid = 0, bq = 0, ask = 0, aq = 0, m
+        cdef int64_t bid = 0, bq = 0, ask = 0, aq = 0
         cdef int64_t top[4]
         cdef uint64_t moved
         cdef int64_t* w
@@ -1856,17 +1856,18 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             S = &md.syms[sym]
             moved = (<uint64_t>(bid ^ S.top[0]) | <uint64_t>(bq ^ S.top[1]) | <uint64_t>(ask ^ S.top[2])
                      | <uint64_t>(aq ^ S.top[3]))
-            if S.room != 0 or moved == 0:
-                m = <int64_t>(moved != 0)
-                w = <int64_t*>((<uintptr_t>S.next & <uintptr_t>(-m)) | (<uintptr_t>md.scratch & <uintptr_t>(m - 1)))
+            if moved == 0:
+                return 0
+            if S.room != 0:
+                w = S.next
                 w[0] = ev.ts_ns
                 w[1] = <int64_t>self.seq
                 w[2] = S.top[0] = bid
                 w[3] = S.top[1] = bq
                 w[4] = S.top[2] = ask
                 w[5] = S.top[3] = aq
-                S.next += 6 * m
-                S.room -= m
+                S.next = w + 6
+                S.room -= 1
                 return 0
         top[0] = bid
         top[1] = bq
