@@ -379,6 +379,8 @@ cdef class Engine:
     cdef bint _order_view(self, BookC* b, uint64_t order_id, OrderView* out) noexcept
     cdef Level* _level_at(self, BookC* b, int side, int64_t price) noexcept
     cdef Level* _best_level(self, BookC* b, int side) noexcept
+    # the request path's lean cases (declared last: the entries above keep their places)
+    cdef inline int _add_limit(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
 
 
 # --- C entry points for compiled loops in other modules (lob.replay._steploop) ------------------------

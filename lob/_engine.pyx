@@ -692,6 +692,29 @@ cdef inline bint _crosses(int side, int64_t price, int64_t opp_best) noexcept no
     return price >= opp_best if side == BUY else price <= opp_best
 
 
+cdef inline int64_t _skey(int side, int64_t price) noexcept nogil:
+    # _key without a branch on the side (the side of a stream's orders is a coin toss): side must be BUY or SELL.
+    # With the opposite side's best key k (LevelRef.key), an order at price crosses it iff _skey(side, price) + k
+    # >= 0, and a level of key k is beyond its limit iff _skey(side, limit) + k < 0
+    cdef int64_t m = -<int64_t>side
+    return (price ^ m) - m
+
+
+cdef inline bint _plain_limit(const BookC* b, const Event* ev) noexcept nogil:
+    # whether an ADD is the common plain limit order that Engine._add_limit takes without the general path:
+    # LIMIT, GTC or DAY, no flags, no display, a valid side, owner and id, a price in [1, MAX_PRICE_TICKS] and
+    # a quantity in [1, MAX_QTY_LOTS] the book's min/max accept, on a book neither halted nor price-banded.
+    # One combined test (no branch per field); anything else goes to Engine._add, which names the reason
+    cdef int64_t p = ev.price_ticks, q = ev.qty_lots
+    cdef uint64_t bad = (<uint64_t>ev.type | <uint64_t>ev.flags | <uint64_t>(ev.side >> 1)
+                         | <uint64_t>ev.display_lots | (<uint64_t>ev.owner >> 32) | (ev.order_id >> 63)
+                         | (<uint64_t>p >> 32) | (<uint64_t>q >> 30) | <uint64_t>b.halted
+                         | <uint64_t>b.spec.band_bps)
+    bad |= <uint64_t>((p == 0) | (q == 0) | (q < b.spec.min_qty) | ((b.spec.max_qty > 0) & (q > b.spec.max_qty))
+                      | ((ev.tif != GTC) & (ev.tif != DAY)))
+    return bad == 0
+
+
 # --- stops ----------------------------------------------------------------------------------------
 cdef int _stop_push(BookC* b, int32_t slot, int64_t stop_ticks, int64_t limit_ticks) except -1 nogil:
     cdef int32_t cap
@@ -1301,6 +1324,15 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         cdef BookC* b
         cdef int64_t ri
         cdef int a = ev.action
+        if ev.symbol < self.n_books and ev.reserved == 0:
+            # the common requests first, by frequency: a plain limit add, another add, a cancel
+            b = self.books[ev.symbol]
+            if a == ADD:
+                if _plain_limit(b, ev):
+                    return self._add_limit(b, ev, idx)
+                return self._add(b, ev, idx)
+            if a == CANCEL:
+                return self._cancel(b, ev, idx)
         if ev.symbol >= self.n_books:
             ri = self._report_for(NULL, ev, idx)
             self.rep_buf[ri].reason = UNKNOWN_SYMBOL
@@ -1354,6 +1386,75 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
     cdef int _check_qty(self, BookC* b, int64_t qty) noexcept nogil:
         if qty <= 0 or qty > MAX_QTY_LOTS or qty < b.spec.min_qty or (b.spec.max_qty > 0 and qty > b.spec.max_qty):
             return INVALID_QTY
+        return 0
+
+    cdef inline int _add_limit(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        # the plain limit order (_plain_limit(b, ev) holds): the outcome of _add and _enter for it, in one line
+        # of code without the checks and cases that cannot apply (the common request of a stream)
+        cdef int64_t ri = self._report_for(b, ev, idx)
+        cdef Report* r = &self.rep_buf[ri]
+        cdef uint64_t oid = ev.order_id
+        cdef int side = ev.side
+        cdef int opp = side ^ 1
+        cdef int64_t price = ev.price_ticks
+        cdef int64_t rem = ev.qty_lots
+        cdef int64_t filled = 0
+        cdef int32_t n = b.n_levels[opp]
+        cdef int32_t s, lv
+        cdef int stp_hit = 0
+        cdef uint64_t off
+        cdef Order* o
+        cdef IdHint hint
+        if oid == 0:
+            oid = self.next_auto_id
+            r.order_id = oid
+            hint.cell = -1
+        elif _id_probe(b, oid, &hint) != -1:
+            r.reason = DUPLICATE_ORDER_ID
+            return 0
+        if oid >= self.next_auto_id:
+            self.next_auto_id = oid + 1
+        if n != 0 and _skey(side, price) + b.side_levels[opp][n - 1].key >= 0:
+            # it crosses: take what it can, then rest the remainder as _enter does
+            self._match(b, ri, oid, ev.owner, side, price, &rem, ev.ts_ns, idx, &stp_hit)
+            r = &self.rep_buf[ri]
+            filled = r.filled_lots
+            r.cum_filled_lots = filled
+            if stp_hit == 1 or rem == 0:
+                if stp_hit == 1 or stp_hit == 2:
+                    # killed by STP, or an STP decrement took the last of it
+                    r.status = CANCELLED
+                    r.reason = SELF_TRADE
+                else:
+                    r.status = FILLED
+                if b.n_stops:
+                    self._release_stops(b, ev.ts_ns, idx)
+                return 0
+        s = _pool_alloc(b)
+        off = <uint64_t>price - <uint64_t>b.lad_base[side]
+        lv = b.ladder[side][off] if off < <uint64_t>b.lad_span[side] else -1
+        if lv < 0:
+            lv = _level_get(b, side, price, True)
+        o = &b.pool[s]
+        o.order_id = oid
+        o.qty = <int32_t>rem
+        o.display = 0
+        o.visible = <int32_t>rem
+        o.filled = <int32_t>filled
+        o.ts_ns = ev.ts_ns
+        o.owner = <uint32_t>ev.owner
+        o.side = <uint8_t>side
+        o.type = LIMIT
+        o.tif = ev.tif
+        o.flags = 0
+        o.state = STATE_RESTING
+        _enqueue(b, lv, s)
+        _id_insert_hinted(b, s, &hint)
+        b.n_resting += 1
+        r.remaining_lots = rem
+        r.status = PARTIALLY_FILLED if filled > 0 else NEW
+        if b.n_stops:
+            self._release_stops(b, ev.ts_ns, idx)
         return 0
 
     cdef int _add(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
@@ -1458,17 +1559,39 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         return b.stops[i].limit_ticks if i != -1 else 0
 
     cdef int _cancel(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        # _target, _order_price and _drop_order in one straight line for the common case, a resting order
         cdef int64_t ri = self._report_for(b, ev, idx)
-        cdef int32_t cell
-        cdef int32_t s = self._target(b, ev, ri, &cell)
-        cdef Report* r
-        if s == -1:
+        cdef Report* r = &self.rep_buf[ri]
+        cdef int32_t cell = _id_find_pos(b, ev.order_id)
+        cdef int32_t s, lv
+        cdef Order* o
+        cdef Level* L
+        if cell == -1:
+            r.reason = UNKNOWN_ORDER
             return 0
-        r = &self.rep_buf[ri]
-        r.price_ticks = self._order_price(b, s)
-        r.cum_filled_lots = b.pool[s].filled
+        s = b.idmap[cell].slot
+        o = &b.pool[s]
+        if ev.owner != 0 and <uint64_t>ev.owner != o.owner:
+            r.reason = NOT_OWNER
+            return 0
+        r.side = o.side
+        r.type = o.type
+        r.owner = o.owner
+        r.cum_filled_lots = o.filled
         r.status = CANCELLED
-        self._drop_order(b, s, cell)
+        if o.state != STATE_RESTING:
+            r.price_ticks = self._order_price(b, s)
+            self._drop_order(b, s, cell)
+            return 0
+        lv = o.level
+        L = &b.levels[lv]
+        r.price_ticks = L.price
+        _unlink(b, s)
+        if L.count == 0:
+            _level_drop(b, o.side, lv)
+        _id_delete_at(b, cell)
+        _pool_release(b, s)
+        b.n_resting -= 1
         return 0
 
     cdef int _reduce(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
