@@ -117,7 +117,19 @@ cdef BookC* _book_new(int symbol) noexcept nogil:
     b.pool_free = -1
     b.level_free = -1
     b.idmap_cap = 0
+    _book_plain(b)
     return b
+
+
+cdef void _book_plain(BookC* b) noexcept nogil:
+    # the quantity range of the lean path (plain_qty_lo/span): what _check_qty accepts, none while the book is
+    # halted or has a price band (those checks stay on the general path); call after a change to spec or halted
+    cdef int64_t lo = b.spec.min_qty if b.spec.min_qty > 1 else 1
+    cdef int64_t hi = MAX_QTY_LOTS
+    if b.spec.max_qty > 0 and b.spec.max_qty < hi:
+        hi = b.spec.max_qty
+    b.plain_qty_lo = lo
+    b.plain_qty_span = <uint64_t>(hi - lo + 1) if hi >= lo and not b.halted and b.spec.band_bps == 0 else 0
 
 
 cdef inline void _side_free(BookC* b) noexcept nogil:
@@ -165,6 +177,7 @@ cdef void _book_clear(BookC* b) noexcept nogil:
     b.symbol = symbol
     b.pool_free = -1
     b.level_free = -1
+    _book_plain(b)
 
 
 # --- order pool -----------------------------------------------------------------------------------
@@ -725,14 +738,12 @@ cdef inline int64_t _skey(int side, int64_t price) noexcept nogil:
 cdef inline bint _plain_limit(const BookC* b, const Event* ev) noexcept nogil:
     # whether an ADD is the common plain limit order that Engine._add_limit takes without the general path:
     # LIMIT, GTC or DAY, no flags, no display, a valid side, owner and id, a price in [1, MAX_PRICE_TICKS] and
-    # a quantity in [1, MAX_QTY_LOTS] the book's min/max accept, on a book neither halted nor price-banded.
+    # a quantity the book accepts (plain_qty_lo/span: none while it is halted or price-banded, see _book_plain).
     # One combined test (no branch per field); anything else goes to Engine._add, which names the reason
-    cdef int64_t p = ev.price_ticks, q = ev.qty_lots
     cdef uint64_t bad = (<uint64_t>ev.type | <uint64_t>ev.flags | <uint64_t>(ev.side >> 1)
-                         | <uint64_t>ev.display_lots | (<uint64_t>ev.owner >> 32) | (ev.order_id >> 63)
-                         | (<uint64_t>p >> 32) | (<uint64_t>q >> 30) | <uint64_t>b.halted
-                         | <uint64_t>b.spec.band_bps)
-    bad |= <uint64_t>((p == 0) | (q == 0) | (q < b.spec.min_qty) | ((b.spec.max_qty > 0) & (q > b.spec.max_qty))
+                         | <uint64_t>ev.display_lots | (<uint64_t>ev.owner >> 32) | (ev.order_id >> 63))
+    bad |= <uint64_t>((<uint64_t>ev.price_ticks - 1 >= <uint64_t>MAX_PRICE_TICKS)
+                      | (<uint64_t>ev.qty_lots - <uint64_t>b.plain_qty_lo >= b.plain_qty_span)
                       | ((ev.tif != GTC) & (ev.tif != DAY)))
     return bad == 0
 
@@ -975,6 +986,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         b.spec.market_band_ticks = market_band_ticks
         b.spec.stp = stp
         b.spec.modify_policy = modify_policy
+        _book_plain(b)
 
     def set_counters(self, uint64_t seq, uint64_t next_auto_id):
         """Restore the sequence counter and the next engine-assigned order id (snapshots)."""
@@ -1370,11 +1382,11 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
 
     # --- requests -------------------------------------------------------------------------------
     cdef int _process_one(self, const Event* ev, int64_t idx) except -1 nogil:
+        # the common requests, by frequency (a plain limit add, another add, a cancel), go straight to their
+        # handlers; everything else to _process_other
         cdef BookC* b
-        cdef int64_t ri
         cdef int a = ev.action
         if ev.symbol < self.n_books and ev.reserved == 0:
-            # the common requests first, by frequency: a plain limit add, another add, a cancel
             b = self.books[ev.symbol]
             if a == ADD:
                 if _plain_limit(b, ev):
@@ -1382,6 +1394,13 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
                 return self._add(b, ev, idx)
             if a == CANCEL:
                 return self._cancel(b, ev, idx)
+        return self._process_other(ev, idx)
+
+    cdef int _process_other(self, const Event* ev, int64_t idx) except -1 nogil:
+        # an unknown symbol, a request rejected at the edge, and the actions other than ADD and CANCEL
+        cdef BookC* b
+        cdef int64_t ri
+        cdef int a = ev.action
         if ev.symbol >= self.n_books:
             ri = self._report_for(NULL, ev, idx)
             self.rep_buf[ri].reason = UNKNOWN_SYMBOL
@@ -1394,11 +1413,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             if a == ADD and ev.order_id == 0:
                 self.rep_buf[ri].order_id = 0
             return 0
-        if a == ADD:
-            self._add(b, ev, idx)
-        elif a == CANCEL:
-            self._cancel(b, ev, idx)
-        elif a == MODIFY:
+        if a == MODIFY:
             self._modify(b, ev, idx)
         elif a == REDUCE:
             self._reduce(b, ev, idx)
@@ -1406,8 +1421,10 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             self._session_end(b, ev, idx)
         elif a == HALT:
             b.halted = 1
+            _book_plain(b)
         elif a == RESUME:
             b.halted = 0
+            _book_plain(b)
         elif a == REPLAY_ADD:
             self._replay_add(b, ev, idx)
         elif a == REPLAY_EXECUTE:
