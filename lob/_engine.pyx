@@ -735,14 +735,15 @@ cdef inline int64_t _skey(int side, int64_t price) noexcept nogil:
     return (price ^ m) - m
 
 
-cdef inline bint _plain_limit(const BookC* b, const Event* ev) noexcept nogil:
-    # whether an ADD is the common plain limit order that Engine._add_limit takes without the general path:
-    # LIMIT, GTC or DAY, no flags, no display, a valid side, owner and id, a price in [1, MAX_PRICE_TICKS] and
-    # a quantity the book accepts (plain_qty_lo/span: none while it is halted or price-banded, see _book_plain).
-    # One combined test (no branch per field); anything else goes to Engine._add, which names the reason
-    cdef uint64_t bad = (<uint64_t>ev.type | <uint64_t>ev.flags | <uint64_t>(ev.side >> 1)
+cdef inline bint _plain_add(const BookC* b, const Event* ev) noexcept nogil:
+    # whether an ADD is the common plain order that Engine._add_plain takes without the general path: LIMIT or
+    # MARKET, GTC or DAY, no flags, no display, a valid side, owner and id, a quantity the book accepts
+    # (plain_qty_lo/span: none while it is halted or price-banded, see _book_plain) and, for a limit, a price in
+    # [1, MAX_PRICE_TICKS]. One combined test (no branch per field); anything else goes to Engine._add, which
+    # names the reason
+    cdef uint64_t bad = (<uint64_t>(ev.type >> 1) | <uint64_t>ev.flags | <uint64_t>(ev.side >> 1)
                          | <uint64_t>ev.display_lots | (<uint64_t>ev.owner >> 32) | (ev.order_id >> 63))
-    bad |= <uint64_t>((<uint64_t>ev.price_ticks - 1 >= <uint64_t>MAX_PRICE_TICKS)
+    bad |= <uint64_t>(((<uint64_t>ev.price_ticks - 1 >= <uint64_t>MAX_PRICE_TICKS) & (ev.type == LIMIT))
                       | (<uint64_t>ev.qty_lots - <uint64_t>b.plain_qty_lo >= b.plain_qty_span)
                       | ((ev.tif != GTC) & (ev.tif != DAY)))
     return bad == 0
@@ -1389,8 +1390,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         if ev.symbol < self.n_books and ev.reserved == 0:
             b = self.books[ev.symbol]
             if a == ADD:
-                if _plain_limit(b, ev):
-                    return self._add_limit(b, ev, idx)
+                if _plain_add(b, ev):
+                    return self._add_plain(b, ev, idx)
                 return self._add(b, ev, idx)
             if a == CANCEL:
                 return self._cancel(b, ev, idx)
@@ -1454,17 +1455,18 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             return INVALID_QTY
         return 0
 
-    cdef inline int _add_limit(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
-        # the plain limit order (_plain_limit(b, ev) holds): the outcome of _add and _enter for it, in one line
-        # of code without the checks and cases that cannot apply (the common request of a stream)
+    cdef inline int _add_plain(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        # a plain limit or market order (_plain_add(b, ev) holds): the outcome of _add and _enter for it in one
+        # line of code, without the checks and cases that cannot apply (the common requests of a stream)
         cdef int64_t ri = self._report_for(b, ev, idx)
         cdef Report* r = &self.rep_buf[ri]
         cdef uint64_t oid = ev.order_id
+        cdef bint market = ev.type == MARKET
         cdef int side = ev.side
         cdef int opp = side ^ 1
         cdef int64_t price = ev.price_ticks
         cdef int64_t rem = ev.qty_lots
-        cdef int64_t filled = 0
+        cdef int64_t filled = 0, limit, best
         cdef int32_t n = b.n_levels[opp]
         cdef int32_t s, lv
         cdef int stp_hit = 0
@@ -1480,9 +1482,19 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             return 0
         if oid >= self.next_auto_id:
             self.next_auto_id = oid + 1
-        if n != 0 and _skey(side, price) + b.side_levels[opp][n - 1].key >= 0:
-            # it crosses: take what it can, then rest the remainder as _enter does
-            self._match(b, ri, oid, ev.owner, side, price, &rem, ev.ts_ns, idx, &stp_hit)
+        if market:
+            r.price_ticks = 0
+        if n != 0 and (market or _skey(side, price) + b.side_levels[opp][n - 1].key >= 0):
+            # it crosses (a market order, whenever there is liquidity): take what it can as _enter does
+            limit = price
+            if market:
+                # up to the market band from the touch, if any, else without a limit (see _match)
+                best = _skey(opp, b.side_levels[opp][n - 1].key)
+                if b.spec.market_band_ticks > 0:
+                    limit = best + b.spec.market_band_ticks if side == BUY else best - b.spec.market_band_ticks
+                else:
+                    limit = INT64_MAX if side == BUY else INT64_MIN
+            self._match(b, ri, oid, ev.owner, side, limit, &rem, ev.ts_ns, idx, &stp_hit)
             r = &self.rep_buf[ri]
             filled = r.filled_lots
             r.cum_filled_lots = filled
@@ -1493,9 +1505,12 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
                     r.reason = SELF_TRADE
                 else:
                     r.status = FILLED
-                if b.n_stops:
-                    self._release_stops(b, ev.ts_ns, idx)
-                return 0
+                return self._add_done(b, ev, idx)
+        if market:
+            # what is left of a market order never rests
+            r.status = CANCELLED
+            r.reason = NO_LIQUIDITY
+            return self._add_done(b, ev, idx)
         s = _pool_alloc(b)
         off = <uint64_t>price - <uint64_t>b.lad_base[side]
         lv = b.ladder[side][off] if off < <uint64_t>b.lad_span[side] else -1
@@ -1519,6 +1534,10 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         b.n_resting += 1
         r.remaining_lots = rem
         r.status = PARTIALLY_FILLED if filled > 0 else NEW
+        return self._add_done(b, ev, idx)
+
+    cdef inline int _add_done(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        # after an accepted add ran: the stops its trades triggered
         if b.n_stops:
             self._release_stops(b, ev.ts_ns, idx)
         return 0
