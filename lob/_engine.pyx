@@ -749,6 +749,38 @@ cdef inline bint _plain_add(const BookC* b, const Event* ev) noexcept nogil:
     return bad == 0
 
 
+cdef inline int _malformed(const Event* e, uint32_t n_books) noexcept nogil:
+    # nonzero when a row is malformed (what _malformed_field names), computed without branches
+    cdef int adds = (e.action == ADD) | (e.action == REPLAY_ADD)
+    return ((e.symbol >= n_books) | (e.action > REPLAY_DELETE) | ((<uint64_t>e.owner >> 32) != 0)
+            | (adds & ((e.order_id > MAX_ORDER_ID) | (e.side > 1)))
+            | ((e.action == ADD) & ((e.type | e.tif | e.flags) > 3)))
+
+
+cdef int _malformed_field(const Event* e, uint32_t n_books) noexcept nogil:
+    # the first malformed field of a row (1 symbol, 2 action, 3 owner, 4 side, 5 type, 6 tif, 7 flags,
+    # 8 order_id), 0 when the row is well formed
+    if e.symbol >= n_books:
+        return 1
+    if e.action > REPLAY_DELETE:
+        return 2
+    if e.owner < 0 or e.owner > <int64_t>4294967295:
+        return 3
+    if e.action == ADD or e.action == REPLAY_ADD:
+        if e.order_id > MAX_ORDER_ID:
+            return 8
+        if e.side > 1:
+            return 4
+        if e.action == ADD:
+            if e.type > 3:
+                return 5
+            if e.tif > 3:
+                return 6
+            if e.flags > 3:
+                return 7
+    return 0
+
+
 # --- stops ----------------------------------------------------------------------------------------
 cdef int _stop_push(BookC* b, int32_t slot, int64_t stop_ticks, int64_t limit_ticks) except -1 nogil:
     cdef int32_t cap
@@ -2063,36 +2095,27 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
     def first_invalid(self, const Event[::1] events not None):
         """(row, field) of the first malformed row of a batch, or None: one nogil pass."""
         cdef Py_ssize_t n = events.shape[0]
-        cdef Py_ssize_t i
+        cdef Py_ssize_t i = 0, j, stop
         cdef const Event* ev = &events[0] if n else NULL
         cdef int field = 0
-        cdef int nb = self.n_books
+        cdef uint32_t nb = <uint32_t>self.n_books
+        cdef int bad
         with nogil:
-            for i in range(n):
-                if ev[i].symbol >= nb:
-                    field = 1
-                elif ev[i].action > REPLAY_DELETE:
-                    field = 2
-                elif ev[i].owner < 0 or ev[i].owner > <int64_t>4294967295:
-                    field = 3
-                elif ev[i].action == ADD:
-                    if ev[i].order_id > MAX_ORDER_ID:
-                        field = 8
-                    elif ev[i].side > 1:
-                        field = 4
-                    elif ev[i].type > 3:
-                        field = 5
-                    elif ev[i].tif > 3:
-                        field = 6
-                    elif ev[i].flags > 3:
-                        field = 7
-                elif ev[i].action == REPLAY_ADD:
-                    if ev[i].order_id > MAX_ORDER_ID:
-                        field = 8
-                    elif ev[i].side > 1:
-                        field = 4
-                if field:
+            # blocks of 64 rows tested without a branch per row (the row's action is unpredictable); a block
+            # with a malformed row is searched row by row for the first one and its field
+            while i < n:
+                stop = i + 64 if i + 64 < n else n
+                bad = 0
+                for j in range(i, stop):
+                    bad |= _malformed(&ev[j], nb)
+                if bad:
+                    for j in range(i, stop):
+                        field = _malformed_field(&ev[j], nb)
+                        if field:
+                            i = j
+                            break
                     break
+                i = stop
         if not field:
             return None
         return i, ("", "symbol", "action", "owner", "side", "type", "tif", "flags", "order_id")[field]

@@ -400,3 +400,45 @@ def test_risk_hook_sees_submits_with_their_time_and_modifies():
     assert ex.book("X").best_bid() == (1.0, 10)                       # unchanged
     assert ex.modify("X", r.order_id, qty=20, ts_ns=10).remaining_qty == 20
     assert seen == [("submit", 101, 7), ("submit", 10, 8), ("modify", 60, 9), ("modify", 20, 10)]
+
+
+def _first_malformed_py(ev, n_books):
+    # the validation rule, row by row, as DESIGN.md states it: (row, field) of the first malformed row
+    for i, e in enumerate(ev):
+        adds = e["action"] in (lob.Action.ADD, lob.Action.REPLAY_ADD)
+        checks = [("symbol", e["symbol"] >= n_books), ("action", e["action"] > lob.Action.REPLAY_DELETE),
+                  ("owner", not 0 <= e["owner"] <= 2 ** 32 - 1),
+                  ("order_id", adds and int(e["order_id"]) > 2 ** 63 - 1), ("side", adds and e["side"] > 1)]
+        if e["action"] == lob.Action.ADD:
+            checks += [("type", e["type"] > 3), ("tif", e["tif"] > 3), ("flags", e["flags"] > 3)]
+        for field, broken in checks:
+            if broken:
+                return i, field
+    return None
+
+
+def test_first_malformed_row_and_field_match_the_rule_across_blocks():
+    # the engine tests rows in blocks without a branch per row: whichever row of a block is bad, the first
+    # one and its first field are named, as the row-by-row rule names them
+    rng = np.random.default_rng(20261202)
+    ex = lob.Exchange(symbols=["A", "B", "C"])
+    fields = {"symbol": 3, "action": 10, "owner": -1, "side": 2, "type": 4, "tif": 4, "flags": 4,
+              "order_id": 2 ** 63}
+    for trial in range(300):
+        n = int(rng.integers(1, 300))
+        ev = lob.empty_events(n)
+        ev["action"] = rng.choice([lob.Action.ADD, lob.Action.CANCEL, lob.Action.REPLAY_ADD], n)
+        ev["symbol"] = rng.integers(0, 3, n)
+        ev["price_ticks"], ev["qty_lots"], ev["order_id"] = 100, 1, np.arange(1, n + 1)
+        for _ in range(int(rng.integers(0, 4))):
+            row = int(rng.choice([0, n - 1, min(63, n - 1), min(64, n - 1), int(rng.integers(0, n))]))
+            field = str(rng.choice(list(fields)))
+            ev[field][row] = fields[field]
+            if trial % 2:
+                ev["owner"][row] = 2 ** 32     # two bad fields in one row: the first in rule order is named
+        want = _first_malformed_py(ev, 3)
+        assert ex._engine.first_invalid(ev) == want, (trial, want)
+        if want is not None:
+            with pytest.raises(InvalidEventError, match=rf"row {want[0]}: field '{want[1]}'"):
+                ex.apply(ev)
+    assert ex.seq == 0
