@@ -826,77 +826,12 @@ cdef inline bint _stop_triggered(int side, int64_t stop_ticks, int64_t last) noe
 # requested (its id-map cell; an add's ladder cell), for event i + PF_NEAR the lines those point to (the
 # order's pool slot, both of its lines; the add's level) and for event i + PF_CLOSE the lines after them (the
 # order's level and FIFO neighbours; the order an add queues behind). Hints only: nothing is written, and every
-# read is of the current allocations, at indexes they hold.
+# read is of the current allocations, at indexes inside them.
 cdef enum:
     PF_FAR = 24
     PF_NEAR = 10
     PF_CLOSE = 2
     PF_MIN_BYTES = 2097152   # books smaller than this (pools + id maps) stay in the cache: no prefetching
-
-
-cdef inline void _prefetch_order(BookC* b, int32_t s) noexcept nogil:
-    LOB_PREFETCH(&b.pool[s])
-    LOB_PREFETCH(<char*>&b.pool[s] + sizeof(Order) - 1)
-
-
-cdef inline void _prefetch(BookC** books, int32_t n_books, const Event* ev, int stage) noexcept nogil:
-    cdef BookC* b
-    cdef int32_t cap, s, lv
-    cdef uint32_t tag, i
-    cdef uint64_t off
-    cdef Order* o
-    if ev.symbol >= n_books:
-        return
-    b = books[ev.symbol]
-    if ev.action == ADD:
-        if ev.side > 1:
-            return
-        if stage == PF_FAR and b.idmap_cap and ev.order_id:
-            LOB_PREFETCH(&b.idmap[_id_tag(ev.order_id) & <uint32_t>(b.idmap_cap - 1)])
-        off = <uint64_t>ev.price_ticks - <uint64_t>b.lad_base[ev.side]
-        if off >= <uint64_t>b.lad_span[ev.side]:
-            return
-        if stage == PF_FAR:
-            LOB_PREFETCH(&b.ladder[ev.side][off])
-            return
-        lv = b.ladder[ev.side][off]
-        if lv < 0:
-            return
-        if stage == PF_NEAR:
-            LOB_PREFETCH(&b.levels[lv])
-        elif b.levels[lv].tail >= 0:
-            _prefetch_order(b, b.levels[lv].tail)
-        return
-    cap = b.idmap_cap
-    if cap == 0 or ev.order_id == 0:
-        return
-    tag = _id_tag(ev.order_id)
-    i = tag & <uint32_t>(cap - 1)
-    if stage == PF_FAR:
-        LOB_PREFETCH(&b.idmap[i])
-        return
-    s = b.idmap[i].slot
-    if s < 0 or b.idmap[i].tag != tag:
-        return
-    if stage == PF_NEAR:
-        _prefetch_order(b, s)
-        return
-    o = &b.pool[s]
-    if o.state == STATE_RESTING:
-        LOB_PREFETCH(&b.levels[o.level])
-        if o.prev >= 0:
-            _prefetch_order(b, o.prev)
-        if o.next >= 0:
-            _prefetch_order(b, o.next)
-
-
-cdef inline void _prefetch_ahead(BookC** books, int32_t n_books, const Event* ev, int64_t i, int64_t n) noexcept nogil:
-    if i + PF_FAR < n:
-        _prefetch(books, n_books, &ev[i + PF_FAR], PF_FAR)
-    if i + PF_NEAR < n:
-        _prefetch(books, n_books, &ev[i + PF_NEAR], PF_NEAR)
-    if i + PF_CLOSE < n:
-        _prefetch(books, n_books, &ev[i + PF_CLOSE], PF_CLOSE)
 
 
 cdef bint _worth_prefetching(BookC** books, int32_t n_books) noexcept nogil:
@@ -909,14 +844,124 @@ cdef bint _worth_prefetching(BookC** books, int32_t n_books) noexcept nogil:
     return total >= PF_MIN_BYTES
 
 
+# The three stages of an event pass what they found on through a ring (PF_RING > PF_FAR entries, one per event
+# ahead): the book and the id's hash, then the level slot (an add) or the pool slot (any other request). They
+# run without data-dependent branches (which the CPU mispredicts on a random order stream): an index read or
+# carried over is clamped to its array (an out-of-range one becomes 0: a harmless useless prefetch), and the
+# add's and the target's prefetch addresses are both computed and one of them chosen by a select.
+cdef enum:
+    PF_RING = 32
+
+
+cdef struct PfEntry:
+    BookC* b          # NULL: nothing to prefetch for this event
+    uint32_t tag      # the order id's hash (_id_tag)
+    int32_t ref       # found at PF_NEAR: the level slot at an add's price, or the pool slot of the order targeted
+    int32_t add       # 1: an ADD (its level and the order it queues behind), 0: a request naming an order
+    int32_t side      # an add's side (0 or 1)
+
+
+cdef struct PfRing:
+    bint on           # prefetching (decided every 1024 events; a ring turned on starts empty)
+    PfEntry e[PF_RING]
+
+
+cdef int32_t _NO_LEVEL = -1      # the ladder cell read when a price is outside its side's ladder (or not an add)
+cdef Level _PF_LEVEL             # all zero: what _pf_close reads instead of a level for a request naming an order
+cdef Order _PF_ORDER             # all zero: what it reads instead of an order for an add
+
+
+cdef inline int32_t _clamp(int32_t x, int32_t cap) noexcept nogil:
+    # x if 0 <= x < cap else 0 (a compare and a conditional move)
+    return x if <uint32_t>x < <uint32_t>cap else 0
+
+
+cdef inline const int32_t* _ladder_cell(const BookC* b, int side, int64_t price) noexcept nogil:
+    # the ladder cell of a price, or a cell holding -1 when the price is outside the side's ladder
+    cdef uint64_t off = <uint64_t>price - <uint64_t>b.lad_base[side]
+    return &b.ladder[side][off] if off < <uint64_t>b.lad_span[side] else &_NO_LEVEL
+
+
+cdef inline void _pf_far(BookC** books, int32_t n_books, const Event* ev, PfEntry* e) noexcept nogil:
+    # the first lines an event reads: its id-map cell, and an add's ladder cell
+    cdef BookC* b
+    cdef const int32_t* cell
+    cdef uint32_t tag
+    e.b = NULL
+    if ev.symbol >= n_books:
+        return
+    b = books[ev.symbol]
+    if b.idmap_cap == 0 or b.pool_cap == 0 or b.levels_cap == 0:
+        return
+    tag = _id_tag(ev.order_id)
+    e.add = ev.action == ADD
+    e.side = ev.side & 1
+    e.tag = tag
+    LOB_PREFETCH(&b.idmap[tag & <uint32_t>(b.idmap_cap - 1)])
+    cell = _ladder_cell(b, e.side, ev.price_ticks)
+    LOB_PREFETCH(cell if e.add else <const int32_t*>&b.idmap[tag & <uint32_t>(b.idmap_cap - 1)])
+    e.b = b
+
+
+cdef inline void _pf_near(const Event* ev, PfEntry* e) noexcept nogil:
+    # the lines those point to: an add's level, or the pool slot of the order a request names (both lines each)
+    cdef BookC* b = e.b
+    cdef const IdEntry* c
+    cdef int32_t lv, s
+    cdef const char* p
+    if b == NULL:
+        return
+    lv = _clamp((_ladder_cell(b, e.side, ev.price_ticks) if e.add else &_NO_LEVEL)[0], b.levels_cap)
+    c = &b.idmap[e.tag & <uint32_t>(b.idmap_cap - 1)]
+    s = _clamp(c.slot if c.tag == e.tag else 0, b.pool_cap)
+    p = <const char*>&b.levels[lv] if e.add else <const char*>&b.pool[s]
+    LOB_PREFETCH(p)
+    LOB_PREFETCH(p + (sizeof(Level) - 1 if e.add else sizeof(Order) - 1))
+    e.ref = lv if e.add else s
+
+
+cdef inline void _pf_close(PfEntry* e) noexcept nogil:
+    # the lines after them: the order an add queues behind (its level's tail); the level and FIFO neighbours of
+    # the order a request names
+    cdef BookC* b = e.b
+    cdef const Order* o
+    cdef int32_t t, lv, prev, nxt
+    if b == NULL:
+        return
+    # one of the two reads is of a zeroed stand-in (in the cache): no load the other kind of request would miss on
+    t = _clamp((&b.levels[_clamp(e.ref, b.levels_cap)] if e.add else &_PF_LEVEL).tail, b.pool_cap)
+    o = &_PF_ORDER if e.add else &b.pool[_clamp(e.ref, b.pool_cap)]
+    lv = _clamp(o.level, b.levels_cap)
+    prev = _clamp(o.prev, b.pool_cap)
+    nxt = _clamp(o.next, b.pool_cap)
+    # the fields the request writes: the tail's next link (an add), the level's quantities and count and the
+    # neighbours' links (a removal)
+    LOB_PREFETCH(&b.pool[t].next if e.add else <const int32_t*>&b.levels[lv].qty)
+    LOB_PREFETCH(&b.pool[t].next if e.add else &b.levels[lv].count)
+    LOB_PREFETCH(&b.pool[t if e.add else prev].next)
+    LOB_PREFETCH(&b.pool[t if e.add else nxt].prev)
+
+
 cdef inline void _prefetch_step(BookC** books, int32_t n_books, const Event* ev, int64_t i, int64_t n,
-                                bint* on) noexcept nogil:
-    # in a batch's loop before event i: every 1024 events, whether to prefetch (on); then, if so, the prefetches
-    # of the events ahead
+                                PfRing* pf) noexcept nogil:
+    # in a batch's loop before event i: every 1024 events, whether to prefetch; then, if so, the three stages
+    # for the events PF_FAR, PF_NEAR and PF_CLOSE ahead
+    cdef int32_t k
     if i & 1023 == 0:
-        on[0] = _worth_prefetching(books, n_books)
-    if on[0]:
-        _prefetch_ahead(books, n_books, ev, i, n)
+        if _worth_prefetching(books, n_books):
+            if not pf.on:
+                for k in range(PF_RING):
+                    pf.e[k].b = NULL
+                pf.on = True
+        else:
+            pf.on = False
+    if pf.on:
+        if i + PF_FAR < n:
+            _pf_far(books, n_books, &ev[i + PF_FAR], &pf.e[(i + PF_FAR) & (PF_RING - 1)])
+        if i + PF_NEAR < n:
+            _pf_near(&ev[i + PF_NEAR], &pf.e[(i + PF_NEAR) & (PF_RING - 1)])
+        if i + PF_CLOSE < n:
+            _pf_close(&pf.e[(i + PF_CLOSE) & (PF_RING - 1)])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -2044,7 +2089,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         cdef Py_ssize_t i
         cdef const Event* ev = &events[0] if n else NULL
         cdef MdPort* md = self.md
-        cdef bint pf = False
+        cdef PfRing pf
+        pf.on = False
         self._reset_outputs(n + 16, n // 2 + 16)
         with nogil:
             if md == NULL:
