@@ -273,6 +273,8 @@ cdef struct BookC:            # one symbol's book; owned by Engine
     int32_t* ladder[2]        # price -> level slot per side for prices in [lad_base, lad_base + lad_span) (-1 empty):
     int64_t lad_base[2]       # a dense index where the levels are (around the touch); levels outside it are in
     int64_t lad_span[2]       # lvmap. Its span grows with the side's level count (see _lv_add), never past 2**20
+    int64_t plain_qty_lo      # the quantities an add may have to take the engine's lean path (_plain_add): q with
+    uint64_t plain_qty_span   # (uint64)(q - plain_qty_lo) < plain_qty_span; span 0 (none) while halted or banded
 
 
 cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book sees it (80 bytes)
@@ -393,6 +395,10 @@ cdef class Engine:
     cdef bint _order_view(self, BookC* b, uint64_t order_id, OrderView* out) noexcept
     cdef Level* _level_at(self, BookC* b, int side, int64_t price) noexcept
     cdef Level* _best_level(self, BookC* b, int side) noexcept
+    # the request path's lean cases (declared last: the entries above keep their places)
+    cdef inline int _add_plain(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef inline int _add_done(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
+    cdef int _process_other(self, const Event* ev, int64_t idx) except -1 nogil
 
 
 # --- C entry points for compiled loops in other modules (lob.replay._steploop) ------------------------

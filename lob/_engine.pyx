@@ -79,6 +79,16 @@ cdef inline uint64_t _mix(uint64_t x) noexcept nogil:
     return x
 
 
+cdef inline uint32_t _id_tag(uint64_t oid) noexcept nogil:
+    # the id map's hash of an order id (home cell = tag & mask): half of murmur3's finaliser, 3 steps instead
+    # of _mix's 5 on every add, cancel and fill; the xor-shift first folds high bits down, so ids that differ
+    # only there (a time stamp in the high bits, a counter in the low ones) still spread
+    oid ^= oid >> 33
+    oid *= <uint64_t>0xff51afd7ed558ccd
+    oid ^= oid >> 33
+    return <uint32_t>oid
+
+
 cdef inline int64_t _key(int side, int64_t price) noexcept nogil:
     return price if side == BUY else -price
 
@@ -107,7 +117,19 @@ cdef BookC* _book_new(int symbol) noexcept nogil:
     b.pool_free = -1
     b.level_free = -1
     b.idmap_cap = 0
+    _book_plain(b)
     return b
+
+
+cdef void _book_plain(BookC* b) noexcept nogil:
+    # the quantity range of the lean path (plain_qty_lo/span): what _check_qty accepts, none while the book is
+    # halted or has a price band (those checks stay on the general path); call after a change to spec or halted
+    cdef int64_t lo = b.spec.min_qty if b.spec.min_qty > 1 else 1
+    cdef int64_t hi = MAX_QTY_LOTS
+    if b.spec.max_qty > 0 and b.spec.max_qty < hi:
+        hi = b.spec.max_qty
+    b.plain_qty_lo = lo
+    b.plain_qty_span = <uint64_t>(hi - lo + 1) if hi >= lo and not b.halted and b.spec.band_bps == 0 else 0
 
 
 cdef inline void _side_free(BookC* b) noexcept nogil:
@@ -155,6 +177,7 @@ cdef void _book_clear(BookC* b) noexcept nogil:
     b.symbol = symbol
     b.pool_free = -1
     b.level_free = -1
+    _book_plain(b)
 
 
 # --- order pool -----------------------------------------------------------------------------------
@@ -201,7 +224,7 @@ cdef inline int32_t _id_probe(BookC* b, uint64_t oid, IdHint* h) noexcept nogil:
     h.cell = -1
     if b.idmap_cap == 0:
         return -1
-    tag = <uint32_t>_mix(oid)
+    tag = _id_tag(oid)
     mask = <uint32_t>(b.idmap_cap - 1)
     i = tag & mask
     while True:
@@ -252,9 +275,13 @@ cdef int _id_rehash(BookC* b, int32_t new_cap) except -1 nogil:
 
 
 cdef inline bint _id_full(BookC* b) noexcept nogil:
-    # whether one more id needs a larger map. Load factor at most 1/2 below 65536 cells (512 kB): an add's
-    # duplicate check then ends on an empty cell after ~1.5 probes instead of ~8.5 (a mispredicted branch
-    # each); 3/4 from there on, where the memory per resting order (< 100 bytes) is what counts
+    # whether one more id needs a larger map. Load factor at most 1/4 below 16384 cells (128 kB, up to 4096
+    # ids), 1/2 below 65536 cells (512 kB): an add's duplicate check then mostly ends on its home cell, empty
+    # (whether it is, is a branch the CPU cannot predict: stream_1m, 1/4 instead of 1/2: 0.3 fewer mispredicted
+    # branches per event, ~8% of the engine's time); 3/4 from there on, where the memory per resting order
+    # (< 100 bytes) is what counts
+    if b.idmap_cap < 16384:
+        return (b.idmap_count + 1) * 4 > b.idmap_cap
     if b.idmap_cap < 65536:
         return (b.idmap_count + 1) * 2 > b.idmap_cap
     return (b.idmap_count + 1) * 4 > b.idmap_cap * 3
@@ -264,7 +291,7 @@ cdef inline int _id_insert(BookC* b, int32_t slot) except -1 nogil:
     cdef uint32_t mask, i, tag
     if _id_full(b):
         _id_rehash(b, b.idmap_cap * 2 if b.idmap_cap else 512)
-    tag = <uint32_t>_mix(b.pool[slot].order_id)
+    tag = _id_tag(b.pool[slot].order_id)
     mask = <uint32_t>(b.idmap_cap - 1)
     i = tag & mask
     while b.idmap[i].slot != -1:
@@ -660,6 +687,36 @@ cdef inline bint _crosses(int side, int64_t price, int64_t opp_best) noexcept no
     return price >= opp_best if side == BUY else price <= opp_best
 
 
+cdef extern from *:
+    """
+    #define LOB_MATCH_LIMIT_CLAMP 1099511627776LL
+    """
+    # 2**40: beyond every price a level can have (<= 2**32), and its key plus any level's key fits int64
+    const int64_t MATCH_LIMIT_CLAMP "LOB_MATCH_LIMIT_CLAMP"
+
+
+cdef inline int64_t _skey(int side, int64_t price) noexcept nogil:
+    # _key without a branch on the side (the side of a stream's orders is a coin toss): side must be BUY or SELL.
+    # With the opposite side's best key k (LevelRef.key), an order at price crosses it iff _skey(side, price) + k
+    # >= 0, and a level of key k is beyond its limit iff _skey(side, limit) + k < 0
+    cdef int64_t m = -<int64_t>side
+    return (price ^ m) - m
+
+
+cdef inline bint _plain_add(const BookC* b, const Event* ev) noexcept nogil:
+    # whether an ADD is the common plain order that Engine._add_plain takes without the general path: LIMIT or
+    # MARKET, GTC or DAY, no flags, no display, a valid side, owner and id, a quantity the book accepts
+    # (plain_qty_lo/span: none while it is halted or price-banded, see _book_plain) and, for a limit, a price in
+    # [1, MAX_PRICE_TICKS]. One combined test (no branch per field); anything else goes to Engine._add, which
+    # names the reason
+    cdef uint64_t bad = (<uint64_t>(ev.type >> 1) | <uint64_t>ev.flags | <uint64_t>(ev.side >> 1)
+                         | <uint64_t>ev.display_lots | (<uint64_t>ev.owner >> 32) | (ev.order_id >> 63))
+    bad |= <uint64_t>(((<uint64_t>ev.price_ticks - 1 >= <uint64_t>MAX_PRICE_TICKS) & (ev.type == LIMIT))
+                      | (<uint64_t>ev.qty_lots - <uint64_t>b.plain_qty_lo >= b.plain_qty_span)
+                      | ((ev.tif != GTC) & (ev.tif != DAY)))
+    return bad == 0
+
+
 cdef inline int _malformed(const Event* e, uint32_t n_books) noexcept nogil:
     # nonzero when a row is malformed (what _malformed_field names), computed without branches
     cdef int adds = (e.action == ADD) | (e.action == REPLAY_ADD)
@@ -737,77 +794,12 @@ cdef inline bint _stop_triggered(int side, int64_t stop_ticks, int64_t last) noe
 # requested (its id-map cell; an add's ladder cell), for event i + PF_NEAR the lines those point to (the
 # order's pool slot, both of its lines; the add's level) and for event i + PF_CLOSE the lines after them (the
 # order's level and FIFO neighbours; the order an add queues behind). Hints only: nothing is written, and every
-# read is of the current allocations, at indexes they hold.
+# read is of the current allocations, at indexes inside them.
 cdef enum:
     PF_FAR = 24
     PF_NEAR = 10
     PF_CLOSE = 2
     PF_MIN_BYTES = 2097152   # books smaller than this (pools + id maps) stay in the cache: no prefetching
-
-
-cdef inline void _prefetch_order(BookC* b, int32_t s) noexcept nogil:
-    LOB_PREFETCH(&b.pool[s])
-    LOB_PREFETCH(<char*>&b.pool[s] + sizeof(Order) - 1)
-
-
-cdef inline void _prefetch(BookC** books, int32_t n_books, const Event* ev, int stage) noexcept nogil:
-    cdef BookC* b
-    cdef int32_t cap, s, lv
-    cdef uint32_t tag, i
-    cdef uint64_t off
-    cdef Order* o
-    if ev.symbol >= n_books:
-        return
-    b = books[ev.symbol]
-    if ev.action == ADD:
-        if ev.side > 1:
-            return
-        if stage == PF_FAR and b.idmap_cap and ev.order_id:
-            LOB_PREFETCH(&b.idmap[<uint32_t>_mix(ev.order_id) & <uint32_t>(b.idmap_cap - 1)])
-        off = <uint64_t>ev.price_ticks - <uint64_t>b.lad_base[ev.side]
-        if off >= <uint64_t>b.lad_span[ev.side]:
-            return
-        if stage == PF_FAR:
-            LOB_PREFETCH(&b.ladder[ev.side][off])
-            return
-        lv = b.ladder[ev.side][off]
-        if lv < 0:
-            return
-        if stage == PF_NEAR:
-            LOB_PREFETCH(&b.levels[lv])
-        elif b.levels[lv].tail >= 0:
-            _prefetch_order(b, b.levels[lv].tail)
-        return
-    cap = b.idmap_cap
-    if cap == 0 or ev.order_id == 0:
-        return
-    tag = <uint32_t>_mix(ev.order_id)
-    i = tag & <uint32_t>(cap - 1)
-    if stage == PF_FAR:
-        LOB_PREFETCH(&b.idmap[i])
-        return
-    s = b.idmap[i].slot
-    if s < 0 or b.idmap[i].tag != tag:
-        return
-    if stage == PF_NEAR:
-        _prefetch_order(b, s)
-        return
-    o = &b.pool[s]
-    if o.state == STATE_RESTING:
-        LOB_PREFETCH(&b.levels[o.level])
-        if o.prev >= 0:
-            _prefetch_order(b, o.prev)
-        if o.next >= 0:
-            _prefetch_order(b, o.next)
-
-
-cdef inline void _prefetch_ahead(BookC** books, int32_t n_books, const Event* ev, int64_t i, int64_t n) noexcept nogil:
-    if i + PF_FAR < n:
-        _prefetch(books, n_books, &ev[i + PF_FAR], PF_FAR)
-    if i + PF_NEAR < n:
-        _prefetch(books, n_books, &ev[i + PF_NEAR], PF_NEAR)
-    if i + PF_CLOSE < n:
-        _prefetch(books, n_books, &ev[i + PF_CLOSE], PF_CLOSE)
 
 
 cdef bint _worth_prefetching(BookC** books, int32_t n_books) noexcept nogil:
@@ -820,14 +812,124 @@ cdef bint _worth_prefetching(BookC** books, int32_t n_books) noexcept nogil:
     return total >= PF_MIN_BYTES
 
 
+# The three stages of an event pass what they found on through a ring (PF_RING > PF_FAR entries, one per event
+# ahead): the book and the id's hash, then the level slot (an add) or the pool slot (any other request). They
+# run without data-dependent branches (which the CPU mispredicts on a random order stream): an index read or
+# carried over is clamped to its array (an out-of-range one becomes 0: a harmless useless prefetch), and the
+# add's and the target's prefetch addresses are both computed and one of them chosen by a select.
+cdef enum:
+    PF_RING = 32
+
+
+cdef struct PfEntry:
+    BookC* b          # NULL: nothing to prefetch for this event
+    uint32_t tag      # the order id's hash (_id_tag)
+    int32_t ref       # found at PF_NEAR: the level slot at an add's price, or the pool slot of the order targeted
+    int32_t add       # 1: an ADD (its level and the order it queues behind), 0: a request naming an order
+    int32_t side      # an add's side (0 or 1)
+
+
+cdef struct PfRing:
+    bint on           # prefetching (decided every 1024 events; a ring turned on starts empty)
+    PfEntry e[PF_RING]
+
+
+cdef int32_t _NO_LEVEL = -1      # the ladder cell read when a price is outside its side's ladder (or not an add)
+cdef Level _PF_LEVEL             # all zero: what _pf_close reads instead of a level for a request naming an order
+cdef Order _PF_ORDER             # all zero: what it reads instead of an order for an add
+
+
+cdef inline int32_t _clamp(int32_t x, int32_t cap) noexcept nogil:
+    # x if 0 <= x < cap else 0 (a compare and a conditional move)
+    return x if <uint32_t>x < <uint32_t>cap else 0
+
+
+cdef inline const int32_t* _ladder_cell(const BookC* b, int side, int64_t price) noexcept nogil:
+    # the ladder cell of a price, or a cell holding -1 when the price is outside the side's ladder
+    cdef uint64_t off = <uint64_t>price - <uint64_t>b.lad_base[side]
+    return &b.ladder[side][off] if off < <uint64_t>b.lad_span[side] else &_NO_LEVEL
+
+
+cdef inline void _pf_far(BookC** books, int32_t n_books, const Event* ev, PfEntry* e) noexcept nogil:
+    # the first lines an event reads: its id-map cell, and an add's ladder cell
+    cdef BookC* b
+    cdef const int32_t* cell
+    cdef uint32_t tag
+    e.b = NULL
+    if ev.symbol >= n_books:
+        return
+    b = books[ev.symbol]
+    if b.idmap_cap == 0 or b.pool_cap == 0 or b.levels_cap == 0:
+        return
+    tag = _id_tag(ev.order_id)
+    e.add = ev.action == ADD
+    e.side = ev.side & 1
+    e.tag = tag
+    LOB_PREFETCH(&b.idmap[tag & <uint32_t>(b.idmap_cap - 1)])
+    cell = _ladder_cell(b, e.side, ev.price_ticks)
+    LOB_PREFETCH(cell if e.add else <const int32_t*>&b.idmap[tag & <uint32_t>(b.idmap_cap - 1)])
+    e.b = b
+
+
+cdef inline void _pf_near(const Event* ev, PfEntry* e) noexcept nogil:
+    # the lines those point to: an add's level, or the pool slot of the order a request names (both lines each)
+    cdef BookC* b = e.b
+    cdef const IdEntry* c
+    cdef int32_t lv, s
+    cdef const char* p
+    if b == NULL:
+        return
+    lv = _clamp((_ladder_cell(b, e.side, ev.price_ticks) if e.add else &_NO_LEVEL)[0], b.levels_cap)
+    c = &b.idmap[e.tag & <uint32_t>(b.idmap_cap - 1)]
+    s = _clamp(c.slot if c.tag == e.tag else 0, b.pool_cap)
+    p = <const char*>&b.levels[lv] if e.add else <const char*>&b.pool[s]
+    LOB_PREFETCH(p)
+    LOB_PREFETCH(p + (sizeof(Level) - 1 if e.add else sizeof(Order) - 1))
+    e.ref = lv if e.add else s
+
+
+cdef inline void _pf_close(PfEntry* e) noexcept nogil:
+    # the lines after them: the order an add queues behind (its level's tail); the level and FIFO neighbours of
+    # the order a request names
+    cdef BookC* b = e.b
+    cdef const Order* o
+    cdef int32_t t, lv, prev, nxt
+    if b == NULL:
+        return
+    # one of the two reads is of a zeroed stand-in (in the cache): no load the other kind of request would miss on
+    t = _clamp((&b.levels[_clamp(e.ref, b.levels_cap)] if e.add else &_PF_LEVEL).tail, b.pool_cap)
+    o = &_PF_ORDER if e.add else &b.pool[_clamp(e.ref, b.pool_cap)]
+    lv = _clamp(o.level, b.levels_cap)
+    prev = _clamp(o.prev, b.pool_cap)
+    nxt = _clamp(o.next, b.pool_cap)
+    # the fields the request writes: the tail's next link (an add), the level's quantities and count and the
+    # neighbours' links (a removal)
+    LOB_PREFETCH(&b.pool[t].next if e.add else <const int32_t*>&b.levels[lv].qty)
+    LOB_PREFETCH(&b.pool[t].next if e.add else &b.levels[lv].count)
+    LOB_PREFETCH(&b.pool[t if e.add else prev].next)
+    LOB_PREFETCH(&b.pool[t if e.add else nxt].prev)
+
+
 cdef inline void _prefetch_step(BookC** books, int32_t n_books, const Event* ev, int64_t i, int64_t n,
-                                bint* on) noexcept nogil:
-    # in a batch's loop before event i: every 1024 events, whether to prefetch (on); then, if so, the prefetches
-    # of the events ahead
+                                PfRing* pf) noexcept nogil:
+    # in a batch's loop before event i: every 1024 events, whether to prefetch; then, if so, the three stages
+    # for the events PF_FAR, PF_NEAR and PF_CLOSE ahead
+    cdef int32_t k
     if i & 1023 == 0:
-        on[0] = _worth_prefetching(books, n_books)
-    if on[0]:
-        _prefetch_ahead(books, n_books, ev, i, n)
+        if _worth_prefetching(books, n_books):
+            if not pf.on:
+                for k in range(PF_RING):
+                    pf.e[k].b = NULL
+                pf.on = True
+        else:
+            pf.on = False
+    if pf.on:
+        if i + PF_FAR < n:
+            _pf_far(books, n_books, &ev[i + PF_FAR], &pf.e[(i + PF_FAR) & (PF_RING - 1)])
+        if i + PF_NEAR < n:
+            _pf_near(&ev[i + PF_NEAR], &pf.e[(i + PF_NEAR) & (PF_RING - 1)])
+        if i + PF_CLOSE < n:
+            _pf_close(&pf.e[(i + PF_CLOSE) & (PF_RING - 1)])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -930,6 +1032,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         b.spec.market_band_ticks = market_band_ticks
         b.spec.stp = stp
         b.spec.modify_policy = modify_policy
+        _book_plain(b)
 
     def set_counters(self, uint64_t seq, uint64_t next_auto_id):
         """Restore the sequence counter and the next engine-assigned order id (snapshots)."""
@@ -1070,38 +1173,47 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         cdef int opp = 1 - side
         cdef int stp = b.spec.stp
         cdef bint check_owner = stp != STP_NONE and owner != 0
-        cdef int32_t n, lv, s
+        cdef int32_t n, lv, s, nxt
         cdef Level* L
         cdef Order* o
-        cdef int64_t q, lp, filled = 0, notional = 0, last = 0
+        cdef int64_t q, lp, klim, filled = 0, notional = 0, last = 0
+        cdef int64_t left = rem[0]          # kept in registers while matching, written back at the end
+        cdef int hit = stp_out[0]
         cdef Report* r
-        while rem[0] > 0:
+        # the limit as a key (see _skey): market orders pass INT64_MAX / INT64_MIN, clamped to a price no level has
+        if limit > MATCH_LIMIT_CLAMP:
+            limit = MATCH_LIMIT_CLAMP
+        elif limit < -MATCH_LIMIT_CLAMP:
+            limit = -MATCH_LIMIT_CLAMP
+        klim = _skey(side, limit)
+        while left > 0:
             n = b.n_levels[opp]
-            if n == 0:
+            if n == 0 or klim + b.side_levels[opp][n - 1].key < 0:
                 break
             lv = b.side_levels[opp][n - 1].level
             L = &b.levels[lv]
             lp = L.price
-            if (side == BUY and lp > limit) or (side == SELL and lp < limit):
-                break
-            while rem[0] > 0 and L.count > 0:
+            while left > 0:
+                # the level is not empty here: a level leaves the index when its last order goes
                 s = L.head
                 o = &b.pool[s]
                 if check_owner and o.owner == <uint64_t>owner:
                     if stp == STP_CANCEL_NEWEST:
-                        stp_out[0] = 1
+                        hit = 1
                         break
                     if stp == STP_CANCEL_OLDEST or stp == STP_CANCEL_BOTH:
                         self._report_order(b, s, ts, idx, CANCEL, CANCELLED, SELF_TRADE)
                         _remove_resting(b, s)
                         if stp == STP_CANCEL_BOTH:
-                            stp_out[0] = 1
+                            hit = 1
+                            break
+                        if L.count == 0:
                             break
                         continue
                     # decrement: both lose the overlap, nothing prints
-                    q = _min64(rem[0], o.visible)
-                    rem[0] -= q
-                    stp_out[0] = 2
+                    q = _min64(left, o.visible)
+                    left -= q
+                    hit = 2
                     o.visible -= q
                     o.qty -= q
                     L.qty -= q
@@ -1109,17 +1221,19 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
                     if o.qty == 0:
                         self._report_order(b, s, ts, idx, CANCEL, CANCELLED, SELF_TRADE)
                         _remove_resting(b, s)
+                        if L.count == 0:
+                            break
                     else:
                         self._report_order(b, s, ts, idx, REDUCE,
                                            PARTIALLY_FILLED if o.filled > 0 else NEW, SELF_TRADE)
                         if o.visible == 0:
                             self._refresh(b, s, ts)
                     continue
-                q = _min64(rem[0], o.visible)
+                q = _min64(left, o.visible)
                 self._emit_fill(b, ts, lp, q, o, oid, owner, side)
-                if stp_out[0] == 2:
-                    stp_out[0] = 3
-                rem[0] -= q
+                if hit == 2:
+                    hit = 3
+                left -= q
                 filled += q
                 notional += q * lp
                 last = lp
@@ -1129,11 +1243,27 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
                 L.qty -= q
                 L.total -= q
                 if o.qty == 0:
-                    _remove_resting(b, s)
+                    # the head leaves: _remove_resting for the first order of its level (its quantities are 0)
+                    nxt = o.next
+                    L.head = nxt
+                    if nxt != -1:
+                        b.pool[nxt].prev = -1
+                    else:
+                        L.tail = -1
+                    L.count -= 1
+                    if L.count == 0:
+                        _level_drop(b, opp, lv)
+                    _id_delete_at(b, _id_find_pos(b, o.order_id))
+                    _pool_release(b, s)
+                    b.n_resting -= 1
+                    if nxt == -1:
+                        break
                 elif o.visible == 0:
                     self._refresh(b, s, ts)
-            if stp_out[0] == 1:
+            if hit == 1:
                 break
+        rem[0] = left
+        stp_out[0] = hit
         if filled:
             r = &self.rep_buf[ri]
             r.filled_lots += filled
@@ -1298,6 +1428,22 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
 
     # --- requests -------------------------------------------------------------------------------
     cdef int _process_one(self, const Event* ev, int64_t idx) except -1 nogil:
+        # the common requests, by frequency (a plain limit add, another add, a cancel), go straight to their
+        # handlers; everything else to _process_other
+        cdef BookC* b
+        cdef int a = ev.action
+        if ev.symbol < self.n_books and ev.reserved == 0:
+            b = self.books[ev.symbol]
+            if a == ADD:
+                if _plain_add(b, ev):
+                    return self._add_plain(b, ev, idx)
+                return self._add(b, ev, idx)
+            if a == CANCEL:
+                return self._cancel(b, ev, idx)
+        return self._process_other(ev, idx)
+
+    cdef int _process_other(self, const Event* ev, int64_t idx) except -1 nogil:
+        # an unknown symbol, a request rejected at the edge, and the actions other than ADD and CANCEL
         cdef BookC* b
         cdef int64_t ri
         cdef int a = ev.action
@@ -1313,11 +1459,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             if a == ADD and ev.order_id == 0:
                 self.rep_buf[ri].order_id = 0
             return 0
-        if a == ADD:
-            self._add(b, ev, idx)
-        elif a == CANCEL:
-            self._cancel(b, ev, idx)
-        elif a == MODIFY:
+        if a == MODIFY:
             self._modify(b, ev, idx)
         elif a == REDUCE:
             self._reduce(b, ev, idx)
@@ -1325,8 +1467,10 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             self._session_end(b, ev, idx)
         elif a == HALT:
             b.halted = 1
+            _book_plain(b)
         elif a == RESUME:
             b.halted = 0
+            _book_plain(b)
         elif a == REPLAY_ADD:
             self._replay_add(b, ev, idx)
         elif a == REPLAY_EXECUTE:
@@ -1354,6 +1498,93 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
     cdef int _check_qty(self, BookC* b, int64_t qty) noexcept nogil:
         if qty <= 0 or qty > MAX_QTY_LOTS or qty < b.spec.min_qty or (b.spec.max_qty > 0 and qty > b.spec.max_qty):
             return INVALID_QTY
+        return 0
+
+    cdef inline int _add_plain(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        # a plain limit or market order (_plain_add(b, ev) holds): the outcome of _add and _enter for it in one
+        # line of code, without the checks and cases that cannot apply (the common requests of a stream)
+        cdef int64_t ri = self._report_for(b, ev, idx)
+        cdef Report* r = &self.rep_buf[ri]
+        cdef uint64_t oid = ev.order_id
+        cdef bint market = ev.type == MARKET
+        cdef int side = ev.side
+        cdef int opp = side ^ 1
+        cdef int64_t price = ev.price_ticks
+        cdef int64_t rem = ev.qty_lots
+        cdef int64_t filled = 0, limit, best
+        cdef int32_t n = b.n_levels[opp]
+        cdef int32_t s, lv
+        cdef int stp_hit = 0
+        cdef uint64_t off
+        cdef Order* o
+        cdef IdHint hint
+        if oid == 0:
+            oid = self.next_auto_id
+            r.order_id = oid
+            hint.cell = -1
+        elif _id_probe(b, oid, &hint) != -1:
+            r.reason = DUPLICATE_ORDER_ID
+            return 0
+        if oid >= self.next_auto_id:
+            self.next_auto_id = oid + 1
+        if market:
+            r.price_ticks = 0
+        if n != 0 and (market or _skey(side, price) + b.side_levels[opp][n - 1].key >= 0):
+            # it crosses (a market order, whenever there is liquidity): take what it can as _enter does
+            limit = price
+            if market:
+                # up to the market band from the touch, if any, else without a limit (see _match)
+                best = _skey(opp, b.side_levels[opp][n - 1].key)
+                if b.spec.market_band_ticks > 0:
+                    limit = best + b.spec.market_band_ticks if side == BUY else best - b.spec.market_band_ticks
+                else:
+                    limit = INT64_MAX if side == BUY else INT64_MIN
+            self._match(b, ri, oid, ev.owner, side, limit, &rem, ev.ts_ns, idx, &stp_hit)
+            r = &self.rep_buf[ri]
+            filled = r.filled_lots
+            r.cum_filled_lots = filled
+            if stp_hit == 1 or rem == 0:
+                if stp_hit == 1 or stp_hit == 2:
+                    # killed by STP, or an STP decrement took the last of it
+                    r.status = CANCELLED
+                    r.reason = SELF_TRADE
+                else:
+                    r.status = FILLED
+                return self._add_done(b, ev, idx)
+        if market:
+            # what is left of a market order never rests
+            r.status = CANCELLED
+            r.reason = NO_LIQUIDITY
+            return self._add_done(b, ev, idx)
+        s = _pool_alloc(b)
+        off = <uint64_t>price - <uint64_t>b.lad_base[side]
+        lv = b.ladder[side][off] if off < <uint64_t>b.lad_span[side] else -1
+        if lv < 0:
+            lv = _level_get(b, side, price, True)
+        o = &b.pool[s]
+        o.order_id = oid
+        o.qty = <int32_t>rem
+        o.display = 0
+        o.visible = <int32_t>rem
+        o.filled = <int32_t>filled
+        o.ts_ns = ev.ts_ns
+        o.owner = <uint32_t>ev.owner
+        o.side = <uint8_t>side
+        o.type = LIMIT
+        o.tif = ev.tif
+        o.flags = 0
+        o.state = STATE_RESTING
+        _enqueue(b, lv, s)
+        _id_insert_hinted(b, s, &hint)
+        b.n_resting += 1
+        r.remaining_lots = rem
+        r.status = PARTIALLY_FILLED if filled > 0 else NEW
+        return self._add_done(b, ev, idx)
+
+    cdef inline int _add_done(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        # after an accepted add ran: the stops its trades triggered
+        if b.n_stops:
+            self._release_stops(b, ev.ts_ns, idx)
         return 0
 
     cdef int _add(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
@@ -1458,17 +1689,39 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         return b.stops[i].limit_ticks if i != -1 else 0
 
     cdef int _cancel(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
+        # _target, _order_price and _drop_order in one straight line for the common case, a resting order
         cdef int64_t ri = self._report_for(b, ev, idx)
-        cdef int32_t cell
-        cdef int32_t s = self._target(b, ev, ri, &cell)
-        cdef Report* r
-        if s == -1:
+        cdef Report* r = &self.rep_buf[ri]
+        cdef int32_t cell = _id_find_pos(b, ev.order_id)
+        cdef int32_t s, lv
+        cdef Order* o
+        cdef Level* L
+        if cell == -1:
+            r.reason = UNKNOWN_ORDER
             return 0
-        r = &self.rep_buf[ri]
-        r.price_ticks = self._order_price(b, s)
-        r.cum_filled_lots = b.pool[s].filled
+        s = b.idmap[cell].slot
+        o = &b.pool[s]
+        if ev.owner != 0 and <uint64_t>ev.owner != o.owner:
+            r.reason = NOT_OWNER
+            return 0
+        r.side = o.side
+        r.type = o.type
+        r.owner = o.owner
+        r.cum_filled_lots = o.filled
         r.status = CANCELLED
-        self._drop_order(b, s, cell)
+        if o.state != STATE_RESTING:
+            r.price_ticks = self._order_price(b, s)
+            self._drop_order(b, s, cell)
+            return 0
+        lv = o.level
+        L = &b.levels[lv]
+        r.price_ticks = L.price
+        _unlink(b, s)
+        if L.count == 0:
+            _level_drop(b, o.side, lv)
+        _id_delete_at(b, cell)
+        _pool_release(b, s)
+        b.n_resting -= 1
         return 0
 
     cdef int _reduce(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
@@ -1804,7 +2057,8 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         cdef Py_ssize_t i
         cdef const Event* ev = &events[0] if n else NULL
         cdef MdPort* md = self.md
-        cdef bint pf = False
+        cdef PfRing pf
+        pf.on = False
         self._reset_outputs(n + 16, n // 2 + 16)
         if md != NULL:
             md.fills_done = 0               # (a batch given up on an error may have left it set)
