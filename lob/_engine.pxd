@@ -304,18 +304,19 @@ cdef struct OrderView:        # one row of ORDER_DTYPE: a live order as the book
 # price and displayed qty, 0 for an empty side): a BBO row (ts_ns, seq, bid, bid_qty, ask, ask_qty) is due
 # when they differ from the symbol's last row, ``syms[symbol].top`` (-1 before the first: never a book's).
 # The engine writes it at ``syms[symbol].next`` and moves next on by a row and ``room`` down by one (the
-# consumer counts the rows written into its ring by the pointer's move). It calls ``after`` instead (the consumer makes room and writes the row if due) when a row
-# is due and room is 0, or when the symbol has no MdSym yet (``n_syms`` have one). It calls ``fills`` with the fills of the batch so far once
+# consumer counts the rows written into its ring by the pointer's move). It calls ``after`` instead (the
+# consumer makes room and writes the row if due) when a row is due and room is 0, or when the symbol has no
+# MdSym yet (``n_syms`` have one). It calls ``fills`` with the fills of the batch so far once
 # MD_FILLS_AT_ONCE of them are past ``fills_done`` (the consumer records them and moves fills_done on), and
 # at the end of every batch and call, before its output buffers are handed over (then sets fills_done to
 # 0). Hooks cannot fail: a consumer that runs out of memory sets ``error``.
 cdef enum:
     MD_FILLS_AT_ONCE = 128
 
-cdef struct MdSym:
-    int64_t top[4]
-    int64_t* next
-    int64_t room
+cdef struct MdSym:             # what the engine needs of a symbol's BBO ring
+    int64_t top[4]            # the last row's bid, bid_qty, ask, ask_qty (-1 before the first row)
+    int64_t* next             # where the next row goes
+    int64_t room              # rows that fit from next on before the consumer must make room
 
 ctypedef void (*md_boundary_fn)(void* port, int64_t ts, BookC** books, int32_t n_books, uint64_t seq) noexcept nogil
 ctypedef void (*md_after_fn)(void* port, const Event* ev, const int64_t* top, uint64_t seq) noexcept nogil
