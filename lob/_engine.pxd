@@ -375,7 +375,7 @@ cdef class Engine:
     cdef int _check_price(self, BookC* b, int64_t price) noexcept nogil
     cdef int _check_qty(self, BookC* b, int64_t qty) noexcept nogil
     cdef int _add(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil
-    cdef int32_t _target(self, BookC* b, const Event* ev, int64_t ri, int32_t* cell) noexcept nogil
+    cdef inline int32_t _target(self, BookC* b, const Event* ev, int64_t ri, int32_t* cell) noexcept nogil
     cdef void _drop_order(self, BookC* b, int32_t s, int32_t cell) noexcept nogil
     cdef int64_t _order_price(self, BookC* b, int32_t s) noexcept nogil
     cdef int _cancel(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil

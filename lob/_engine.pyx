@@ -673,12 +673,51 @@ cdef inline void _remove_resting_at(BookC* b, int32_t s, int32_t cell) noexcept 
     b.n_resting -= 1
 
 
+cdef inline int64_t _market_limit(const BookC* b, int side, int64_t opp_best) noexcept nogil:
+    # how far a market order may sweep from the opposite side's best price: the market band, if any, else as far
+    # as there is liquidity
+    if b.spec.market_band_ticks > 0:
+        return opp_best + b.spec.market_band_ticks if side == BUY else opp_best - b.spec.market_band_ticks
+    return INT64_MAX if side == BUY else INT64_MIN
+
+
+cdef inline int _rest(BookC* b, uint64_t oid, int64_t owner, int side, int tif, int flags, int64_t price,
+                      int64_t rem, int64_t display, int64_t filled, int64_t ts, const IdHint* hint) except -1 nogil:
+    # rest the open quantity rem of an accepted order at price, behind the orders there (hint: see _enter)
+    cdef int32_t s = _pool_alloc(b)
+    cdef int32_t lv = _ladder_cell(b, side, price)[0]
+    cdef Order* o
+    if lv < 0:
+        lv = _level_get(b, side, price, True)       # a level to create, or a far price outside the ladder
+    o = &b.pool[s]
+    o.order_id = oid
+    o.qty = <int32_t>rem
+    o.display = <int32_t>display if 0 < display < rem else 0
+    o.visible = o.display if o.display else <int32_t>rem
+    o.filled = <int32_t>filled
+    o.ts_ns = ts
+    o.owner = <uint32_t>owner
+    o.side = <uint8_t>side
+    o.type = LIMIT
+    o.tif = <uint8_t>tif
+    o.flags = <uint8_t>flags
+    o.state = STATE_RESTING
+    _enqueue(b, lv, s)
+    _id_insert_hinted(b, s, hint)
+    b.n_resting += 1
+    return 0
+
+
+cdef inline Level* _top(BookC* b, int side) noexcept nogil:
+    # the best level of a side, or NULL when it is empty
+    cdef int32_t n = b.n_levels[side]
+    return &b.levels[b.side_levels[side][n - 1].level] if n else NULL
+
+
 cdef inline int64_t _best_price(BookC* b, int side) noexcept nogil:
     # best price of a side, or 0 when empty
-    cdef int32_t n = b.n_levels[side]
-    if n == 0:
-        return 0
-    return b.levels[b.side_levels[side][n - 1].level].price
+    cdef Level* L = _top(b, side)
+    return L.price if L != NULL else 0
 
 
 cdef inline bint _crosses(int side, int64_t price, int64_t opp_best) noexcept nogil:
@@ -1289,17 +1328,10 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         cdef int64_t opp_best = _best_price(b, opp)
         cdef int64_t limit, rem = qty
         cdef int stp_hit = 0
-        cdef int32_t s, lv
         cdef Report* r
-        cdef Order* o
         cdef bint is_market = type == MARKET or type == STOP
         if is_market:
-            if opp_best == 0:
-                limit = 0
-            elif b.spec.market_band_ticks > 0:
-                limit = opp_best + b.spec.market_band_ticks if side == BUY else opp_best - b.spec.market_band_ticks
-            else:
-                limit = INT64_MAX if side == BUY else INT64_MIN
+            limit = _market_limit(b, side, opp_best) if opp_best != 0 else 0
         else:
             limit = price
             if flags & (FLAG_POST_ONLY | FLAG_POST_ONLY_SLIDE) and _crosses(side, price, opp_best):
@@ -1341,27 +1373,10 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             r.reason = NO_LIQUIDITY
             return 0
         # rest the remainder
-        s = _pool_alloc(b)
-        lv = _level_get(b, side, price, True)
-        o = &b.pool[s]
-        o.order_id = oid
-        o.qty = rem
-        o.display = display if 0 < display < rem else 0
-        o.visible = o.display if o.display else rem
-        o.filled = filled_before + r.filled_lots
-        o.ts_ns = ts
-        o.owner = <uint32_t>owner
-        o.side = <uint8_t>side
-        o.type = LIMIT
-        o.tif = <uint8_t>tif
-        o.flags = <uint8_t>flags
-        o.state = STATE_RESTING
-        _enqueue(b, lv, s)
-        _id_insert_hinted(b, s, hint)
-        b.n_resting += 1
+        _rest(b, oid, owner, side, tif, flags, price, rem, display, filled_before + r.filled_lots, ts, hint)
         r = &self.rep_buf[ri]
         r.remaining_lots = rem
-        r.status = PARTIALLY_FILLED if o.filled > 0 else NEW
+        r.status = PARTIALLY_FILLED if r.cum_filled_lots > 0 else NEW
         return 0
 
     cdef int _release_stops(self, BookC* b, int64_t ts, int64_t idx) except -1 nogil:
@@ -1511,12 +1526,9 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         cdef int opp = side ^ 1
         cdef int64_t price = ev.price_ticks
         cdef int64_t rem = ev.qty_lots
-        cdef int64_t filled = 0, limit, best
+        cdef int64_t filled = 0, limit
         cdef int32_t n = b.n_levels[opp]
-        cdef int32_t s, lv
         cdef int stp_hit = 0
-        cdef uint64_t off
-        cdef Order* o
         cdef IdHint hint
         if oid == 0:
             oid = self.next_auto_id
@@ -1534,11 +1546,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             limit = price
             if market:
                 # up to the market band from the touch, if any, else without a limit (see _match)
-                best = _skey(opp, b.side_levels[opp][n - 1].key)
-                if b.spec.market_band_ticks > 0:
-                    limit = best + b.spec.market_band_ticks if side == BUY else best - b.spec.market_band_ticks
-                else:
-                    limit = INT64_MAX if side == BUY else INT64_MIN
+                limit = _market_limit(b, side, _skey(opp, b.side_levels[opp][n - 1].key))
             self._match(b, ri, oid, ev.owner, side, limit, &rem, ev.ts_ns, idx, &stp_hit)
             r = &self.rep_buf[ri]
             filled = r.filled_lots
@@ -1556,27 +1564,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             r.status = CANCELLED
             r.reason = NO_LIQUIDITY
             return self._add_done(b, ev, idx)
-        s = _pool_alloc(b)
-        off = <uint64_t>price - <uint64_t>b.lad_base[side]
-        lv = b.ladder[side][off] if off < <uint64_t>b.lad_span[side] else -1
-        if lv < 0:
-            lv = _level_get(b, side, price, True)
-        o = &b.pool[s]
-        o.order_id = oid
-        o.qty = <int32_t>rem
-        o.display = 0
-        o.visible = <int32_t>rem
-        o.filled = <int32_t>filled
-        o.ts_ns = ev.ts_ns
-        o.owner = <uint32_t>ev.owner
-        o.side = <uint8_t>side
-        o.type = LIMIT
-        o.tif = ev.tif
-        o.flags = 0
-        o.state = STATE_RESTING
-        _enqueue(b, lv, s)
-        _id_insert_hinted(b, s, &hint)
-        b.n_resting += 1
+        _rest(b, oid, ev.owner, side, ev.tif, 0, price, rem, 0, filled, ev.ts_ns, &hint)
         r.remaining_lots = rem
         r.status = PARTIALLY_FILLED if filled > 0 else NEW
         return self._add_done(b, ev, idx)
@@ -1652,7 +1640,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
             self._release_stops(b, ev.ts_ns, idx)
         return 0
 
-    cdef int32_t _target(self, BookC* b, const Event* ev, int64_t ri, int32_t* cell) noexcept nogil:
+    cdef inline int32_t _target(self, BookC* b, const Event* ev, int64_t ri, int32_t* cell) noexcept nogil:
         # slot of the order a cancel/modify/reduce names (cell: its id-map cell), or -1 with the report's reason set
         cdef int32_t pos = _id_find_pos(b, ev.order_id)
         cdef int32_t s = b.idmap[pos].slot if pos != -1 else -1
@@ -1692,36 +1680,18 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         # _target, _order_price and _drop_order in one straight line for the common case, a resting order
         cdef int64_t ri = self._report_for(b, ev, idx)
         cdef Report* r = &self.rep_buf[ri]
-        cdef int32_t cell = _id_find_pos(b, ev.order_id)
-        cdef int32_t s, lv
-        cdef Order* o
-        cdef Level* L
-        if cell == -1:
-            r.reason = UNKNOWN_ORDER
+        cdef int32_t cell
+        cdef int32_t s = self._target(b, ev, ri, &cell)
+        if s == -1:
             return 0
-        s = b.idmap[cell].slot
-        o = &b.pool[s]
-        if ev.owner != 0 and <uint64_t>ev.owner != o.owner:
-            r.reason = NOT_OWNER
-            return 0
-        r.side = o.side
-        r.type = o.type
-        r.owner = o.owner
-        r.cum_filled_lots = o.filled
+        r.cum_filled_lots = b.pool[s].filled
         r.status = CANCELLED
-        if o.state != STATE_RESTING:
+        if b.pool[s].state != STATE_RESTING:
             r.price_ticks = self._order_price(b, s)
             self._drop_order(b, s, cell)
             return 0
-        lv = o.level
-        L = &b.levels[lv]
-        r.price_ticks = L.price
-        _unlink(b, s)
-        if L.count == 0:
-            _level_drop(b, o.side, lv)
-        _id_delete_at(b, cell)
-        _pool_release(b, s)
-        b.n_resting -= 1
+        r.price_ticks = b.levels[b.pool[s].level].price
+        _remove_resting_at(b, s, cell)
         return 0
 
     cdef int _reduce(self, BookC* b, const Event* ev, int64_t idx) except -1 nogil:
@@ -2079,10 +2049,9 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         # one event with the consumer around it (see MdPort): snapshots due before it, then the clock, the
         # fills once enough wait, and the BBO row if the best levels moved (one branch, on that alone)
         cdef uint32_t sym = ev.symbol
-        cdef const BookC* b
+        cdef BookC* b
         cdef const Level* L
         cdef MdSym* S
-        cdef int32_t n
         cdef int64_t bid = 0, bq = 0, ask = 0, aq = 0
         cdef int64_t top[4]
         cdef uint64_t moved
@@ -2096,14 +2065,12 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         if sym >= <uint32_t>self.n_books:
             return 0                        # rejected: no book
         b = self.books[sym]
-        n = b.n_levels[0]
-        if n:
-            L = &b.levels[b.side_levels[0][n - 1].level]
+        L = _top(b, BUY)
+        if L != NULL:
             bid = L.price
             bq = L.qty
-        n = b.n_levels[1]
-        if n:
-            L = &b.levels[b.side_levels[1][n - 1].level]
+        L = _top(b, SELL)
+        if L != NULL:
             ask = L.price
             aq = L.qty
         if sym < <uint32_t>md.n_syms:
@@ -2274,14 +2241,12 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
     def best(self, int sym, int side):
         """(price_ticks, displayed qty_lots, n_orders) of the best level of side, or None."""
         cdef BookC* b = self._book(sym)
-        cdef int32_t n
         cdef Level* L
         if side not in (0, 1):
             raise ValueError(f"side must be 0 or 1, got {side!r}")
-        n = b.n_levels[side]
-        if n == 0:
+        L = _top(b, side)
+        if L == NULL:
             return None
-        L = &b.levels[b.side_levels[side][n - 1].level]
         return (L.price, L.qty, L.count)
 
     def best_prices(self, int sym):
@@ -2374,8 +2339,7 @@ cdef class Engine:      # its C attributes and methods are declared in lob/_engi
         return &b.levels[lv] if lv >= 0 else NULL
 
     cdef Level* _best_level(self, BookC* b, int side) noexcept:
-        cdef int32_t n = b.n_levels[side]
-        return &b.levels[b.side_levels[side][n - 1].level] if n else NULL
+        return _top(b, side)
 
     def queue_position(self, int sym, uint64_t order_id):
         """(orders ahead, displayed lots ahead) of a resting order at its level, or None."""

@@ -1,5 +1,5 @@
 """The BBO rows are every change of the books' best levels, event by event (issue #12: the engine compares
-the best levels with the last row after every event and writes a row only when they differ, branch-free).
+the best levels with the last row after every event and writes a row only when they differ).
 Checked against a recomputation from the book after every event, on a stream dense in the cases a wrong
 comparison would miss: cancels and reduces at, just behind and far behind the best (the last order of a best
 level, one of several), icebergs refreshed by fills, modifies, post-only slides, STP (decrement and cancels),
